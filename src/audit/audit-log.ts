@@ -1,0 +1,52 @@
+import type { Logger } from '../logger.js';
+import type { AuditEventInput, AuditRepository } from '../storage/repositories/audit-repository.js';
+
+export type AuditEventType =
+  | 'login.password_ok'
+  | 'login.password_failed'
+  | 'login.throttled'
+  | 'login.succeeded'
+  | 'mfa.ok'
+  | 'mfa.failed'
+  | 'user.locked'
+  | 'user.unlocked'
+  | 'device.added'
+  | 'device.verified'
+  | 'device.removed'
+  | 'sms.sent'
+  | 'sms.send_failed'
+  | 'sms.limit_hit'
+  | 'sms.pin_failed'
+  | 'account.created'
+  | 'user.created'
+  | 'client.created'
+  | 'policy.changed'
+  | 'sessions.revoked';
+
+/** Where a request came from, for the audit trail. */
+export interface RequestOrigin {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+/**
+ * Security-relevant events. A failing audit write is logged, not thrown: the trail must never
+ * be the reason a user cannot sign in, and the log line keeps the event.
+ */
+export class AuditLog {
+  constructor(
+    private readonly repository: AuditRepository,
+    private readonly logger: Logger,
+  ) {}
+
+  async record(type: AuditEventType, event: Omit<AuditEventInput, 'type' | 'ip' | 'userAgent'> & { origin?: RequestOrigin }): Promise<void> {
+    const { origin, ...rest } = event;
+    const input: AuditEventInput = { ...rest, type, ip: origin?.ip ?? null, userAgent: origin?.userAgent ?? null };
+    this.logger.info({ audit: type, accountId: input.accountId, actor: input.actorUserId, subject: input.subjectUserId, details: input.details }, 'audit');
+    try {
+      await this.repository.insert(input);
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message, audit: type }, 'audit event could not be stored');
+    }
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The settings of CONTRACT.md as one declarative zod schema over the environment. Keys are the
+ * environment variable names, so every issue's path names the bad setting. Messages never
+ * quote the value (it may be a secret).
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  nodeEnv: 'production' | 'development' | 'test';
+  port: number;
+  issuer: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  dataDir: string;
+  cookieKeys: string[];
+  dataEncryptionKey: Buffer;
+  demo: boolean;
+  logLevel: LogLevel;
+  trustProxy: boolean;
+  totpIssuer: string;
+  reauthMaxAgeSeconds: number;
+  sms: {
+    provider: 'vonage' | 'console';
+    vonage?: { apiKey: string; apiSecret: string; from: string; restHost?: string };
+    timeoutMs: number;
+    pinLength: number;
+    codeLength: number;
+    pinTtlSeconds: number;
+    codeTtlSeconds: number;
+    resendCooldownSeconds: number;
+    maxPerUserPerHour: number;
+    maxPerPhonePerHour: number;
+    maxPerIpPerHour: number;
+    maxGlobalPerHour: number;
+    allowedCallingCodes: string[] | null;
+  };
+}
+
+/** What the schema yields; the secrets may still be missing (development secrets fill them). */
+export type ParsedConfig = Omit<Config, 'cookieKeys' | 'dataEncryptionKey'> &
+  Partial<Pick<Config, 'cookieKeys' | 'dataEncryptionKey'>>;
+
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `must be one of: ${values.join(', ')}` });
+
+const int = (min: number, max: number) =>
+  z.string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `must be between ${min} and ${max}`);
+
+const bool = z.string()
+  .refine((s) => /^(true|false|1|0)$/i.test(s), 'must be true, false, 1 or 0')
+  .transform((s) => /^(true|1)$/i.test(s));
+
+const list = (item: RegExp, message: string) =>
+  z.string()
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .refine((xs) => xs.length > 0 && xs.every((x) => item.test(x)), message)
+    .transform((xs) => [...new Set(xs)]);
+
+const url = (schemes: string[], message: string, opts: { noQuery?: boolean } = {}) =>
+  z.string().refine((s) => {
+    try {
+      const u = new URL(s);
+      return schemes.includes(u.protocol) && u.host !== '' && !(opts.noQuery && /[?#]/.test(s));
+    } catch {
+      return false;
+    }
+  }, message);
+
+export const base64Key32 = z.string()
+  .refine((s) => /^[A-Za-z0-9+/_-]+={0,2}$/.test(s) && Buffer.from(s, 'base64').length === 32,
+    'must be base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)')
+  .transform((s) => Buffer.from(s, 'base64'));
+
+const cookieKeyList = list(/^.{32,}$/, 'must be comma-separated keys of at least 32 characters each');
+
+export const envShape = {
+  NODE_ENV: oneOf(['production', 'development', 'test']).default('development'),
+  PORT: int(0, 65535).default(3000),
+  ISSUER: url(['http:', 'https:'], 'must be an http(s) URL without query or fragment', { noQuery: true })
+    .transform((s) => s.replace(/\/+$/, ''))
+    .optional(),
+  DATABASE_URL: url(['postgres:', 'postgresql:'], 'must be a postgres:// or postgresql:// URL').optional(),
+  REDIS_URL: url(['redis:', 'rediss:'], 'must be a redis:// or rediss:// URL').optional(),
+  DATA_DIR: z.string().transform((p) => resolve(p)).prefault('./data'),
+  COOKIE_KEYS: cookieKeyList.optional(),
+  DATA_ENCRYPTION_KEY: base64Key32.optional(),
+  DEMO: bool.optional(),
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TRUST_PROXY: bool.default(false),
+  TOTP_ISSUER: z.string()
+    .refine((s) => s.length <= 64 && !s.includes(':'), 'must be at most 64 characters, without ":"')
+    .default('Twofold'),
+  REAUTH_MAX_AGE: int(1, 86_400).default(300),
+  SMS_PROVIDER: oneOf(['vonage', 'console']).default('console'),
+  VONAGE_API_KEY: z.string().optional(),
+  VONAGE_API_SECRET: z.string().optional(),
+  VONAGE_FROM: z.string()
+    .regex(/^(\+?\d{1,15}|[A-Za-z0-9 ]{1,11})$/, 'must be a number of up to 15 digits or up to 11 letters and digits')
+    .optional(),
+  VONAGE_REST_HOST: url(['http:', 'https:'], 'must be an http(s) URL')
+    .transform((s) => s.replace(/\/+$/, ''))
+    .optional(),
+  SMS_TIMEOUT_MS: int(100, 60_000).default(5000),
+  SMS_PIN_LENGTH: int(4, 10).default(4),
+  SMS_CODE_LENGTH: int(6, 10).default(7),
+  SMS_PIN_TTL: int(30, 86_400).default(600),
+  SMS_CODE_TTL: int(30, 86_400).default(600),
+  SMS_RESEND_COOLDOWN: int(0, 3600).default(30),
+  SMS_LIMIT_USER_HOURLY: int(1, 1_000_000).default(10),
+  SMS_LIMIT_PHONE_HOURLY: int(1, 1_000_000).default(10),
+  SMS_LIMIT_IP_HOURLY: int(1, 1_000_000).default(20),
+  SMS_LIMIT_GLOBAL_HOURLY: int(1, 10_000_000).default(1000),
+  SMS_ALLOWED_COUNTRIES: list(/^[1-9]\d{0,2}$/, 'must be comma-separated calling codes of 1 to 3 digits, e.g. "1,44,91"').optional(),
+};
+
+export type SettingName = keyof typeof envShape;
+export const settingNames = Object.keys(envShape) as SettingName[];
+export type RawEnv = Partial<Record<SettingName, string>>;
+
+/** Settings that become required because of another one (checked on the raw values). */
+export const requiredWhen: { when: (env: RawEnv) => boolean; names: SettingName[]; why: string }[] = [
+  {
+    when: (env) => env.NODE_ENV === 'production',
+    names: ['COOKIE_KEYS', 'DATA_ENCRYPTION_KEY', 'SMS_PROVIDER'],
+    why: 'required when NODE_ENV=production',
+  },
+  {
+    when: (env) => env.SMS_PROVIDER === 'vonage',
+    names: ['VONAGE_API_KEY', 'VONAGE_API_SECRET', 'VONAGE_FROM'],
+    why: 'required when SMS_PROVIDER=vonage',
+  },
+];
+
+export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
+  nodeEnv: e.NODE_ENV,
+  port: e.PORT,
+  issuer: e.ISSUER ?? `http://localhost:${e.PORT}`,
+  databaseUrl: e.DATABASE_URL,
+  redisUrl: e.REDIS_URL,
+  dataDir: e.DATA_DIR,
+  cookieKeys: e.COOKIE_KEYS,
+  dataEncryptionKey: e.DATA_ENCRYPTION_KEY,
+  demo: e.DEMO ?? e.DATABASE_URL === undefined,
+  logLevel: e.LOG_LEVEL,
+  trustProxy: e.TRUST_PROXY,
+  totpIssuer: e.TOTP_ISSUER,
+  reauthMaxAgeSeconds: e.REAUTH_MAX_AGE,
+  sms: {
+    provider: e.SMS_PROVIDER,
+    vonage: e.SMS_PROVIDER === 'vonage'
+      ? { apiKey: e.VONAGE_API_KEY!, apiSecret: e.VONAGE_API_SECRET!, from: e.VONAGE_FROM!, restHost: e.VONAGE_REST_HOST }
+      : undefined,
+    timeoutMs: e.SMS_TIMEOUT_MS,
+    pinLength: e.SMS_PIN_LENGTH,
+    codeLength: e.SMS_CODE_LENGTH,
+    pinTtlSeconds: e.SMS_PIN_TTL,
+    codeTtlSeconds: e.SMS_CODE_TTL,
+    resendCooldownSeconds: e.SMS_RESEND_COOLDOWN,
+    maxPerUserPerHour: e.SMS_LIMIT_USER_HOURLY,
+    maxPerPhonePerHour: e.SMS_LIMIT_PHONE_HOURLY,
+    maxPerIpPerHour: e.SMS_LIMIT_IP_HOURLY,
+    maxGlobalPerHour: e.SMS_LIMIT_GLOBAL_HOURLY,
+    allowedCallingCodes: e.SMS_ALLOWED_COUNTRIES ?? null,
+  },
+}));

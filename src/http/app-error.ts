@@ -1,0 +1,60 @@
+/** The one error type: a stable machine code, an HTTP status and a message safe to show. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'validation_failed'
+  | 'csrf_failed'
+  | 'payload_too_large'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'rate_limited'
+  | 'invalid_credentials'
+  | 'invalid_code'
+  | 'invalid_pin'
+  | 'invalid_phone_number'
+  | 'account_locked'
+  | 'interaction_expired'
+  | 'mfa_required'
+  | 'support_required'
+  | 'sms_send_failed'
+  | 'store_unavailable'
+  | 'internal_error';
+
+const STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
+  validation_failed: 422,
+  csrf_failed: 403,
+  payload_too_large: 413,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  rate_limited: 429,
+  invalid_credentials: 401,
+  invalid_code: 401,
+  invalid_pin: 401,
+  invalid_phone_number: 422,
+  account_locked: 423,
+  interaction_expired: 400,
+  mfa_required: 403,
+  support_required: 403,
+  sms_send_failed: 502,
+  store_unavailable: 503,
+  internal_error: 500,
+};
+
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: { retryAfterSeconds?: number; cause?: unknown } = {},
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.status = STATUS[code];
+  }
+}
+
+export const isAppError = (e: unknown): e is AppError => e instanceof AppError;

@@ -1,0 +1,239 @@
+import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
+import type { PasswordLogin } from '../accounts/password-login.js';
+import { AppError } from '../http/app-error.js';
+import { authenticationContext, type SecondFactorAmr } from '../oidc/authentication-context.js';
+import { loginTimestamp } from '../oidc/session-validity.js';
+import type { Device } from '../storage/repositories/devices-repository.js';
+import type { DataStore } from '../storage/repositories/index.js';
+import type { SignInState, SignInStateRepository } from '../storage/repositories/sign-in-state-repository.js';
+import type { User } from '../storage/repositories/users-repository.js';
+import type { FactorRegistry } from './factor-registry.js';
+import type { Lockout } from './lockout.js';
+import type { EnrolmentView, FactorContext } from './mfa-factor.js';
+
+export interface DeviceSummary {
+  id: string;
+  kind: Device['kind'];
+  label: string;
+  isDefault: boolean;
+}
+
+export interface LoginResult {
+  accountId: string;
+  acr: string;
+  amr: string[];
+  ts: number;
+}
+
+/** What the sign-in needs next; routes turn it into a page or finish the interaction. */
+export type SignInStep =
+  | { kind: 'complete'; login: LoginResult }
+  | { kind: 'locked' }
+  | { kind: 'challenge'; device: DeviceSummary; alternatives: DeviceSummary[]; error?: string; notice?: string }
+  | { kind: 'notice' }
+  | { kind: 'choose'; methods: Device['kind'][] }
+  | { kind: 'enrol-start'; method: Device['kind']; error?: string; values?: Record<string, string> }
+  | { kind: 'enrol'; device: DeviceSummary; view: EnrolmentView; error?: string };
+
+export const INVALID_CODE = 'Invalid code';
+
+export function summarise(device: Device): DeviceSummary {
+  const label =
+    device.kind === 'totp'
+      ? `Mobile Passcode: ${device.nickname ?? 'authenticator app'}`
+      : `SMS: •••• ${device.phoneE164?.slice(-4) ?? ''}`;
+  return { id: device.id, kind: device.kind, label, isDefault: device.isDefault };
+}
+
+/**
+ * The sign-in state machine of DESIGN.md section 4, after oidc-provider asked for a login:
+ * password → (locked | MFA challenge | forced enrolment | done). Its state lives server-side
+ * under the interaction id; nothing here sees an HTTP request.
+ */
+export class SignInFlow {
+  constructor(
+    private readonly data: DataStore,
+    private readonly states: SignInStateRepository,
+    private readonly passwords: PasswordLogin,
+    private readonly factors: FactorRegistry,
+    private readonly lockout: Lockout,
+    private readonly audit: AuditLog,
+  ) {}
+
+  /** Username and password; then whatever the user's devices and the policy demand. */
+  async submitPassword(flowId: string, username: unknown, password: unknown, mfaRequested: boolean, origin: RequestOrigin): Promise<SignInStep> {
+    const user = await this.passwords.verify(username, password, origin);
+    return this.afterFirstFactor(flowId, user, mfaRequested, origin);
+  }
+
+  /** Step-up: the session already proved the password; only the second factor is asked. */
+  async stepUp(flowId: string, userId: string, origin: RequestOrigin): Promise<SignInStep> {
+    const user = await this.data.users.findById(userId);
+    if (!user) throw new AppError('interaction_expired', 'Your sign-in has expired. Start again.');
+    return this.afterFirstFactor(flowId, user, true, origin);
+  }
+
+  /** The current step, for showing the page again (refresh, back button). */
+  async current(flowId: string): Promise<SignInStep | undefined> {
+    const state = await this.states.get(flowId);
+    if (!state) return undefined;
+    const user = await this.data.users.findById(state.userId);
+    if (!user) return undefined;
+    if (user.lockedAt) return { kind: 'locked' };
+    if (state.stage === 'challenge') return this.challengeStep(user, state);
+    return this.enrolmentStep(user, state);
+  }
+
+  async verifyChallenge(flowId: string, code: unknown, origin: RequestOrigin): Promise<SignInStep> {
+    const { state, user } = await this.load(flowId);
+    if (user.lockedAt) return { kind: 'locked' };
+    if (state.stage !== 'challenge') return this.enrolmentStep(user, state);
+    const device = await this.deviceOf(user, state, true);
+    if (!device) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin);
+    const factor = this.factors.get(device.kind);
+    const ok = await factor.verify(user, device, code, this.factorContext(flowId, origin));
+    if (!ok) {
+      const locked = await this.lockout.recordFailure(user, origin, device.kind);
+      if (locked) return this.lockedStep(flowId);
+      const step = await this.challengeStep(user, state);
+      return step.kind === 'challenge' ? { ...step, error: INVALID_CODE } : step;
+    }
+    if (!(await this.lockout.recordSuccess(user))) return this.lockedStep(flowId);
+    await this.audit.record('mfa.ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { method: device.kind } });
+    return this.complete(flowId, user, factor.amr, origin);
+  }
+
+  /** "Use another method": challenge another verified device of the same user. */
+  async switchDevice(flowId: string, deviceId: unknown, origin: RequestOrigin): Promise<SignInStep> {
+    const { state, user } = await this.load(flowId);
+    if (user.lockedAt) return { kind: 'locked' };
+    if (state.stage !== 'challenge' || typeof deviceId !== 'string') return (await this.current(flowId))!;
+    const device = await this.data.devices.findForUser(user.id, deviceId);
+    if (!device?.verifiedAt) throw new AppError('bad_request', 'That device is not available.');
+    const next = { ...state, deviceId: device.id };
+    await this.factors.get(device.kind).beginChallenge(user, device, this.factorContext(flowId, origin));
+    await this.states.save(flowId, next);
+    return this.challengeStep(user, next);
+  }
+
+  /** "Set Up Multi-Factor Authentication": the list of methods. */
+  async chooseMethod(flowId: string): Promise<SignInStep> {
+    const { state, user } = await this.load(flowId);
+    if (user.lockedAt) return { kind: 'locked' };
+    if (state.stage !== 'enrol') return this.challengeStep(user, state);
+    return { kind: 'choose', methods: this.factors.kinds() };
+  }
+
+  async beginEnrolment(flowId: string, kind: unknown, input: Record<string, unknown>, origin: RequestOrigin): Promise<SignInStep> {
+    const { state, user } = await this.load(flowId);
+    if (user.lockedAt) return { kind: 'locked' };
+    if (state.stage !== 'enrol') return this.challengeStep(user, state);
+    const factor = this.factors.get(String(kind));
+    try {
+      const device = await factor.beginEnrolment(user, input, this.factorContext(flowId, origin));
+      await this.audit.record('device.added', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId: device.id } });
+      const next = { ...state, deviceId: device.id };
+      await this.states.save(flowId, next);
+      return this.enrolmentStep(user, next);
+    } catch (err) {
+      if (err instanceof AppError && err.status < 500 && err.code !== 'rate_limited') {
+        return { kind: 'enrol-start', method: factor.kind, error: err.message, values: stringValues(input) };
+      }
+      throw err;
+    }
+  }
+
+  /** Verifying the new device is the second factor: the sign-in completes with MFA. */
+  async confirmEnrolment(flowId: string, code: unknown, origin: RequestOrigin): Promise<SignInStep> {
+    const { state, user } = await this.load(flowId);
+    if (user.lockedAt) return { kind: 'locked' };
+    if (state.stage !== 'enrol') return this.challengeStep(user, state);
+    const device = await this.deviceOf(user, state, false);
+    if (!device) return this.enrolmentStep(user, { ...state, deviceId: undefined });
+    const factor = this.factors.get(device.kind);
+    const ok = await factor.confirmEnrolment(user, device, code, this.factorContext(flowId, origin));
+    if (!ok) {
+      const step = await this.enrolmentStep(user, state);
+      return step.kind === 'enrol' ? { ...step, error: device.kind === 'sms' ? 'Invalid PIN' : INVALID_CODE } : step;
+    }
+    await this.data.transaction((tx) => tx.devices.markVerified(user.id, device.id, true));
+    await this.audit.record('device.verified', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId: device.id } });
+    return this.complete(flowId, user, factor.amr, origin);
+  }
+
+  private async afterFirstFactor(flowId: string, user: User, mfaRequested: boolean, origin: RequestOrigin): Promise<SignInStep> {
+    if (user.lockedAt) return this.lockedStep(flowId);
+    const account = await this.data.accounts.findById(user.accountId);
+    const mfaRequired = mfaRequested || Boolean(account?.mfaRequired);
+    const verified = (await this.data.devices.listForUser(user.id)).filter((d) => d.verifiedAt);
+    if (verified.length > 0) {
+      const device = verified.find((d) => d.isDefault) ?? verified[0]!;
+      const state: SignInState = { userId: user.id, mfaRequired, stage: 'challenge', deviceId: device.id };
+      await this.states.save(flowId, state);
+      await this.factors.get(device.kind).beginChallenge(user, device, this.factorContext(flowId, origin));
+      return this.challengeStep(user, state);
+    }
+    if (mfaRequired) {
+      await this.states.save(flowId, { userId: user.id, mfaRequired, stage: 'enrol' });
+      return { kind: 'notice' };
+    }
+    return this.complete(flowId, user, null, origin);
+  }
+
+  private async complete(flowId: string, user: User, secondFactor: SecondFactorAmr | null, origin: RequestOrigin): Promise<SignInStep> {
+    // Decide on fresh state: a lock or a policy change since the password must win.
+    const auth = await this.data.users.findAuthState(user.id);
+    if (!auth || auth.user.lockedAt) return this.lockedStep(flowId);
+    if (!secondFactor) {
+      const state = await this.states.get(flowId);
+      if (auth.accountMfaRequired || state?.mfaRequired) return this.afterFirstFactor(flowId, auth.user, true, origin);
+    }
+    await this.states.clear(flowId);
+    const { acr, amr } = authenticationContext(secondFactor);
+    await this.audit.record('login.succeeded', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { acr, amr } });
+    return { kind: 'complete', login: { accountId: user.id, acr, amr, ts: loginTimestamp(auth.sessionsValidAfter) } };
+  }
+
+  private async lockedStep(flowId: string): Promise<SignInStep> {
+    await this.states.clear(flowId);
+    return { kind: 'locked' };
+  }
+
+  private async load(flowId: string): Promise<{ state: SignInState; user: User }> {
+    const state = await this.states.get(flowId);
+    const user = state ? await this.data.users.findById(state.userId) : undefined;
+    if (!state || !user) throw new AppError('interaction_expired', 'Your sign-in has expired. Start again.');
+    return { state, user };
+  }
+
+  private async deviceOf(user: User, state: SignInState, verified: boolean): Promise<Device | undefined> {
+    if (!state.deviceId) return undefined;
+    const device = await this.data.devices.findForUser(user.id, state.deviceId);
+    if (!device || Boolean(device.verifiedAt) !== verified) return undefined;
+    return device;
+  }
+
+  private async challengeStep(user: User, state: SignInState): Promise<SignInStep> {
+    const verified = (await this.data.devices.listForUser(user.id)).filter((d) => d.verifiedAt);
+    const device = verified.find((d) => d.id === state.deviceId) ?? verified[0];
+    if (!device) return { kind: 'notice' };
+    return { kind: 'challenge', device: summarise(device), alternatives: verified.filter((d) => d.id !== device.id).map(summarise) };
+  }
+
+  private async enrolmentStep(user: User, state: SignInState): Promise<SignInStep> {
+    const device = await this.deviceOf(user, state, false);
+    if (!device) return { kind: 'choose', methods: this.factors.kinds() };
+    const view = await this.factors.get(device.kind).describeEnrolment(user, device);
+    return { kind: 'enrol', device: summarise(device), view };
+  }
+
+  private factorContext(flowId: string, origin: RequestOrigin): FactorContext {
+    return { flowId, origin };
+  }
+}
+
+function stringValues(input: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(input)) if (typeof v === 'string') out[k] = v.slice(0, 200);
+  return out;
+}

@@ -1,0 +1,107 @@
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type crypto from 'node:crypto';
+import type { Config } from '../config/config-schema.js';
+import type { DataStore } from '../storage/repositories/index.js';
+import type { RedisStore } from '../storage/redis-store.js';
+import type { MemoryStore } from '../storage/memory-store.js';
+import { renderPage } from '../http/views.js';
+import { createAdapterClass } from './storage-adapter.js';
+import { createFindAccount } from './find-account.js';
+import { createInteractionPolicy } from './interaction-policy.js';
+import { ACR_VALUES } from './authentication-context.js';
+
+export const FIRST_PARTY = 'first_party';
+
+export interface ProviderDeps {
+  config: Config;
+  data: DataStore;
+  store: RedisStore | MemoryStore;
+  signingKeys: crypto.JsonWebKey[];
+}
+
+const HOUR = 3600;
+const DAY = 24 * HOUR;
+
+export function createProvider({ config, data, store, signingKeys }: ProviderDeps): Provider {
+  const configuration: Configuration = {
+    adapter: createAdapterClass(store, { findClient: (id) => data.clients.find(id) }),
+    findAccount: createFindAccount(data.users) as Configuration['findAccount'],
+    jwks: { keys: signingKeys as Configuration['jwks'] extends { keys: infer K } ? K : never },
+    cookies: {
+      keys: config.cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+    claims: {
+      // auth_time, acr and amr reach the ID token only when a scope names them.
+      openid: ['sub', 'auth_time', 'acr', 'amr'],
+      profile: ['preferred_username'],
+    },
+    acrValues: ACR_VALUES,
+    conformIdTokenClaims: false,
+    extraClientMetadata: {
+      properties: [FIRST_PARTY],
+      validator(_ctx, key, value) {
+        if (key === FIRST_PARTY && value !== undefined && typeof value !== 'boolean') {
+          throw new Error(`${FIRST_PARTY} must be a boolean`);
+        }
+      },
+    },
+    features: {
+      devInteractions: { enabled: false },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = 'html';
+          ctx.body = await renderPage('logout', { title: 'Sign out', form });
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = 'html';
+          ctx.body = await renderPage('logged-out', { title: 'Signed out' });
+        },
+      },
+    },
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    interactions: {
+      policy: createInteractionPolicy(data.users),
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    // First-party clients (Twofold's own apps, the demo) never show a consent page.
+    async loadExistingGrant(ctx: KoaContextWithOIDC) {
+      const { oidc } = ctx;
+      const grantId = oidc.result?.consent?.grantId || oidc.session!.grantIdFor(oidc.client!.clientId);
+      const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+      if (!(oidc.client as unknown as Record<string, unknown>)[FIRST_PARTY]) return existing;
+      const grant = existing ?? new oidc.provider.Grant({ clientId: oidc.client!.clientId, accountId: oidc.session!.accountId! });
+      grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));
+      if (oidc.requestParamClaims.size) grant.addOIDCClaims([...oidc.requestParamClaims]);
+      await grant.save();
+      return grant;
+    },
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: () => 10 * 60,
+      AuthorizationCode: 60,
+      IdToken: HOUR,
+      Interaction: HOUR,
+      Session: 14 * DAY,
+      Grant: 14 * DAY,
+      RefreshToken: () => 14 * DAY,
+    },
+    async renderError(ctx, out) {
+      ctx.type = 'html';
+      ctx.body = await renderPage('error', {
+        title: 'Something went wrong',
+        heading: 'We could not complete this request',
+        message: String(out.error_description ?? out.error ?? 'The request could not be completed.'),
+      });
+    },
+  };
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  return provider;
+}

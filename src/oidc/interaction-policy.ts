@@ -1,0 +1,43 @@
+import { interactionPolicy } from 'oidc-provider';
+import type { UsersRepository } from '../storage/repositories/users-repository.js';
+import { requestsMfa } from './authentication-context.js';
+import { isBeforeMark } from './session-validity.js';
+
+const { base, Check } = interactionPolicy;
+
+/** Reasons our own checks give; the interaction routes read them. */
+export const SESSION_ENDED = 'session_ended';
+export const MFA_STEP_UP = 'mfa_step_up';
+
+/**
+ * oidc-provider's default prompts plus two login checks of ours:
+ * - an existing session ends when its user was signed out everywhere (policy enabled, lock,
+ *   reset, factor change), is locked, or now needs MFA the session did not prove;
+ * - acr_values=aal2 on a password-only session steps the user up (never passes through).
+ */
+export function createInteractionPolicy(users: UsersRepository) {
+  const policy = base();
+  const login = policy.get('login')!;
+
+  login.checks.add(
+    new Check(SESSION_ENDED, 'the session was ended and the End-User must sign in again', async (ctx) => {
+      const { session } = ctx.oidc;
+      if (!session?.accountId) return Check.NO_NEED_TO_PROMPT;
+      const state = await users.findAuthState(session.accountId);
+      if (!state || state.user.lockedAt) return Check.REQUEST_PROMPT;
+      if (isBeforeMark(session.loginTs, state.sessionsValidAfter)) return Check.REQUEST_PROMPT;
+      if (state.accountMfaRequired && session.acr !== 'aal2') return Check.REQUEST_PROMPT;
+      return Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+
+  login.checks.add(
+    new Check(MFA_STEP_UP, 'multi-factor authentication is required', (ctx) => {
+      const { session, params } = ctx.oidc;
+      if (!session?.accountId) return Check.NO_NEED_TO_PROMPT;
+      return requestsMfa(params?.acr_values) && session.acr !== 'aal2' ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+
+  return policy;
+}

@@ -1,0 +1,77 @@
+import { Redis } from 'ioredis';
+import type { EphemeralStore } from './ephemeral-store.js';
+
+/**
+ * EphemeralStore on Redis. Every method is a single command or a single MULTI, so each call is
+ * one round trip and atomic. Keys are namespaced by `prefix` so tests (and tenants) can share a server.
+ */
+export class RedisStore implements EphemeralStore {
+  readonly kind = 'redis' as const;
+
+  /** The raw client: the oidc-provider adapter issues its own MULTI / Lua calls on it. */
+  constructor(
+    readonly redis: Redis,
+    readonly prefix = 'twofold:',
+  ) {}
+
+  static connect(url: string): RedisStore {
+    return new RedisStore(new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false }));
+  }
+
+  /** The key as stored in Redis. */
+  key(key: string): string {
+    return this.prefix + key;
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.redis.get(this.key(key));
+  }
+
+  async set(key: string, value: string, ttlSeconds?: number): Promise<void> {
+    if (ttlSeconds === undefined) await this.redis.set(this.key(key), value);
+    else await this.redis.set(this.key(key), value, 'EX', ttlSeconds);
+  }
+
+  async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    return (await this.redis.set(this.key(key), value, 'EX', ttlSeconds, 'NX')) === 'OK';
+  }
+
+  async getDel(key: string): Promise<string | null> {
+    return this.redis.getdel(this.key(key));
+  }
+
+  async del(...keys: string[]): Promise<void> {
+    if (keys.length > 0) await this.redis.del(...keys.map((k) => this.key(k)));
+  }
+
+  async increment(key: string, ttlSeconds: number): Promise<{ count: number; ttlMs: number }> {
+    if (!(ttlSeconds > 0)) throw new RangeError('ttlSeconds must be positive');
+    const k = this.key(key);
+    // PEXPIRE NX only arms the TTL when the key has none, i.e. on the window's first hit.
+    const [count, , ttlMs] = execResults(
+      await this.redis.multi().incr(k).pexpire(k, Math.round(ttlSeconds * 1000), 'NX').pttl(k).exec(),
+    );
+    return { count: Number(count), ttlMs: Number(ttlMs) };
+  }
+
+  async ttlMs(key: string): Promise<number> {
+    return this.redis.pttl(this.key(key));
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit();
+  }
+}
+
+/** Unwraps ioredis' MULTI reply, throwing the first command error (EXEC itself never fails per command). */
+export function execResults(replies: [Error | null, unknown][] | null): unknown[] {
+  if (!replies) throw new Error('Redis transaction aborted');
+  return replies.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}

@@ -1,0 +1,49 @@
+import type { Queryable } from '../postgres.js';
+
+export interface AuditEventInput {
+  type: string;
+  accountId?: string | null;
+  actorUserId?: string | null;
+  subjectUserId?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export interface AuditEvent {
+  id: string;
+  occurredAt: Date;
+  type: string;
+  accountId: string | null;
+  actorUserId: string | null;
+  subjectUserId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  details: Record<string, unknown>;
+}
+
+export class AuditRepository {
+  constructor(private readonly db: Queryable) {}
+
+  async insert(e: AuditEventInput): Promise<void> {
+    await this.db.query(
+      `INSERT INTO audit_events (type, account_id, actor_user_id, subject_user_id, ip, user_agent, details)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [e.type, e.accountId ?? null, e.actorUserId ?? null, e.subjectUserId ?? null, e.ip ?? null, e.userAgent?.slice(0, 512) ?? null, JSON.stringify(e.details ?? {})],
+    );
+  }
+
+  /** Newest first; `beforeId` pages backwards. */
+  async list(filter: { accountId?: string; subjectUserId?: string; limit: number; beforeId?: string }): Promise<AuditEvent[]> {
+    const { rows } = await this.db.query<AuditEvent>(
+      `SELECT id::text, occurred_at AS "occurredAt", type, account_id AS "accountId", actor_user_id AS "actorUserId",
+         subject_user_id AS "subjectUserId", ip, user_agent AS "userAgent", details
+       FROM audit_events
+       WHERE ($1::uuid IS NULL OR account_id = $1) AND ($2::uuid IS NULL OR subject_user_id = $2)
+         AND ($3::bigint IS NULL OR id < $3)
+       ORDER BY id DESC LIMIT $4`,
+      [filter.accountId ?? null, filter.subjectUserId ?? null, filter.beforeId ?? null, filter.limit],
+    );
+    return rows;
+  }
+}

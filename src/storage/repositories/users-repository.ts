@@ -1,0 +1,113 @@
+import type { Queryable } from '../postgres.js';
+import { isUuid } from './accounts-repository.js';
+
+export type Role = 'user' | 'admin';
+
+export interface User {
+  id: string;
+  accountId: string;
+  username: string;
+  role: Role;
+  isSupport: boolean;
+  passwordHash: string;
+  failedMfaAttempts: number;
+  lockedAt: Date | null;
+  lockedReason: string | null;
+  createdAt: Date;
+}
+
+/** What decides whether a session or token of the user is still alive. */
+export interface UserAuthState {
+  user: User;
+  accountMfaRequired: boolean;
+  /** The later of the user's and the account's "sessions valid after" marks. */
+  sessionsValidAfter: Date | null;
+}
+
+const COLUMNS = `u.id, u.account_id AS "accountId", u.username, u.role, u.is_support AS "isSupport",
+  u.password_hash AS "passwordHash", u.failed_mfa_attempts AS "failedMfaAttempts", u.locked_at AS "lockedAt",
+  u.locked_reason AS "lockedReason", u.created_at AS "createdAt"`;
+
+export class UsersRepository {
+  constructor(private readonly db: Queryable) {}
+
+  async create(input: { accountId: string; username: string; role: Role; isSupport: boolean; passwordHash: string }): Promise<User> {
+    const { rows } = await this.db.query<User>(
+      `INSERT INTO users AS u (account_id, username, role, is_support, password_hash)
+       VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
+      [input.accountId, input.username, input.role, input.isSupport, input.passwordHash],
+    );
+    return rows[0]!;
+  }
+
+  async findById(id: string): Promise<User | undefined> {
+    if (!isUuid(id)) return undefined;
+    const { rows } = await this.db.query<User>(`SELECT ${COLUMNS} FROM users u WHERE u.id = $1`, [id]);
+    return rows[0];
+  }
+
+  async findByUsername(username: string): Promise<User | undefined> {
+    const { rows } = await this.db.query<User>(`SELECT ${COLUMNS} FROM users u WHERE lower(u.username) = lower($1)`, [username]);
+    return rows[0];
+  }
+
+  async findAuthState(id: string): Promise<UserAuthState | undefined> {
+    if (!isUuid(id)) return undefined;
+    const { rows } = await this.db.query<User & { accountMfaRequired: boolean; sessionsValidAfter: Date | null }>(
+      `SELECT ${COLUMNS}, a.mfa_required AS "accountMfaRequired",
+         GREATEST(u.sessions_valid_after, a.sessions_valid_after) AS "sessionsValidAfter"
+       FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1`,
+      [id],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const { accountMfaRequired, sessionsValidAfter, ...user } = row;
+    return { user, accountMfaRequired, sessionsValidAfter };
+  }
+
+  /**
+   * One wrong code: adds one to the counter and, at the limit, locks in the same statement,
+   * so parallel requests cannot slip past it. A locked user is not counted further.
+   */
+  async recordMfaFailure(id: string, limit: number, signOutAt: Date): Promise<{ failedAttempts: number; locked: boolean; lockedNow: boolean }> {
+    const { rows } = await this.db.query<{ failed: number; locked: boolean }>(
+      `UPDATE users SET failed_mfa_attempts = failed_mfa_attempts + 1,
+         locked_at = CASE WHEN failed_mfa_attempts + 1 >= $2 THEN now() ELSE NULL END,
+         locked_reason = CASE WHEN failed_mfa_attempts + 1 >= $2 THEN 'too_many_mfa_failures' ELSE NULL END,
+         sessions_valid_after = CASE WHEN failed_mfa_attempts + 1 >= $2 THEN $3 ELSE sessions_valid_after END
+       WHERE id = $1 AND locked_at IS NULL
+       RETURNING failed_mfa_attempts AS failed, locked_at IS NOT NULL AS locked`,
+      [id, limit, signOutAt],
+    );
+    const row = rows[0];
+    if (!row) return { failedAttempts: limit, locked: true, lockedNow: false };
+    return { failedAttempts: row.failed, locked: row.locked, lockedNow: row.locked };
+  }
+
+  /** A correct code: resets the counter unless the user is locked (then false). */
+  async resetMfaFailures(id: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      'UPDATE users SET failed_mfa_attempts = 0 WHERE id = $1 AND locked_at IS NULL',
+      [id],
+    );
+    return rowCount === 1;
+  }
+
+  async unlock(id: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      'UPDATE users SET failed_mfa_attempts = 0, locked_at = NULL, locked_reason = NULL WHERE id = $1',
+      [id],
+    );
+    return rowCount === 1;
+  }
+
+  /** Ends every session and refresh token of the user issued before `at`. */
+  async signOutEverywhere(id: string, at: Date): Promise<void> {
+    await this.db.query('UPDATE users SET sessions_valid_after = GREATEST(sessions_valid_after, $2) WHERE id = $1', [id, at]);
+  }
+
+  async listByAccount(accountId: string): Promise<User[]> {
+    const { rows } = await this.db.query<User>(`SELECT ${COLUMNS} FROM users u WHERE u.account_id = $1 ORDER BY lower(u.username)`, [accountId]);
+    return rows;
+  }
+}
