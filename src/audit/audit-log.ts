@@ -8,6 +8,7 @@ export type AuditEventType =
   | 'login.succeeded'
   | 'mfa.ok'
   | 'mfa.failed'
+  | 'mfa.reset'
   | 'user.locked'
   | 'user.unlocked'
   | 'device.added'

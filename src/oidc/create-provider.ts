@@ -38,6 +38,7 @@ export function createProvider({ config, data, store, signingKeys }: ProviderDep
       profile: ['preferred_username'],
     },
     acrValues: ACR_VALUES,
+    responseTypes: ['code'],
     conformIdTokenClaims: false,
     extraClientMetadata: {
       properties: [FIRST_PARTY],

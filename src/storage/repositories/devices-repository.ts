@@ -86,4 +86,10 @@ export class DevicesRepository {
   async touch(deviceId: string): Promise<void> {
     await this.db.query('UPDATE mfa_devices SET last_used_at = now() WHERE id = $1', [deviceId]);
   }
+
+  /** Removes every device of the user (account recovery); returns how many there were. */
+  async deleteAllForUser(userId: string): Promise<number> {
+    const { rowCount } = await this.db.query('DELETE FROM mfa_devices WHERE user_id = $1', [userId]);
+    return rowCount ?? 0;
+  }
 }

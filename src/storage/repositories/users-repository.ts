@@ -101,6 +101,18 @@ export class UsersRepository {
     return rowCount === 1;
   }
 
+  /**
+   * Account recovery: clears the failure counter and ends every session of the user issued
+   * before `signOutAt` (the lock, if any, stays: unlocking is a separate support action).
+   */
+  async resetMfaState(id: string, signOutAt: Date): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      'UPDATE users SET failed_mfa_attempts = 0, sessions_valid_after = GREATEST(sessions_valid_after, $2) WHERE id = $1',
+      [id, signOutAt],
+    );
+    return rowCount === 1;
+  }
+
   /** Ends every session and refresh token of the user issued before `at`. */
   async signOutEverywhere(id: string, at: Date): Promise<void> {
     await this.db.query('UPDATE users SET sessions_valid_after = GREATEST(sessions_valid_after, $2) WHERE id = $1', [id, at]);

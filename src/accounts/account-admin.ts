@@ -1,0 +1,99 @@
+import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
+import { AppError } from '../http/app-error.js';
+import { signOutMark } from '../oidc/session-validity.js';
+import type { Account } from '../storage/repositories/accounts-repository.js';
+import type { DataStore } from '../storage/repositories/index.js';
+import type { User } from '../storage/repositories/users-repository.js';
+
+export interface MfaPolicyChange {
+  account: Account;
+  /** The policy went from "not required" to "required": every session of the account ended. */
+  sessionsEnded: boolean;
+}
+
+export interface MfaReset {
+  user: User;
+  devicesRemoved: number;
+}
+
+/**
+ * Operator and support actions on accounts and users: the MFA policy, unlocking and account
+ * recovery. Shared by the `twofold` CLI (actor null) and the admin API (actor = the caller);
+ * callers decide who may do what, this class only does it and audits it.
+ */
+export class AccountAdmin {
+  constructor(
+    private readonly data: DataStore,
+    private readonly audit: AuditLog,
+  ) {}
+
+  /** An account id or (case-insensitive) name. */
+  async findAccount(ref: string): Promise<Account> {
+    const account = await this.data.accounts.findByRef(ref.trim());
+    if (!account) throw new AppError('not_found', `No account "${ref}".`);
+    return account;
+  }
+
+  /** A user id or (case-insensitive) username. */
+  async findUser(ref: string): Promise<User> {
+    const trimmed = ref.trim();
+    const user = (await this.data.users.findById(trimmed)) ?? (await this.data.users.findByUsername(trimmed));
+    if (!user) throw new AppError('not_found', `No user "${ref}".`);
+    return user;
+  }
+
+  /**
+   * Sets "Require Multi-Factor" for the account. Turning it on signs out every current session
+   * of the account's users (one UPDATE of the account's "sessions valid after" mark), so they
+   * must sign in again and, lacking a device, enrol. Setting the value it already has changes
+   * nothing but the policy's updated-at/by and ends no session.
+   */
+  async setMfaRequired(accountRef: string, required: boolean, actorUserId: string | null, origin?: RequestOrigin): Promise<MfaPolicyChange> {
+    const before = await this.findAccount(accountRef);
+    const enabling = required && !before.mfaRequired;
+    const account = await this.data.accounts.setMfaRequired(before.id, required, actorUserId, enabling ? signOutMark() : null);
+    if (!account) throw new AppError('not_found', `No account "${accountRef}".`);
+    await this.audit.record('policy.changed', {
+      accountId: account.id,
+      actorUserId,
+      origin,
+      details: { mfaRequired: required, previous: before.mfaRequired },
+    });
+    if (enabling) {
+      await this.audit.record('sessions.revoked', { accountId: account.id, actorUserId, origin, details: { scope: 'account', reason: 'mfa_policy_enabled' } });
+    }
+    return { account, sessionsEnded: enabling };
+  }
+
+  /** Unlocks the user and clears the MFA failure counter. */
+  async unlock(userRef: string, actorUserId: string | null = null, origin?: RequestOrigin): Promise<{ user: User; wasLocked: boolean }> {
+    const user = await this.findUser(userRef);
+    if (!(await this.data.users.unlock(user.id))) throw new AppError('not_found', `No user "${userRef}".`);
+    await this.audit.record('user.unlocked', {
+      accountId: user.accountId,
+      actorUserId,
+      subjectUserId: user.id,
+      origin,
+      details: { wasLocked: user.lockedAt !== null },
+    });
+    return { user: { ...user, failedMfaAttempts: 0, lockedAt: null, lockedReason: null }, wasLocked: user.lockedAt !== null };
+  }
+
+  /**
+   * Account recovery: removes every MFA device of the user, clears the failure counter and
+   * ends every session of the user, all in one transaction. The user then signs in with the
+   * password alone and, if the account requires MFA, must enrol again.
+   */
+  async resetMfa(userRef: string, actorUserId: string | null = null, origin?: RequestOrigin): Promise<MfaReset> {
+    const found = await this.findUser(userRef);
+    const devicesRemoved = await this.data.transaction(async (tx) => {
+      const removed = await tx.devices.deleteAllForUser(found.id);
+      if (!(await tx.users.resetMfaState(found.id, signOutMark()))) throw new AppError('not_found', `No user "${userRef}".`);
+      return removed;
+    });
+    const audited = { accountId: found.accountId, actorUserId, subjectUserId: found.id, origin };
+    await this.audit.record('mfa.reset', { ...audited, details: { devicesRemoved } });
+    await this.audit.record('sessions.revoked', { ...audited, details: { scope: 'user', reason: 'mfa_reset' } });
+    return { user: { ...found, failedMfaAttempts: 0 }, devicesRemoved };
+  }
+}

@@ -1,0 +1,89 @@
+import { AccountAdmin } from '../../accounts/account-admin.js';
+import type { Role } from '../../storage/repositories/users-repository.js';
+import { readStdinLine, type Command } from '../command.js';
+import { parseCommandArgs, required, UsageError } from '../parse-args.js';
+
+const ROLES: readonly Role[] = ['user', 'admin'];
+
+export const userCreateCommand: Command = {
+  name: 'user create',
+  usage: ['user create --account ACCOUNT --username NAME [--role user|admin] [--support] [--password-stdin]'],
+  summary: 'create a user; without --password-stdin a password is generated and printed once',
+  details: [
+    '--account ACCOUNT   the account id or name',
+    '--role ROLE         user (default) or admin (manages the account\'s MFA policy)',
+    '--support           a support user (may act on every account)',
+    '--password-stdin    read the password from standard input (at least 8 characters)',
+  ],
+  async run(args, ctx) {
+    const { values } = parseCommandArgs(this.name, args, {
+      account: { type: 'string' },
+      username: { type: 'string' },
+      role: { type: 'string' },
+      support: { type: 'boolean' },
+      'password-stdin': { type: 'boolean' },
+    });
+    const account = required(this.name, values.account, 'account');
+    const username = required(this.name, values.username, 'username');
+    const role = values.role ?? 'user';
+    if (!ROLES.includes(role as Role)) throw new UsageError(`--role must be one of: ${ROLES.join(', ')}`, this.name);
+    // Read before opening the database, so that nothing is held while the operator types.
+    const password = values['password-stdin'] ? await readStdinLine(ctx.io.stdin) : undefined;
+
+    const { user, generatedPassword } = await ctx.withServices((s) =>
+      s.provisioning.createUser({ account, username, role, support: Boolean(values.support), password }));
+    const text = [
+      `Created user "${user.username}": ${user.id}`,
+      `Role: ${user.role}${user.isSupport ? ', support' : ''}`,
+    ];
+    if (generatedPassword !== undefined) {
+      text.push(
+        `Password: ${generatedPassword}`,
+        'Store it now: it is shown only this once and cannot be recovered.',
+      );
+    }
+    return {
+      json: {
+        userId: user.id,
+        username: user.username,
+        accountId: user.accountId,
+        role: user.role,
+        support: user.isSupport,
+        ...(generatedPassword !== undefined ? { password: generatedPassword } : {}),
+      },
+      text,
+    };
+  },
+};
+
+export const userUnlockCommand: Command = {
+  name: 'user unlock',
+  usage: ['user unlock USERNAME'],
+  summary: 'unlock a user locked by too many wrong MFA codes and reset the failure count',
+  async run(args, ctx) {
+    const { positionals } = parseCommandArgs(this.name, args, {}, ['username']);
+    const { user, wasLocked } = await ctx.withServices((s) => new AccountAdmin(s.data, s.audit).unlock(positionals.username!));
+    return {
+      json: { userId: user.id, username: user.username, unlocked: true, wasLocked },
+      text: [wasLocked
+        ? `Unlocked user "${user.username}" (${user.id}); the MFA failure count is reset.`
+        : `User "${user.username}" (${user.id}) was not locked; the MFA failure count is reset.`],
+    };
+  },
+};
+
+export const userResetMfaCommand: Command = {
+  name: 'user reset-mfa',
+  usage: ['user reset-mfa USERNAME'],
+  summary: 'account recovery: remove the user\'s MFA devices and recovery codes, and sign the user out everywhere',
+  async run(args, ctx) {
+    const { positionals } = parseCommandArgs(this.name, args, {}, ['username']);
+    const { user, devicesRemoved } = await ctx.withServices((s) => new AccountAdmin(s.data, s.audit).resetMfa(positionals.username!));
+    return {
+      json: { userId: user.id, username: user.username, devicesRemoved, sessionsEnded: true },
+      text: [
+        `Reset MFA for "${user.username}" (${user.id}): removed ${devicesRemoved} device${devicesRemoved === 1 ? '' : 's'}; every session of the user has been signed out.`,
+      ],
+    };
+  },
+};

@@ -1,0 +1,32 @@
+import type { Provisioning } from '../accounts/provisioning.js';
+import type { DataStore } from '../storage/repositories/index.js';
+
+export const DEMO_CLIENT_ID = 'twofold-demo';
+
+/**
+ * On an empty database: the "Example" account (MFA required, as every new account), an admin
+ * and a user with generated passwords, and the first-party demo client. Returns the passwords
+ * so the caller can show them once; undefined when the database already had data.
+ */
+export async function seedDemo(data: DataStore, provisioning: Provisioning, issuer: string): Promise<{ admin: string; user: string } | undefined> {
+  if ((await data.accounts.count()) > 0) return undefined;
+  await provisioning.createAccount('Example');
+  const admin = await provisioning.createUser({ account: 'Example', username: 'admin@example.com', role: 'admin' });
+  const user = await provisioning.createUser({ account: 'Example', username: 'user@example.com', role: 'user' });
+  await ensureDemoClient(data, issuer);
+  return { admin: admin.generatedPassword!, user: user.generatedPassword! };
+}
+
+/** The demo client follows the issuer (it may change between starts). */
+export async function ensureDemoClient(data: DataStore, issuer: string): Promise<void> {
+  await data.clients.upsert({
+    client_id: DEMO_CLIENT_ID,
+    client_name: 'Twofold demo app',
+    redirect_uris: [`${issuer}/demo/callback`],
+    post_logout_redirect_uris: [`${issuer}/demo`],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none',
+    first_party: true,
+  });
+}

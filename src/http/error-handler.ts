@@ -1,0 +1,46 @@
+import type { Context, Next } from 'koa';
+import type { Logger } from '../logger.js';
+import { AppError, isAppError } from './app-error.js';
+import { renderPage } from './views.js';
+
+const STORE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P03', '08006', '08001', '08003']);
+
+/** Turns errors that are not ours (a store that went away) into our one error type. */
+export function toAppError(err: unknown): AppError {
+  if (isAppError(err)) return err;
+  const e = err as { code?: string; message?: string; name?: string; status?: number; expose?: boolean };
+  if ((e.code && STORE_ERRORS.has(e.code)) || /Connection is closed|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect/i.test(e.message ?? '')) {
+    return new AppError('store_unavailable', 'Twofold is temporarily unavailable. Try again in a moment.', { cause: err });
+  }
+  if (e.status === 413) return new AppError('payload_too_large', 'The request is too large.');
+  if (e.status === 400 && e.expose) return new AppError('bad_request', e.message ?? 'Bad request');
+  return new AppError('internal_error', 'Something went wrong on our side. Try again.', { cause: err });
+}
+
+/**
+ * The outermost middleware: users get a clear page (or JSON for /admin), logs get the detail,
+ * and no stack trace ever reaches a response.
+ */
+export function errorHandler(logger: Logger) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+    } catch (raw) {
+      const err = toAppError(raw);
+      if (err.status >= 500) logger.error({ err: err.details.cause ?? raw, code: err.code, path: ctx.path, reqId: ctx.state.requestId }, 'request failed');
+      else logger.info({ code: err.code, path: ctx.path, reqId: ctx.state.requestId }, 'request refused');
+      ctx.status = err.status;
+      if (err.details.retryAfterSeconds) ctx.set('Retry-After', String(err.details.retryAfterSeconds));
+      if (ctx.path.startsWith('/admin/') || ctx.accepts('html', 'json') === 'json') {
+        ctx.body = { error: err.code, message: err.message };
+        return;
+      }
+      ctx.type = 'html';
+      ctx.body = await renderPage('error', {
+        title: err.status === 503 ? 'Temporarily unavailable' : 'Something went wrong',
+        heading: err.status === 503 ? 'Temporarily unavailable' : err.status >= 500 ? 'Something went wrong' : 'We could not do that',
+        message: err.message,
+      }).catch(() => `<!doctype html><title>Error</title><p>${err.status >= 500 ? 'Something went wrong.' : 'The request could not be completed.'}</p>`);
+    }
+  };
+}

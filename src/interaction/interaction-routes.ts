@@ -1,0 +1,194 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import { AppError, isAppError } from '../http/app-error.js';
+import { readForm } from '../http/form-body.js';
+import { requestOrigin } from '../http/request-origin.js';
+import { renderPage } from '../http/views.js';
+import type { SignInFlow, SignInStep } from '../mfa/sign-in-flow.js';
+import { requestsMfa } from '../oidc/authentication-context.js';
+import { FIRST_PARTY } from '../oidc/create-provider.js';
+import { MFA_STEP_UP } from '../oidc/interaction-policy.js';
+
+export interface InteractionDeps {
+  provider: Provider;
+  flow: SignInFlow;
+  verifyCsrf: (ctx: Context, form: Record<string, string>) => void;
+  csrfMiddleware: (ctx: Context, next: () => Promise<void>) => Promise<void>;
+  /** Extra locals a factor's pages need (country list for SMS). */
+  viewExtras?: () => Record<string, unknown>;
+}
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const STEP_VIEWS: Record<Exclude<SignInStep['kind'], 'complete'>, string> = {
+  locked: 'locked',
+  challenge: 'challenge',
+  notice: 'notice',
+  choose: 'choose-method',
+  'enrol-start': 'enrol-start',
+  enrol: 'enrol',
+};
+
+const STEP_STATUS: Partial<Record<SignInStep['kind'], number>> = { locked: 423 };
+
+/**
+ * Hosted sign-in pages for /interaction/:uid. Thin: read the form, call the sign-in flow,
+ * render the step it returns or hand the result back to oidc-provider.
+ */
+export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, viewExtras }: InteractionDeps): Router {
+  const router = new Router({ prefix: '/interaction/:uid' });
+  router.use(csrfMiddleware);
+
+  async function details(ctx: Context): Promise<Details> {
+    try {
+      const d = await provider.interactionDetails(ctx.req, ctx.res);
+      if (d.uid !== ctx.params.uid) throw new Error('interaction mismatch');
+      return d;
+    } catch (err) {
+      if (isAppError(err)) throw err;
+      throw new AppError('interaction_expired', 'This sign-in page has expired. Go back to the application and sign in again.');
+    }
+  }
+
+  async function page(ctx: Context, view: string, title: string, locals: Record<string, unknown>, status = 200): Promise<void> {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.body = await renderPage(view, { title, csrfToken: ctx.state.csrfToken, uid: ctx.params.uid, ...viewExtras?.(), ...locals });
+  }
+
+  async function show(ctx: Context, step: SignInStep, status = 200): Promise<void> {
+    if (step.kind === 'complete') {
+      const returnTo = await provider.interactionResult(ctx.req, ctx.res, { login: { ...step.login, remember: true } }, { mergeWithLastSubmission: false });
+      ctx.status = 303;
+      ctx.redirect(returnTo);
+      return;
+    }
+    const error = 'error' in step && step.error ? step.error : undefined;
+    await page(ctx, STEP_VIEWS[step.kind], titleOf(step), { step }, STEP_STATUS[step.kind] ?? (error ? 401 : status));
+  }
+
+  async function loginPage(ctx: Context, d: Details, locals: { username?: string; error?: string } = {}, status = 200) {
+    const client = await provider.Client.find(String(d.params.client_id));
+    await page(ctx, 'login', 'Sign in', { clientName: client?.clientName ?? client?.clientId ?? '', ...locals }, status);
+  }
+
+  /** Posts a form after checking its CSRF token and that the interaction is alive. */
+  async function post(ctx: Context): Promise<{ d: Details; form: Record<string, string> }> {
+    const d = await details(ctx);
+    const form = await readForm(ctx);
+    verifyCsrf(ctx, form);
+    return { d, form };
+  }
+
+  router.get('/', async (ctx) => {
+    const d = await details(ctx);
+    if (d.prompt.name === 'login') {
+      const step = await flow.current(d.uid);
+      if (step) return show(ctx, step);
+      const onlyStepUp = d.prompt.reasons.length > 0 && d.prompt.reasons.every((r) => r === MFA_STEP_UP);
+      if (onlyStepUp && d.session?.accountId) return show(ctx, await flow.stepUp(d.uid, d.session.accountId, requestOrigin(ctx)));
+      return loginPage(ctx, d);
+    }
+    if (d.prompt.name === 'consent') {
+      const client = await provider.Client.find(String(d.params.client_id));
+      if (client && (client as unknown as Record<string, unknown>)[FIRST_PARTY]) return finishConsent(ctx, d);
+      const scopes = String(d.params.scope ?? '').split(' ').filter(Boolean);
+      return page(ctx, 'consent', 'Allow access', { clientName: client?.clientName ?? client?.clientId ?? 'This application', scopes });
+    }
+    throw new AppError('bad_request', 'Unknown sign-in step.');
+  });
+
+  router.post('/login', async (ctx) => {
+    const { d, form } = await post(ctx);
+    if (d.prompt.name !== 'login') return ctx.redirect(`/interaction/${d.uid}`);
+    try {
+      const step = await flow.submitPassword(d.uid, form.username, form.password, requestsMfa(d.params.acr_values), requestOrigin(ctx));
+      return show(ctx, step);
+    } catch (err) {
+      if (isAppError(err) && (err.code === 'invalid_credentials' || err.code === 'rate_limited')) {
+        if (err.details.retryAfterSeconds) ctx.set('Retry-After', String(err.details.retryAfterSeconds));
+        return loginPage(ctx, d, { username: String(form.username ?? '').slice(0, 200), error: err.message }, err.status);
+      }
+      throw err;
+    }
+  });
+
+  router.post('/mfa', async (ctx) => {
+    const { d, form } = await post(ctx);
+    return show(ctx, await flow.verifyChallenge(d.uid, form.code, requestOrigin(ctx)));
+  });
+
+  router.post('/mfa/switch', async (ctx) => {
+    const { d, form } = await post(ctx);
+    return show(ctx, await flow.switchDevice(d.uid, form.deviceId, requestOrigin(ctx)));
+  });
+
+  router.post('/enrol', async (ctx) => {
+    const { d } = await post(ctx);
+    return show(ctx, await flow.chooseMethod(d.uid));
+  });
+
+  router.post('/enrol/method', async (ctx) => {
+    const { d, form } = await post(ctx);
+    const step = await flow.chooseMethod(d.uid);
+    if (step.kind !== 'choose') return show(ctx, step);
+    if (!step.methods.includes(form.method as never)) throw new AppError('bad_request', 'Choose SMS or Mobile Passcode.');
+    return show(ctx, { kind: 'enrol-start', method: form.method as 'totp' | 'sms' });
+  });
+
+  router.post('/enrol/begin', async (ctx) => {
+    const { d, form } = await post(ctx);
+    return show(ctx, await flow.beginEnrolment(d.uid, form.method, form, requestOrigin(ctx)));
+  });
+
+  router.post('/enrol/verify', async (ctx) => {
+    const { d, form } = await post(ctx);
+    return show(ctx, await flow.confirmEnrolment(d.uid, form.code, requestOrigin(ctx)));
+  });
+
+  router.post('/consent', async (ctx) => {
+    const { d } = await post(ctx);
+    if (d.prompt.name !== 'consent') return ctx.redirect(`/interaction/${d.uid}`);
+    return finishConsent(ctx, d);
+  });
+
+  router.post('/abort', async (ctx) => {
+    await post(ctx);
+    const returnTo = await provider.interactionResult(ctx.req, ctx.res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(returnTo);
+  });
+
+  async function finishConsent(ctx: Context, d: Details): Promise<void> {
+    const accountId = d.session?.accountId;
+    if (!accountId) throw new AppError('interaction_expired', 'This sign-in page has expired. Go back to the application and sign in again.');
+    const grant = d.grantId ? await provider.Grant.find(d.grantId) : new provider.Grant({ accountId, clientId: String(d.params.client_id) });
+    if (!grant) throw new AppError('interaction_expired', 'This sign-in page has expired. Go back to the application and sign in again.');
+    const missing = d.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    const grantId = await grant.save();
+    const returnTo = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    ctx.status = 303;
+    ctx.redirect(returnTo);
+  }
+
+  return router;
+}
+
+function titleOf(step: SignInStep): string {
+  switch (step.kind) {
+    case 'locked':
+      return 'Account locked';
+    case 'challenge':
+      return 'Verify it is you';
+    case 'notice':
+      return 'Multi-factor authentication required';
+    case 'choose':
+      return 'Choose a method';
+    default:
+      return 'Set up multi-factor authentication';
+  }
+}

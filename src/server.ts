@@ -1,0 +1,117 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/config-schema.js';
+import type { Logger } from './logger.js';
+import { createApp } from './app.js';
+import { openDataServices } from './services.js';
+import { PasswordLogin } from './accounts/password-login.js';
+import { Throttle } from './http/throttle.js';
+import { FactorRegistry } from './mfa/factor-registry.js';
+import { TotpFactor } from './mfa/factors/totp-factor.js';
+import { Lockout } from './mfa/lockout.js';
+import { SignInFlow } from './mfa/sign-in-flow.js';
+import { createProvider } from './oidc/create-provider.js';
+import { loadSigningKeys } from './oidc/signing-keys.js';
+import { RedisStore } from './storage/redis-store.js';
+import { MemoryStore } from './storage/memory-store.js';
+import { SignInStateRepository } from './storage/repositories/sign-in-state-repository.js';
+import { ensureDemoClient, seedDemo } from './demo/demo-client.js';
+
+export interface RunningServer {
+  readonly port: number;
+  readonly url: string;
+  /** Settles when the server has stopped. */
+  readonly closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** loadConfig → open stores → createApp → listen; stops gracefully on SIGTERM/SIGINT. */
+export async function startServer(config: Config, logger: Logger, options: { handleSignals?: boolean } = {}): Promise<RunningServer> {
+  const started = Date.now();
+  const services = await openDataServices(config, logger);
+  const { data, audit, box } = services;
+  const store = config.redisUrl ? RedisStore.connect(config.redisUrl) : new MemoryStore();
+  if (!config.redisUrl) logger.warn('no REDIS_URL: sessions and codes are kept in this process only (single node, lost on restart)');
+
+  if (config.demo) {
+    const passwords = await seedDemo(data, services.provisioning, config.issuer);
+    await ensureDemoClient(data, config.issuer);
+    if (passwords) printDemoBanner(config.issuer, passwords);
+  }
+
+  const signingKeys = await loadSigningKeys(data, box);
+  const provider = createProvider({ config, data, store, signingKeys });
+  const factors = new FactorRegistry().register(new TotpFactor(data.devices, box, config.totpIssuer));
+  const flow = new SignInFlow(
+    data,
+    new SignInStateRepository(store),
+    new PasswordLogin(data.users, new Throttle(store), audit),
+    factors,
+    new Lockout(data.users, audit),
+    audit,
+  );
+
+  let port = config.port;
+  createApp({
+    config,
+    logger,
+    provider,
+    flow,
+    readiness: { postgres: () => data.ping(), store: () => store.ping() },
+    backChannel: () => `http://127.0.0.1:${port}`,
+  });
+
+  const server = http.createServer(provider.callback());
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, () => resolve());
+  });
+  port = (server.address() as AddressInfo).port;
+  logger.info({ port, issuer: config.issuer, storage: services.db.mode, store: store.kind, startupMs: Date.now() - started }, 'Twofold is listening');
+
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((r) => (resolveClosed = r));
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      logger.info('shutting down: finishing in-flight requests');
+      const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      force.unref();
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeIdleConnections();
+      });
+      clearTimeout(force);
+      await store.close().catch(() => undefined);
+      await services.close().catch((err) => logger.warn({ err: (err as Error).message }, 'closing the database failed'));
+      logger.info('stopped');
+      resolveClosed();
+    })());
+
+  if (options.handleSignals !== false) {
+    const onSignal = (signal: string) => {
+      logger.info({ signal }, 'signal received');
+      void close();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  return { port, url: `http://127.0.0.1:${port}`, closed, close };
+}
+
+/** Shown once, on stdout rather than in a log line, so the demo passwords reach only the operator. */
+function printDemoBanner(issuer: string, passwords: { admin: string; user: string }): void {
+  process.stdout.write(
+    [
+      '',
+      '  Twofold demo is ready. These passwords are shown once: store them now.',
+      `    admin@example.com  ${passwords.admin}   (account admin)`,
+      `    user@example.com   ${passwords.user}`,
+      `  Try a sign-in at ${issuer}/demo (you will set up MFA on first sign-in).`,
+      '',
+    ].join('\n') + '\n',
+  );
+}

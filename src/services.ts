@@ -1,0 +1,38 @@
+import type { Config } from './config/config-schema.js';
+import type { Logger } from './logger.js';
+import { AuditLog } from './audit/audit-log.js';
+import { Provisioning } from './accounts/provisioning.js';
+import { SecretBox } from './crypto/secret-box.js';
+import { openDatabase, type Database } from './storage/postgres.js';
+import { migrate } from './storage/migrate.js';
+import { createDataStore, type DataStore } from './storage/repositories/index.js';
+
+/** What both the server and the CLI need: the database (migrated) and the domain on top of it. */
+export interface DataServices {
+  db: Database;
+  data: DataStore;
+  audit: AuditLog;
+  provisioning: Provisioning;
+  box: SecretBox;
+  close(): Promise<void>;
+}
+
+export async function openDataServices(config: Config, logger: Logger, options: { migrate?: boolean } = {}): Promise<DataServices> {
+  const db = await openDatabase(config, logger);
+  try {
+    if (options.migrate !== false) await migrate(db.pool, logger);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const data = createDataStore(db.pool);
+  const audit = new AuditLog(data.audit, logger);
+  return {
+    db,
+    data,
+    audit,
+    provisioning: new Provisioning(data, audit),
+    box: new SecretBox(config.dataEncryptionKey),
+    close: () => db.close(),
+  };
+}

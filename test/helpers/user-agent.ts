@@ -1,0 +1,110 @@
+/**
+ * A minimal browser for HTTP-level end-to-end tests: a cookie jar, manual redirects, and
+ * helpers to read our hosted forms (action + CSRF token). The real browser suite uses Chromium.
+ */
+export interface Page {
+  url: string;
+  status: number;
+  html: string;
+  headers: Headers;
+}
+
+export class UserAgent {
+  private readonly jar = new Map<string, Map<string, string>>();
+
+  constructor(private readonly stopAt: (url: URL) => boolean = () => false) {}
+
+  private cookieHeader(url: URL): string {
+    return [...(this.jar.get(url.host) ?? new Map()).entries()].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  private store(url: URL, headers: Headers): void {
+    const jar = this.jar.get(url.host) ?? new Map<string, string>();
+    for (const line of headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const idx = pair!.indexOf('=');
+      const name = pair!.slice(0, idx).trim();
+      const value = pair!.slice(idx + 1).trim();
+      if (!value || /expires=Thu, 01 Jan 1970/i.test(line)) jar.delete(name);
+      else jar.set(name, value);
+    }
+    this.jar.set(url.host, jar);
+  }
+
+  clearCookies(): void {
+    this.jar.clear();
+  }
+
+  /** Requests and follows redirects; stops (without requesting) at a URL `stopAt` accepts. */
+  async request(input: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Page> {
+    let url = new URL(input);
+    let method = init.method ?? (init.form ? 'POST' : 'GET');
+    let body: string | undefined = init.form ? new URLSearchParams(init.form).toString() : undefined;
+    for (let hops = 0; hops < 20; hops++) {
+      if (this.stopAt(url)) return { url: url.toString(), status: 0, html: '', headers: new Headers() };
+      const res = await fetch(url, {
+        method,
+        redirect: 'manual',
+        headers: {
+          cookie: this.cookieHeader(url),
+          accept: 'text/html',
+          ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+          ...init.headers,
+        },
+        body,
+      });
+      this.store(url, res.headers);
+      const location = res.headers.get('location');
+      if (res.status >= 300 && res.status < 400 && location) {
+        url = new URL(location, url);
+        method = 'GET';
+        body = undefined;
+        await res.arrayBuffer();
+        continue;
+      }
+      return { url: url.toString(), status: res.status, html: await res.text(), headers: res.headers };
+    }
+    throw new Error('too many redirects');
+  }
+
+  /** Submits the form whose action ends with `actionSuffix` on `page`, with its CSRF token. */
+  async submit(page: Page, actionSuffix: string, fields: Record<string, string> = {}): Promise<Page> {
+    const action = formAction(page, actionSuffix);
+    return this.request(new URL(action, page.url).toString(), { form: { _csrf: csrfToken(page), ...fields } });
+  }
+}
+
+export function formAction(page: Page, actionSuffix: string): string {
+  const actions = [...page.html.matchAll(/<form[^>]*action="([^"]+)"/g)].map((m) => decodeEntities(m[1]!));
+  const action = actions.find((a) => a.split('?')[0]!.endsWith(actionSuffix));
+  if (!action) throw new Error(`no form ending with ${actionSuffix} on ${page.url} (status ${page.status}); forms: ${actions.join(', ')}\n${page.html.slice(0, 3000)}`);
+  return action;
+}
+
+export function csrfToken(page: Page): string {
+  const m = page.html.match(/name="_csrf" value="([^"]+)"/);
+  if (!m) throw new Error(`no CSRF token on ${page.url}`);
+  return m[1]!;
+}
+
+export function decodeEntities(s: string): string {
+  return s.replace(/&amp;/g, '&').replace(/&#x2F;/g, '/').replace(/&#x3D;/g, '=').replace(/&#61;/g, '=').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&#34;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+}
+
+/** The otpauth:// URI shown on the enrolment page. */
+export function otpauthUri(page: Page): string {
+  const m = page.html.match(/href="(otpauth:\/\/[^"]+)"/);
+  if (!m) throw new Error(`no otpauth link on ${page.url}`);
+  return decodeEntities(m[1]!);
+}
+
+/** Every hidden input of the page (for oidc-provider's own forms such as the logout confirm). */
+export function hiddenFields(page: Page): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const m of page.html.matchAll(/<input[^>]*type="hidden"[^>]*>/g)) {
+    const name = m[0].match(/name="([^"]+)"/)?.[1];
+    const value = m[0].match(/value="([^"]*)"/)?.[1] ?? '';
+    if (name) fields[name] = decodeEntities(value);
+  }
+  return fields;
+}
