@@ -8,6 +8,11 @@ import { PasswordLogin } from './accounts/password-login.js';
 import { Throttle } from './http/throttle.js';
 import { FactorRegistry } from './mfa/factor-registry.js';
 import { TotpFactor } from './mfa/factors/totp-factor.js';
+import { SmsFactor } from './mfa/factors/sms-factor.js';
+import { createSmsSender } from './sms/create-sms-sender.js';
+import { SmsLimits } from './sms/sms-limits.js';
+import { countryOptions } from './sms/phone-number.js';
+import { SmsCodeRepository } from './storage/repositories/sms-code-repository.js';
 import { Lockout } from './mfa/lockout.js';
 import { SignInFlow } from './mfa/sign-in-flow.js';
 import { createProvider } from './oidc/create-provider.js';
@@ -43,7 +48,19 @@ export async function startServer(config: Config, logger: Logger, options: { han
 
   const signingKeys = await loadSigningKeys(data, box);
   const provider = createProvider({ config, data, store, signingKeys });
-  const factors = new FactorRegistry().register(new TotpFactor(data.devices, box, config.totpIssuer));
+  const sms = new SmsFactor({
+    devices: data.devices,
+    codes: new SmsCodeRepository(store),
+    sender: createSmsSender(config, logger),
+    limits: new SmsLimits(store, config.sms, audit),
+    audit,
+    logger,
+    settings: config.sms,
+    secret: config.dataEncryptionKey,
+  });
+  // The seed lists SMS first.
+  const factors = new FactorRegistry().register(sms).register(new TotpFactor(data.devices, box, config.totpIssuer));
+  const countries = countryOptions(config.sms.allowedCallingCodes);
   const flow = new SignInFlow(
     data,
     new SignInStateRepository(store),
@@ -61,6 +78,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
     flow,
     readiness: { postgres: () => data.ping(), store: () => store.ping() },
     backChannel: () => `http://127.0.0.1:${port}`,
+    viewExtras: () => ({ countries }),
   });
 
   const server = http.createServer(provider.callback());

@@ -125,6 +125,16 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     return show(ctx, await flow.switchDevice(d.uid, form.deviceId, requestOrigin(ctx)));
   });
 
+  router.post('/mfa/resend', async (ctx) => {
+    const { d } = await post(ctx);
+    return show(ctx, await flow.resendChallenge(d.uid, requestOrigin(ctx)));
+  });
+
+  router.post('/enrol/resend', async (ctx) => {
+    const { d } = await post(ctx);
+    return show(ctx, await flow.resendEnrolmentCode(d.uid, requestOrigin(ctx)));
+  });
+
   router.post('/enrol', async (ctx) => {
     const { d } = await post(ctx);
     return show(ctx, await flow.chooseMethod(d.uid));

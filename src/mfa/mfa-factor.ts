@@ -27,6 +27,8 @@ export interface MfaFactor {
   beginEnrolment(user: User, input: Record<string, unknown>, ctx: FactorContext): Promise<Device>;
   /** What the user needs to finish enrolment (QR code, masked number). */
   describeEnrolment(user: User, device: Device): Promise<EnrolmentView>;
+  /** Sends a new enrolment code where the factor has one (SMS PIN). */
+  beginEnrolmentResend?(user: User, device: Device, ctx: FactorContext): Promise<void>;
   /** Checks the enrolment code; the device is marked verified by the caller. */
   confirmEnrolment(user: User, device: Device, code: unknown, ctx: FactorContext): Promise<boolean>;
   /** Prepares a sign-in challenge (sends an SMS; nothing for TOTP). */

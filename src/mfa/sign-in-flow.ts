@@ -33,7 +33,7 @@ export type SignInStep =
   | { kind: 'notice' }
   | { kind: 'choose'; methods: Device['kind'][] }
   | { kind: 'enrol-start'; method: Device['kind']; error?: string; values?: Record<string, string> }
-  | { kind: 'enrol'; device: DeviceSummary; view: EnrolmentView; error?: string };
+  | { kind: 'enrol'; device: DeviceSummary; view: EnrolmentView; error?: string; notice?: string };
 
 export const INVALID_CODE = 'Invalid code';
 
@@ -111,9 +111,47 @@ export class SignInFlow {
     const device = await this.data.devices.findForUser(user.id, deviceId);
     if (!device?.verifiedAt) throw new AppError('bad_request', 'That device is not available.');
     const next = { ...state, deviceId: device.id };
-    await this.factors.get(device.kind).beginChallenge(user, device, this.factorContext(flowId, origin));
     await this.states.save(flowId, next);
-    return this.challengeStep(user, next);
+    return this.startChallenge(flowId, user, next, device, origin);
+  }
+
+  /** "Resend code": a new code replaces the old one (limits and cooldown apply). */
+  async resendChallenge(flowId: string, origin: RequestOrigin): Promise<SignInStep> {
+    const { state, user } = await this.load(flowId);
+    if (user.lockedAt) return { kind: 'locked' };
+    const device = state.stage === 'challenge' ? await this.deviceOf(user, state, true) : undefined;
+    if (!device) return (await this.current(flowId))!;
+    return this.startChallenge(flowId, user, state, device, origin, 'We sent a new code.');
+  }
+
+  /** "Request a new PIN" for the SMS device being enrolled. */
+  async resendEnrolmentCode(flowId: string, origin: RequestOrigin): Promise<SignInStep> {
+    const { state, user } = await this.load(flowId);
+    if (user.lockedAt) return { kind: 'locked' };
+    if (state.stage !== 'enrol') return this.challengeStep(user, state);
+    const device = await this.deviceOf(user, state, false);
+    const step = await this.enrolmentStep(user, state);
+    if (!device || step.kind !== 'enrol') return step;
+    try {
+      await this.factors.get(device.kind).beginEnrolmentResend?.(user, device, this.factorContext(flowId, origin));
+      return { ...step, notice: 'We sent a new PIN.' };
+    } catch (err) {
+      const message = shownOnPage(err);
+      if (!message) throw err;
+      return { ...step, error: message };
+    }
+  }
+
+  private async startChallenge(flowId: string, user: User, state: SignInState, device: Device, origin: RequestOrigin, notice?: string): Promise<SignInStep> {
+    const step = await this.challengeStep(user, state);
+    try {
+      await this.factors.get(device.kind).beginChallenge(user, device, this.factorContext(flowId, origin));
+    } catch (err) {
+      const message = shownOnPage(err);
+      if (!message || step.kind !== 'challenge') throw err;
+      return { ...step, error: message };
+    }
+    return step.kind === 'challenge' && notice ? { ...step, notice } : step;
   }
 
   /** "Set Up Multi-Factor Authentication": the list of methods. */
@@ -136,10 +174,9 @@ export class SignInFlow {
       await this.states.save(flowId, next);
       return this.enrolmentStep(user, next);
     } catch (err) {
-      if (err instanceof AppError && err.status < 500 && err.code !== 'rate_limited') {
-        return { kind: 'enrol-start', method: factor.kind, error: err.message, values: stringValues(input) };
-      }
-      throw err;
+      const message = shownOnPage(err);
+      if (!message) throw err;
+      return { kind: 'enrol-start', method: factor.kind, error: message, values: stringValues(input) };
     }
   }
 
@@ -151,7 +188,15 @@ export class SignInFlow {
     const device = await this.deviceOf(user, state, false);
     if (!device) return this.enrolmentStep(user, { ...state, deviceId: undefined });
     const factor = this.factors.get(device.kind);
-    const ok = await factor.confirmEnrolment(user, device, code, this.factorContext(flowId, origin));
+    let ok: boolean;
+    try {
+      ok = await factor.confirmEnrolment(user, device, code, this.factorContext(flowId, origin));
+    } catch (err) {
+      const message = shownOnPage(err);
+      const step = await this.enrolmentStep(user, state);
+      if (!message || step.kind !== 'enrol') throw err;
+      return { ...step, error: message };
+    }
     if (!ok) {
       const step = await this.enrolmentStep(user, state);
       return step.kind === 'enrol' ? { ...step, error: device.kind === 'sms' ? 'Invalid PIN' : INVALID_CODE } : step;
@@ -170,8 +215,7 @@ export class SignInFlow {
       const device = verified.find((d) => d.isDefault) ?? verified[0]!;
       const state: SignInState = { userId: user.id, mfaRequired, stage: 'challenge', deviceId: device.id };
       await this.states.save(flowId, state);
-      await this.factors.get(device.kind).beginChallenge(user, device, this.factorContext(flowId, origin));
-      return this.challengeStep(user, state);
+      return this.startChallenge(flowId, user, state, device, origin);
     }
     if (mfaRequired) {
       await this.states.save(flowId, { userId: user.id, mfaRequired, stage: 'enrol' });
@@ -230,6 +274,13 @@ export class SignInFlow {
   private factorContext(flowId: string, origin: RequestOrigin): FactorContext {
     return { flowId, origin };
   }
+}
+
+/** Errors shown on the same page (form kept) rather than as an error page. */
+function shownOnPage(err: unknown): string | undefined {
+  if (!(err instanceof AppError)) return undefined;
+  if (err.code === 'sms_send_failed' || (err.status < 500 && err.code !== 'interaction_expired' && err.code !== 'csrf_failed')) return err.message;
+  return undefined;
 }
 
 function stringValues(input: Record<string, unknown>): Record<string, string> {

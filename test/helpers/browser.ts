@@ -1,0 +1,68 @@
+import { describe } from '@jest/globals';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { ROOT } from './twofold-server.js';
+
+/** Debian's chromium (`apt-get install -y chromium`); playwright cannot download browsers here. */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const CHROMIUM_MISSING = `Chromium is missing: apt-get install -y chromium (see README). Looked for ${CHROMIUM_PATH}.`;
+export const SCREENSHOT_DIR = path.join(ROOT, 'test-artifacts', 'screenshots');
+
+export const chromiumAvailable = fs.existsSync(CHROMIUM_PATH);
+
+/**
+ * `describe` for browser suites. Without Chromium: under CI this throws (the suite fails with
+ * the install hint); on a developer machine the suite is reported as skipped, loudly.
+ */
+export function browserDescribe(): typeof describe {
+  if (chromiumAvailable) return describe;
+  if (process.env.CI) throw new Error(CHROMIUM_MISSING);
+  console.warn(`\n\n*** BROWSER TESTS SKIPPED *** ${CHROMIUM_MISSING} (CI is unset, so this is a skip, not a failure.)\n\n`);
+  return describe['skip'] as typeof describe;
+}
+
+export interface LaunchedBrowser {
+  browser: Browser;
+  /** A fresh, isolated context (own cookies) per test. */
+  newContext(): Promise<BrowserContext>;
+  close(): Promise<void>;
+}
+
+/**
+ * Launches headless Debian Chromium. `chromium.launch` gives every launch a fresh temporary
+ * user data dir of its own (and refuses a `--user-data-dir` argument), removed on close.
+ */
+export async function launchBrowser(): Promise<LaunchedBrowser> {
+  if (!chromiumAvailable) throw new Error(CHROMIUM_MISSING);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    timeout: 30_000,
+  });
+  return {
+    browser,
+    newContext: () => browser.newContext({ viewport: { width: 1024, height: 768 }, locale: 'en-GB' }),
+    async close() {
+      await browser.close().catch(() => undefined);
+    },
+  };
+}
+
+/** Writes `test-artifacts/screenshots/<name>.png` (full page) and returns its path. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const file = path.join(SCREENSHOT_DIR, `${name.replace(/[^a-zA-Z0-9._-]/g, '_')}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
