@@ -10,12 +10,26 @@ import { staticRoutes } from './http/static-routes.js';
 import { interactionRoutes } from './interaction/interaction-routes.js';
 import { demoRoutes } from './demo/demo-routes.js';
 import type { SignInFlow } from './mfa/sign-in-flow.js';
+import { mayAdminister } from './accounts/roles.js';
+import { ADMIN_SCOPE } from './oidc/create-provider.js';
+import { adminRoutes } from './admin/admin-routes.js';
+import type { AdminTokenGuard } from './admin/admin-token-guard.js';
+import type { AccountAdmin } from './accounts/account-admin.js';
+import { accountRoutes } from './selfservice/account-routes.js';
+import type { DeviceManagement } from './selfservice/device-management.js';
+import type { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
+import type { DataStore } from './storage/repositories/index.js';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
   provider: Provider;
   flow: SignInFlow;
+  data: DataStore;
+  devices: DeviceManagement;
+  accountSessions: AccountSessionRepository;
+  admin: AccountAdmin;
+  adminGuard: AdminTokenGuard;
   readiness: Record<string, () => Promise<void>>;
   backChannel: () => string;
   viewExtras?: () => Record<string, unknown>;
@@ -26,7 +40,7 @@ export interface AppDeps {
  * its endpoints (provider.use inserts them ahead), so one error handler and one set of
  * security headers cover everything.
  */
-export function createApp({ config, logger, provider, flow, readiness, backChannel, viewExtras }: AppDeps): Provider {
+export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, adminGuard, readiness, backChannel, viewExtras = () => ({}) }: AppDeps): Provider {
   const csrf = csrfTokens(config.cookieKeys[0]!);
   provider.use(requestId(logger));
   provider.use(errorHandler(logger));
@@ -34,9 +48,15 @@ export function createApp({ config, logger, provider, flow, readiness, backChann
   provider.use(healthRoutes(readiness).routes());
   provider.use(staticRoutes().routes());
 
-  const interactions = interactionRoutes({ provider, flow, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware, viewExtras });
+  const mayHoldResourceScope = async (userId: string, scope: string) => scope === ADMIN_SCOPE && mayAdminister(await data.users.findById(userId));
+  const interactions = interactionRoutes({ provider, flow, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware, mayHoldResourceScope, viewExtras });
   provider.use(interactions.routes());
   provider.use(interactions.allowedMethods());
+
+  provider.use(adminRoutes({ issuer: config.issuer, data, admin, guard: adminGuard }).routes());
+  provider.use(
+    accountRoutes({ config, data, devices, sessions: accountSessions, backChannel, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware, viewExtras }).routes(),
+  );
 
   if (config.demo) {
     provider.use(demoRoutes({ issuer: config.issuer, backChannel, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes());

@@ -14,6 +14,7 @@ import { SmsLimits } from './sms/sms-limits.js';
 import { countryOptions } from './sms/phone-number.js';
 import { SmsCodeRepository } from './storage/repositories/sms-code-repository.js';
 import { Lockout } from './mfa/lockout.js';
+import { RecoveryCodes } from './mfa/recovery-codes.js';
 import { SignInFlow } from './mfa/sign-in-flow.js';
 import { createProvider } from './oidc/create-provider.js';
 import { loadSigningKeys } from './oidc/signing-keys.js';
@@ -21,6 +22,12 @@ import { RedisStore } from './storage/redis-store.js';
 import { MemoryStore } from './storage/memory-store.js';
 import { SignInStateRepository } from './storage/repositories/sign-in-state-repository.js';
 import { ensureDemoClient, seedDemo } from './demo/demo-client.js';
+import { AccountAdmin } from './accounts/account-admin.js';
+import { AdminTokenGuard } from './admin/admin-token-guard.js';
+import { adminResourceOf } from './oidc/create-provider.js';
+import { ensureAccountClient } from './selfservice/account-client.js';
+import { DeviceManagement } from './selfservice/device-management.js';
+import { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
 
 export interface RunningServer {
   readonly port: number;
@@ -46,6 +53,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
     if (passwords) printDemoBanner(config.issuer, passwords);
   }
 
+  await ensureAccountClient(data, config.issuer);
   const signingKeys = await loadSigningKeys(data, box);
   const provider = createProvider({ config, data, store, signingKeys });
   const sms = new SmsFactor({
@@ -61,6 +69,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
   // The seed lists SMS first.
   const factors = new FactorRegistry().register(sms).register(new TotpFactor(data.devices, box, config.totpIssuer));
   const countries = countryOptions(config.sms.allowedCallingCodes);
+  const recoveryCodes = new RecoveryCodes(data, audit, config.dataEncryptionKey);
   const flow = new SignInFlow(
     data,
     new SignInStateRepository(store),
@@ -68,7 +77,9 @@ export async function startServer(config: Config, logger: Logger, options: { han
     factors,
     new Lockout(data.users, audit),
     audit,
+    recoveryCodes,
   );
+  const devices = new DeviceManagement(data, factors, recoveryCodes, audit);
 
   let port = config.port;
   createApp({
@@ -76,6 +87,11 @@ export async function startServer(config: Config, logger: Logger, options: { han
     logger,
     provider,
     flow,
+    data,
+    devices,
+    accountSessions: new AccountSessionRepository(store),
+    admin: new AccountAdmin(data, audit),
+    adminGuard: new AdminTokenGuard({ issuer: config.issuer, audience: adminResourceOf(config.issuer), users: data.users, signingKeys }),
     readiness: { postgres: () => data.ping(), store: () => store.ping() },
     backChannel: () => `http://127.0.0.1:${port}`,
     viewExtras: () => ({ countries }),

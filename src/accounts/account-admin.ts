@@ -80,7 +80,7 @@ export class AccountAdmin {
   }
 
   /**
-   * Account recovery: removes every MFA device of the user, clears the failure counter and
+   * Account recovery: removes every MFA device and recovery code of the user, clears the failure counter and
    * ends every session of the user, all in one transaction. The user then signs in with the
    * password alone and, if the account requires MFA, must enrol again.
    */
@@ -88,6 +88,7 @@ export class AccountAdmin {
     const found = await this.findUser(userRef);
     const devicesRemoved = await this.data.transaction(async (tx) => {
       const removed = await tx.devices.deleteAllForUser(found.id);
+      await tx.recoveryCodes.deleteAll(found.id);
       if (!(await tx.users.resetMfaState(found.id, signOutMark()))) throw new AppError('not_found', `No user "${userRef}".`);
       return removed;
     });
@@ -96,4 +97,46 @@ export class AccountAdmin {
     await this.audit.record('sessions.revoked', { ...audited, details: { scope: 'user', reason: 'mfa_reset' } });
     return { user: { ...found, failedMfaAttempts: 0 }, devicesRemoved };
   }
+}
+
+export interface UserMfaStatus {
+  id: string;
+  username: string;
+  role: string;
+  locked: boolean;
+  mfa: {
+    enabled: boolean;
+    defaultMethod: 'totp' | 'sms' | null;
+    devices: { id: string; kind: 'totp' | 'sms'; nickname: string | null; phoneLast4: string | null; verified: boolean; isDefault: boolean }[];
+    recoveryCodesLeft: number;
+  };
+}
+
+/** The account's users with their MFA status and lock state, as the admin API and page show them. */
+export async function listUsersWithMfa(data: DataStore, accountId: string): Promise<UserMfaStatus[]> {
+  const users = await data.users.listByAccount(accountId);
+  return Promise.all(
+    users.map(async (u) => {
+      const [devices, recoveryCodesLeft] = await Promise.all([data.devices.listForUser(u.id), data.recoveryCodes.countUnused(u.id)]);
+      return {
+        id: u.id,
+        username: u.username,
+        role: u.role,
+        locked: u.lockedAt !== null,
+        mfa: {
+          enabled: devices.some((d) => d.verifiedAt),
+          defaultMethod: devices.find((d) => d.isDefault)?.kind ?? null,
+          devices: devices.map((d) => ({
+            id: d.id,
+            kind: d.kind,
+            nickname: d.nickname,
+            phoneLast4: d.phoneE164 ? d.phoneE164.slice(-4) : null,
+            verified: d.verifiedAt !== null,
+            isDefault: d.isDefault,
+          })),
+          recoveryCodesLeft,
+        },
+      };
+    }),
+  );
 }

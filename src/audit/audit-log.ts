@@ -22,7 +22,10 @@ export type AuditEventType =
   | 'user.created'
   | 'client.created'
   | 'policy.changed'
-  | 'sessions.revoked';
+  | 'sessions.revoked'
+  | 'recovery_codes.generated'
+  | 'recovery_codes.used'
+  | 'device.default_changed'
 
 /** Where a request came from, for the audit trail. */
 export interface RequestOrigin {

@@ -4,6 +4,7 @@ export type ErrorCode =
   | 'validation_failed'
   | 'csrf_failed'
   | 'payload_too_large'
+  | 'unsupported_media_type'
   | 'unauthorized'
   | 'forbidden'
   | 'not_found'
@@ -26,6 +27,7 @@ const STATUS: Record<ErrorCode, number> = {
   validation_failed: 422,
   csrf_failed: 403,
   payload_too_large: 413,
+  unsupported_media_type: 415,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,

@@ -15,6 +15,8 @@ export interface InteractionDeps {
   flow: SignInFlow;
   verifyCsrf: (ctx: Context, form: Record<string, string>) => void;
   csrfMiddleware: (ctx: Context, next: () => Promise<void>) => Promise<void>;
+  /** Whether the user may hold a resource scope (the admin scope: admins and support). */
+  mayHoldResourceScope: (userId: string, scope: string) => Promise<boolean>;
   /** Extra locals a factor's pages need (country list for SMS). */
   viewExtras?: () => Record<string, unknown>;
 }
@@ -36,7 +38,7 @@ const STEP_STATUS: Partial<Record<SignInStep['kind'], number>> = { locked: 423 }
  * Hosted sign-in pages for /interaction/:uid. Thin: read the form, call the sign-in flow,
  * render the step it returns or hand the result back to oidc-provider.
  */
-export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, viewExtras }: InteractionDeps): Router {
+export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, mayHoldResourceScope, viewExtras }: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   router.use(csrfMiddleware);
 
@@ -120,6 +122,11 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     return show(ctx, await flow.verifyChallenge(d.uid, form.code, requestOrigin(ctx)));
   });
 
+  router.post('/recovery', async (ctx) => {
+    const { d, form } = await post(ctx);
+    return show(ctx, await flow.verifyRecoveryCode(d.uid, form.code, requestOrigin(ctx)));
+  });
+
   router.post('/mfa/switch', async (ctx) => {
     const { d, form } = await post(ctx);
     return show(ctx, await flow.switchDevice(d.uid, form.deviceId, requestOrigin(ctx)));
@@ -179,6 +186,17 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     const missing = d.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [resource, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+      for (const scope of scopes) {
+        if (!(await mayHoldResourceScope(accountId, scope))) {
+          const returnTo = await provider.interactionResult(ctx.req, ctx.res, { error: 'access_denied', error_description: `The ${scope} scope is only for administrators.` }, { mergeWithLastSubmission: false });
+          ctx.status = 303;
+          ctx.redirect(returnTo);
+          return;
+        }
+      }
+      grant.addResourceScope(resource, scopes.join(' '));
+    }
     const grantId = await grant.save();
     const returnTo = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
     ctx.status = 303;

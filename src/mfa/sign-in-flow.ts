@@ -9,6 +9,7 @@ import type { SignInState, SignInStateRepository } from '../storage/repositories
 import type { User } from '../storage/repositories/users-repository.js';
 import type { FactorRegistry } from './factor-registry.js';
 import type { Lockout } from './lockout.js';
+import type { RecoveryCodes } from './recovery-codes.js';
 import type { EnrolmentView, FactorContext } from './mfa-factor.js';
 
 export interface DeviceSummary {
@@ -29,7 +30,7 @@ export interface LoginResult {
 export type SignInStep =
   | { kind: 'complete'; login: LoginResult }
   | { kind: 'locked' }
-  | { kind: 'challenge'; device: DeviceSummary; alternatives: DeviceSummary[]; error?: string; notice?: string }
+  | { kind: 'challenge'; device: DeviceSummary; alternatives: DeviceSummary[]; recoveryLeft: number; error?: string; notice?: string }
   | { kind: 'notice' }
   | { kind: 'choose'; methods: Device['kind'][] }
   | { kind: 'enrol-start'; method: Device['kind']; error?: string; values?: Record<string, string> }
@@ -58,6 +59,7 @@ export class SignInFlow {
     private readonly factors: FactorRegistry,
     private readonly lockout: Lockout,
     private readonly audit: AuditLog,
+    private readonly recoveryCodes: RecoveryCodes,
   ) {}
 
   /** Username and password; then whatever the user's devices and the policy demand. */
@@ -101,6 +103,22 @@ export class SignInFlow {
     if (!(await this.lockout.recordSuccess(user))) return this.lockedStep(flowId);
     await this.audit.record('mfa.ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { method: device.kind } });
     return this.complete(flowId, user, factor.amr, origin);
+  }
+
+  /** "Use a recovery code": any unused code, once; wrong codes count towards the lock. */
+  async verifyRecoveryCode(flowId: string, code: unknown, origin: RequestOrigin): Promise<SignInStep> {
+    const { state, user } = await this.load(flowId);
+    if (user.lockedAt) return { kind: 'locked' };
+    if (state.stage !== 'challenge') return this.enrolmentStep(user, state);
+    if (!(await this.recoveryCodes.use(user, code, origin))) {
+      if (await this.lockout.recordFailure(user, origin, 'recovery_code')) return this.lockedStep(flowId);
+      const step = await this.challengeStep(user, state);
+      return step.kind === 'challenge' ? { ...step, error: INVALID_CODE } : step;
+    }
+    if (!(await this.lockout.recordSuccess(user))) return this.lockedStep(flowId);
+    await this.audit.record('mfa.ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { method: 'recovery_code' } });
+    // A recovery code is a one-time password in RFC 8176's sense: amr otp (+ mfa).
+    return this.complete(flowId, user, 'otp', origin);
   }
 
   /** "Use another method": challenge another verified device of the same user. */
@@ -201,7 +219,8 @@ export class SignInFlow {
       const step = await this.enrolmentStep(user, state);
       return step.kind === 'enrol' ? { ...step, error: device.kind === 'sms' ? 'Invalid PIN' : INVALID_CODE } : step;
     }
-    await this.data.transaction((tx) => tx.devices.markVerified(user.id, device.id, true));
+    // Not forced to be the default: the first verified device is (another sign-in may have verified one meanwhile).
+    await this.data.transaction((tx) => tx.devices.markVerified(user.id, device.id, false));
     await this.audit.record('device.verified', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId: device.id } });
     return this.complete(flowId, user, factor.amr, origin);
   }
@@ -261,7 +280,12 @@ export class SignInFlow {
     const verified = (await this.data.devices.listForUser(user.id)).filter((d) => d.verifiedAt);
     const device = verified.find((d) => d.id === state.deviceId) ?? verified[0];
     if (!device) return { kind: 'notice' };
-    return { kind: 'challenge', device: summarise(device), alternatives: verified.filter((d) => d.id !== device.id).map(summarise) };
+    return {
+      kind: 'challenge',
+      device: summarise(device),
+      alternatives: verified.filter((d) => d.id !== device.id).map(summarise),
+      recoveryLeft: await this.recoveryCodes.left(user.id),
+    };
   }
 
   private async enrolmentStep(user: User, state: SignInState): Promise<SignInStep> {

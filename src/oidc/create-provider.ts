@@ -1,4 +1,4 @@
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type crypto from 'node:crypto';
 import type { Config } from '../config/config-schema.js';
 import type { DataStore } from '../storage/repositories/index.js';
@@ -9,8 +9,13 @@ import { createAdapterClass } from './storage-adapter.js';
 import { createFindAccount } from './find-account.js';
 import { createInteractionPolicy } from './interaction-policy.js';
 import { ACR_VALUES } from './authentication-context.js';
+import { mayAdminister } from '../accounts/roles.js';
 
 export const FIRST_PARTY = 'first_party';
+export const ADMIN_SCOPE = 'admin';
+export const adminResourceOf = (issuer: string) => `${issuer}/admin`;
+/** Admin API tokens are short-lived JWTs (CONTRACT: at most 10 minutes). */
+export const ADMIN_TOKEN_TTL = 600;
 
 export interface ProviderDeps {
   config: Config;
@@ -23,6 +28,7 @@ const HOUR = 3600;
 const DAY = 24 * HOUR;
 
 export function createProvider({ config, data, store, signingKeys }: ProviderDeps): Provider {
+  const adminResource = adminResourceOf(config.issuer);
   const configuration: Configuration = {
     adapter: createAdapterClass(store, { findClient: (id) => data.clients.find(id) }),
     findAccount: createFindAccount(data.users) as Configuration['findAccount'],
@@ -53,6 +59,25 @@ export function createProvider({ config, data, store, signingKeys }: ProviderDep
       revocation: { enabled: true },
       introspection: { enabled: true },
       userinfo: { enabled: true },
+      // The admin API is a resource server of ours: scope `admin`, JWT access tokens.
+      resourceIndicators: {
+        enabled: true,
+        async getResourceServerInfo(_ctx, resource) {
+          if (resource !== adminResource) throw new errors.InvalidTarget();
+          return {
+            scope: ADMIN_SCOPE,
+            audience: adminResource,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: ADMIN_TOKEN_TTL,
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+        // A token request need not repeat `resource`: the granted admin resource is used.
+        async useGrantedResource(ctx, model) {
+          const granted = ctx.oidc.entities.Grant?.getResourceScope(adminResource) ?? '';
+          return model.resource === adminResource && granted.split(' ').includes(ADMIN_SCOPE);
+        },
+      },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
@@ -79,8 +104,19 @@ export function createProvider({ config, data, store, signingKeys }: ProviderDep
       const grant = existing ?? new oidc.provider.Grant({ clientId: oidc.client!.clientId, accountId: oidc.session!.accountId! });
       grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));
       if (oidc.requestParamClaims.size) grant.addOIDCClaims([...oidc.requestParamClaims]);
+      // Only administrators and support ever hold the admin scope.
+      if (oidc.params!.resource === adminResource && oidc.requestParamScopes.has(ADMIN_SCOPE)) {
+        if (mayAdminister(await data.users.findById(oidc.session!.accountId!))) grant.addResourceScope(adminResource, ADMIN_SCOPE);
+      }
       await grant.save();
       return grant;
+    },
+    // Admin tokens say how the user signed in (the API demands MFA) and when.
+    async extraTokenClaims(ctx, token) {
+      if (token.kind !== 'AccessToken' || token.aud !== adminResource) return undefined;
+      const source = ctx.oidc.entities.AuthorizationCode ?? ctx.oidc.entities.RefreshToken;
+      if (!source) return undefined;
+      return { acr: source.acr, amr: source.amr, auth_time: source.authTime };
     },
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,

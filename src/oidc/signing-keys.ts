@@ -25,8 +25,8 @@ export async function loadSigningKeys(data: DataStore, box: SecretBox): Promise<
       const jwk = generate(alg);
       const sealedJwk = box.seal(JSON.stringify(jwk), `signing-key:${jwk.kid}`);
       await tx.signingKeys.insert(String(jwk.kid), alg, sealedJwk);
-      stored.push({ kid: String(jwk.kid), alg, sealedJwk, createdAt: new Date() });
     }
-    return stored.map((k) => JSON.parse(box.open(k.sealedJwk, `signing-key:${k.kid}`).toString('utf8')) as crypto.JsonWebKey);
+    // Read back in the table's order, so that every process serves the same JWKS document.
+    return (await tx.signingKeys.listActive()).map((k) => JSON.parse(box.open(k.sealedJwk, `signing-key:${k.kid}`).toString('utf8')) as crypto.JsonWebKey);
   });
 }

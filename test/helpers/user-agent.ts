@@ -10,23 +10,43 @@ export interface Page {
 }
 
 export class UserAgent {
-  private readonly jar = new Map<string, Map<string, string>>();
+  /** Per host: cookies keyed by name and path (a browser keeps `a` for /x and `a` for /y apart). */
+  private readonly jar = new Map<string, Map<string, { name: string; value: string; path: string }>>();
+  /** Headers sent with every request (e.g. X-Forwarded-For, to give this agent its own IP). */
+  headers: Record<string, string> = {};
+  /**
+   * Where a request is really sent: a load balancer in front of several processes that share
+   * one ISSUER. Cookies and redirects follow the URL as addressed, as in a browser.
+   */
+  route: (url: URL) => URL = (url) => url;
 
   constructor(private readonly stopAt: (url: URL) => boolean = () => false) {}
 
+  /** The cookies a browser sends to `url`: the host's, whose path matches, longest path first. */
   private cookieHeader(url: URL): string {
-    return [...(this.jar.get(url.host) ?? new Map()).entries()].map(([k, v]) => `${k}=${v}`).join('; ');
+    const matches = (path: string) =>
+      url.pathname === path || (url.pathname.startsWith(path) && (path.endsWith('/') || url.pathname[path.length] === '/'));
+    return [...(this.jar.get(url.host) ?? new Map()).values()]
+      .filter((c) => matches(c.path))
+      .sort((a, b) => b.path.length - a.path.length)
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ');
   }
 
   private store(url: URL, headers: Headers): void {
-    const jar = this.jar.get(url.host) ?? new Map<string, string>();
+    const jar = this.jar.get(url.host) ?? new Map<string, { name: string; value: string; path: string }>();
     for (const line of headers.getSetCookie()) {
-      const [pair] = line.split(';');
+      const [pair, ...attributes] = line.split(';');
       const idx = pair!.indexOf('=');
       const name = pair!.slice(0, idx).trim();
       const value = pair!.slice(idx + 1).trim();
-      if (!value || /expires=Thu, 01 Jan 1970/i.test(line)) jar.delete(name);
-      else jar.set(name, value);
+      // RFC 6265 5.2.4 / 5.1.4: the Path attribute, else the directory of the request path.
+      const pathAttr = attributes.map((a) => a.trim()).find((a) => /^path=/i.test(a))?.slice(5);
+      const dir = url.pathname.slice(0, url.pathname.lastIndexOf('/'));
+      const path = pathAttr?.startsWith('/') ? pathAttr : dir || '/';
+      const key = `${name};${path}`;
+      if (!value || /expires=Thu, 01 Jan 1970/i.test(line)) jar.delete(key);
+      else jar.set(key, { name, value, path });
     }
     this.jar.set(url.host, jar);
   }
@@ -42,10 +62,11 @@ export class UserAgent {
     let body: string | undefined = init.form ? new URLSearchParams(init.form).toString() : undefined;
     for (let hops = 0; hops < 20; hops++) {
       if (this.stopAt(url)) return { url: url.toString(), status: 0, html: '', headers: new Headers() };
-      const res = await fetch(url, {
+      const res = await fetch(this.route(url), {
         method,
         redirect: 'manual',
         headers: {
+          ...this.headers,
           cookie: this.cookieHeader(url),
           accept: 'text/html',
           ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),

@@ -10,6 +10,7 @@ import { isSmsSendError, type SmsSender } from '../../sms/sms-sender.js';
 import type { Device, DevicesRepository } from '../../storage/repositories/devices-repository.js';
 import type { SmsCodeRepository } from '../../storage/repositories/sms-code-repository.js';
 import type { User } from '../../storage/repositories/users-repository.js';
+import { MFA_FAILURE_LIMIT } from '../lockout.js';
 import type { EnrolmentView, FactorContext, MfaFactor } from '../mfa-factor.js';
 
 /** Wrong PINs allowed before a PIN is void (the user requests a new one). */
@@ -69,11 +70,17 @@ export class SmsFactor implements MfaFactor {
     const s = this.deps.settings;
     const pending = await this.deps.codes.get('pin', device.id);
     if (!pending) throw new AppError('invalid_pin', 'This PIN has expired. Request a new PIN.');
+    // Count the attempt before judging it (one atomic increment): parallel guesses cannot get
+    // more than PIN_ATTEMPTS answers, however many arrive before the PIN is voided.
+    const failures = await this.deps.codes.recordFailure('pin', device.id, s.pinTtlSeconds);
+    if (failures > PIN_ATTEMPTS) {
+      await this.deps.codes.discard('pin', device.id);
+      throw new AppError('invalid_pin', 'Too many incorrect PINs. Request a new PIN.');
+    }
     const input = typeof code === 'string' ? code.replace(/\s+/g, '') : '';
     if (/^\d+$/.test(input) && input.length === s.pinLength && constantTimeEqual(pending.hash, this.hash(device.id, input))) {
       return Boolean(await this.deps.codes.take('pin', device.id));
     }
-    const failures = await this.deps.codes.recordFailure('pin', device.id, s.pinTtlSeconds);
     await this.deps.audit.record('sms.pin_failed', { accountId: user.accountId, subjectUserId: user.id, origin: ctx.origin, details: { deviceId: device.id, failures } });
     if (failures >= PIN_ATTEMPTS) {
       await this.deps.codes.discard('pin', device.id);
@@ -93,6 +100,13 @@ export class SmsFactor implements MfaFactor {
   async verify(_user: User, device: Device, code: unknown, ctx: FactorContext): Promise<boolean> {
     const pending = await this.deps.codes.get('login', ctx.flowId);
     if (!pending || pending.deviceId !== device.id) return false;
+    // The sign-in's lockout counts a failure only after the answer; counting attempts here first
+    // (atomically) keeps parallel guesses at one code within the lockout's limit.
+    const attempts = await this.deps.codes.recordFailure('login', ctx.flowId, this.deps.settings.codeTtlSeconds);
+    if (attempts > MFA_FAILURE_LIMIT) {
+      await this.deps.codes.discard('login', ctx.flowId);
+      return false;
+    }
     const input = typeof code === 'string' ? code.replace(/\s+/g, '') : '';
     if (!/^\d+$/.test(input) || input.length !== this.deps.settings.codeLength) return false;
     if (!constantTimeEqual(pending.hash, this.hash(ctx.flowId, input))) return false;

@@ -92,4 +92,35 @@ export class DevicesRepository {
     const { rowCount } = await this.db.query('DELETE FROM mfa_devices WHERE user_id = $1', [userId]);
     return rowCount ?? 0;
   }
+
+  /**
+   * Removes one device of the user; if it was the default, the oldest remaining verified device
+   * becomes the default. Run inside a transaction.
+   */
+  async remove(userId: string, deviceId: string): Promise<Device | undefined> {
+    if (!isUuid(deviceId)) return undefined;
+    await this.db.query('SELECT id FROM mfa_devices WHERE user_id = $1 ORDER BY id FOR UPDATE', [userId]);
+    const { rows } = await this.db.query<Device>(`DELETE FROM mfa_devices WHERE id = $1 AND user_id = $2 RETURNING ${COLUMNS}`, [deviceId, userId]);
+    if (rows[0]?.isDefault) {
+      await this.db.query(
+        `UPDATE mfa_devices SET is_default = true WHERE id = (
+           SELECT id FROM mfa_devices WHERE user_id = $1 AND verified_at IS NOT NULL ORDER BY verified_at, id LIMIT 1)`,
+        [userId],
+      );
+    }
+    return rows[0];
+  }
+
+  /** Makes a verified device the default (run inside a transaction). */
+  async setDefault(userId: string, deviceId: string): Promise<boolean> {
+    if (!isUuid(deviceId)) return false;
+    const { rows } = await this.db.query<{ id: string; verified: boolean }>(
+      'SELECT id, verified_at IS NOT NULL AS verified FROM mfa_devices WHERE user_id = $1 ORDER BY id FOR UPDATE',
+      [userId],
+    );
+    if (!rows.some((d) => d.id === deviceId && d.verified)) return false;
+    await this.db.query('UPDATE mfa_devices SET is_default = false WHERE user_id = $1 AND is_default AND id <> $2', [userId, deviceId]);
+    await this.db.query('UPDATE mfa_devices SET is_default = true WHERE id = $1', [deviceId]);
+    return true;
+  }
 }

@@ -4,6 +4,7 @@ import { AccountsRepository } from './accounts-repository.js';
 import { AuditRepository } from './audit-repository.js';
 import { ClientsRepository } from './clients-repository.js';
 import { DevicesRepository } from './devices-repository.js';
+import { RecoveryCodesRepository } from './recovery-codes-repository.js';
 import { SigningKeysRepository } from './signing-keys-repository.js';
 import { UsersRepository } from './users-repository.js';
 
@@ -11,6 +12,7 @@ export interface Repositories {
   accounts: AccountsRepository;
   users: UsersRepository;
   devices: DevicesRepository;
+  recoveryCodes: RecoveryCodesRepository;
   clients: ClientsRepository;
   signingKeys: SigningKeysRepository;
   audit: AuditRepository;
@@ -21,6 +23,7 @@ function bind(db: Queryable): Repositories {
     accounts: new AccountsRepository(db),
     users: new UsersRepository(db),
     devices: new DevicesRepository(db),
+    recoveryCodes: new RecoveryCodesRepository(db),
     clients: new ClientsRepository(db),
     signingKeys: new SigningKeysRepository(db),
     audit: new AuditRepository(db),

@@ -1,0 +1,113 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { AccountAdmin, listUsersWithMfa } from '../accounts/account-admin.js';
+import { mayManageAccount } from '../accounts/roles.js';
+import { AppError } from '../http/app-error.js';
+import { readJson } from '../http/json-body.js';
+import { requestOrigin } from '../http/request-origin.js';
+import { isUuid } from '../storage/repositories/accounts-repository.js';
+import type { DataStore } from '../storage/repositories/index.js';
+import type { User } from '../storage/repositories/users-repository.js';
+import type { AdminTokenGuard } from './admin-token-guard.js';
+import { openApiDocument } from './openapi.js';
+
+const MAX_AUDIT_PAGE = 200;
+
+/**
+ * /admin/v1: the policy management API (CONTRACT.md "Admin API"). Thin: authenticate the
+ * bearer token, check the caller's role for the account, validate, call AccountAdmin.
+ * No route adds, verifies or changes a device.
+ */
+export function adminRoutes(deps: { issuer: string; data: DataStore; admin: AccountAdmin; guard: AdminTokenGuard }): Router {
+  const { data, admin, guard } = deps;
+  const router = new Router({ prefix: '/admin/v1' });
+
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = openApiDocument(deps.issuer);
+  });
+
+  router.use(async (ctx, next) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.state.caller = await guard.authenticate(ctx.get('authorization') || undefined);
+    await next();
+  });
+
+  const caller = (ctx: Context): User => ctx.state.caller as User;
+
+  /** The account of the path, if the caller may manage it (an admin of another account gets 403). */
+  async function managedAccount(ctx: Context) {
+    const id = String(ctx.params.accountId);
+    if (!mayManageAccount(caller(ctx), id)) throw new AppError('forbidden', 'You may not manage this account.');
+    const account = isUuid(id) ? await data.accounts.findById(id) : undefined;
+    if (!account) throw new AppError('not_found', 'No such account.');
+    return account;
+  }
+
+  function requireSupport(ctx: Context): void {
+    if (!caller(ctx).isSupport) throw new AppError('support_required', 'Only support can do this: open a support ticket.');
+  }
+
+  async function targetUser(ctx: Context): Promise<User> {
+    const id = String(ctx.params.userId);
+    const user = isUuid(id) ? await data.users.findById(id) : undefined;
+    if (!user) throw new AppError('not_found', 'No such user.');
+    return user;
+  }
+
+  const policyBody = (a: { mfaRequired: boolean; mfaPolicyUpdatedAt: Date; mfaPolicyUpdatedBy: string | null }) => ({
+    mfaRequired: a.mfaRequired,
+    updatedAt: a.mfaPolicyUpdatedAt.toISOString(),
+    updatedBy: a.mfaPolicyUpdatedBy,
+  });
+
+  router.get('/accounts/:accountId/mfa-policy', async (ctx) => {
+    ctx.body = policyBody(await managedAccount(ctx));
+  });
+
+  router.put('/accounts/:accountId/mfa-policy', async (ctx) => {
+    const account = await managedAccount(ctx);
+    const body = await readJson(ctx);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new AppError('validation_failed', 'The body must be a JSON object: {"mfaRequired": true}.');
+    const unknown = Object.keys(body).filter((k) => k !== 'mfaRequired');
+    const { mfaRequired } = body as { mfaRequired?: unknown };
+    if (unknown.length > 0 || typeof mfaRequired !== 'boolean') throw new AppError('validation_failed', 'The body must be {"mfaRequired": true} or {"mfaRequired": false}.');
+    // The seed: MFA is on by default and turning it off takes a support ticket.
+    if (!mfaRequired) requireSupport(ctx);
+    const { account: updated } = await admin.setMfaRequired(account.id, mfaRequired, caller(ctx).id, requestOrigin(ctx));
+    ctx.body = policyBody(updated);
+  });
+
+  router.get('/accounts/:accountId/users', async (ctx) => {
+    const account = await managedAccount(ctx);
+    ctx.body = { users: await listUsersWithMfa(data, account.id) };
+  });
+
+  router.post('/users/:userId/unlock', async (ctx) => {
+    requireSupport(ctx);
+    await admin.unlock((await targetUser(ctx)).id, caller(ctx).id, requestOrigin(ctx));
+    ctx.status = 204;
+  });
+
+  router.post('/users/:userId/reset-mfa', async (ctx) => {
+    requireSupport(ctx);
+    await admin.resetMfa((await targetUser(ctx)).id, caller(ctx).id, requestOrigin(ctx));
+    ctx.status = 204;
+  });
+
+  router.get('/accounts/:accountId/audit-events', async (ctx) => {
+    const account = await managedAccount(ctx);
+    const limitText = ctx.query.limit === undefined ? '50' : String(ctx.query.limit);
+    const beforeText = ctx.query.before === undefined ? undefined : String(ctx.query.before);
+    if (!/^\d{1,3}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > MAX_AUDIT_PAGE) {
+      throw new AppError('validation_failed', `limit must be a whole number from 1 to ${MAX_AUDIT_PAGE}.`);
+    }
+    if (beforeText !== undefined && !/^[1-9]\d{0,17}$/.test(beforeText)) throw new AppError('validation_failed', 'before must be an event id.');
+    const events = await data.audit.list({ accountId: account.id, limit: Number(limitText), beforeId: beforeText });
+    ctx.body = {
+      events: events.map((e) => ({ ...e, occurredAt: e.occurredAt.toISOString() })),
+      nextBefore: events.length === Number(limitText) ? events[events.length - 1]!.id : null,
+    };
+  });
+
+  return router;
+}

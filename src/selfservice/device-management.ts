@@ -1,0 +1,158 @@
+import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
+import { AppError } from '../http/app-error.js';
+import type { FactorRegistry } from '../mfa/factor-registry.js';
+import type { EnrolmentView } from '../mfa/mfa-factor.js';
+import type { RecoveryCodes } from '../mfa/recovery-codes.js';
+import { signOutMark } from '../oidc/session-validity.js';
+import type { Device, DeviceKind } from '../storage/repositories/devices-repository.js';
+import type { DataStore } from '../storage/repositories/index.js';
+import type { User } from '../storage/repositories/users-repository.js';
+
+export interface DeviceListItem {
+  id: string;
+  kind: DeviceKind;
+  kindLabel: string;
+  name: string;
+  verified: boolean;
+  isDefault: boolean;
+}
+
+export interface DevicesOverview {
+  devices: DeviceListItem[];
+  recoveryCodesLeft: number;
+  defaultKind: DeviceKind | null;
+  /** Kinds the user could make default (has a verified device of that kind). */
+  defaultChoices: DeviceKind[];
+}
+
+export const KIND_LABELS: Record<DeviceKind, string> = { totp: 'Mobile Passcode', sms: 'SMS' };
+
+function item(d: Device): DeviceListItem {
+  return {
+    id: d.id,
+    kind: d.kind,
+    kindLabel: KIND_LABELS[d.kind],
+    name: d.kind === 'sms' ? `•••• ${d.phoneE164!.slice(-4)}` : (d.nickname ?? 'Authenticator app'),
+    verified: d.verifiedAt !== null,
+    isDefault: d.isDefault,
+  };
+}
+
+/**
+ * "My Multi-Factor Devices": what a signed-in user may do to their own devices. Every method
+ * takes the user from the caller's own session; device ids are always looked up within that
+ * user's devices, so no id reaches another user's device.
+ */
+export class DeviceManagement {
+  constructor(
+    private readonly data: DataStore,
+    private readonly factors: FactorRegistry,
+    private readonly recoveryCodes: RecoveryCodes,
+    private readonly audit: AuditLog,
+  ) {}
+
+  async overview(user: User): Promise<DevicesOverview> {
+    const devices = await this.data.devices.listForUser(user.id);
+    const verifiedKinds = [...new Set(devices.filter((d) => d.verifiedAt).map((d) => d.kind))];
+    return {
+      devices: devices.map(item),
+      recoveryCodesLeft: await this.recoveryCodes.left(user.id),
+      defaultKind: devices.find((d) => d.isDefault)?.kind ?? null,
+      defaultChoices: (['totp', 'sms'] as DeviceKind[]).filter((k) => verifiedKinds.includes(k)),
+    };
+  }
+
+  async hasVerifiedDevice(user: User): Promise<boolean> {
+    return (await this.data.devices.listForUser(user.id)).some((d) => d.verifiedAt);
+  }
+
+  async device(user: User, deviceId: string): Promise<{ device: DeviceListItem; enrolment?: EnrolmentView }> {
+    const device = await this.own(user, deviceId);
+    const enrolment = device.verifiedAt ? undefined : await this.factors.get(device.kind).describeEnrolment(user, device);
+    return { device: item(device), enrolment };
+  }
+
+  async add(user: User, kind: DeviceKind, input: Record<string, unknown>, origin: RequestOrigin): Promise<DeviceListItem> {
+    const device = await this.factors.get(kind).beginEnrolment(user, input, { flowId: `account:${user.id}`, origin });
+    await this.audit.record('device.added', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind, deviceId: device.id } });
+    return item(device);
+  }
+
+  /** "Verify" on an unverified SMS device: a new PIN. */
+  async resendPin(user: User, deviceId: string, origin: RequestOrigin): Promise<void> {
+    const device = await this.own(user, deviceId);
+    if (device.verifiedAt || !this.factors.get(device.kind).beginEnrolmentResend) throw new AppError('bad_request', 'This device is already verified.');
+    await this.factors.get(device.kind).beginEnrolmentResend!(user, device, { flowId: `account:${user.id}`, origin });
+  }
+
+  /**
+   * Verifies a new device. With "make default" it becomes the default and every session of the
+   * user ends (the seed: the system logs you out); without, the user stays signed in.
+   * `replaces` is the user's old SMS device when changing the number: removed in the same step.
+   */
+  async verify(user: User, deviceId: string, code: unknown, options: { makeDefault: boolean; replaces?: string }, origin: RequestOrigin): Promise<{ verified: boolean; signedOut: boolean }> {
+    const device = await this.own(user, deviceId);
+    if (device.verifiedAt) return { verified: true, signedOut: false };
+    const factor = this.factors.get(device.kind);
+    if (!(await factor.confirmEnrolment(user, device, code, { flowId: `account:${user.id}`, origin }))) return { verified: false, signedOut: false };
+    const replaced = options.replaces ? await this.data.devices.findForUser(user.id, options.replaces) : undefined;
+    const makeDefault = options.makeDefault || Boolean(replaced?.isDefault);
+    await this.data.transaction(async (tx) => {
+      await tx.devices.markVerified(user.id, device.id, makeDefault);
+      if (replaced && replaced.kind === 'sms' && replaced.id !== device.id) await tx.devices.remove(user.id, replaced.id);
+    });
+    await this.audit.record('device.verified', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId, makeDefault } });
+    if (replaced) await this.audit.record('device.removed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: replaced.kind, deviceId: replaced.id, reason: 'number_changed' } });
+    if (options.makeDefault) await this.signOutEverywhere(user, origin, 'default_device_changed');
+    return { verified: true, signedOut: options.makeDefault };
+  }
+
+  /** Removes one device; the user's other sessions end. Returns the sign-out mark. */
+  async remove(user: User, deviceId: string, origin: RequestOrigin): Promise<Date> {
+    const device = await this.own(user, deviceId);
+    await this.data.transaction((tx) => tx.devices.remove(user.id, device.id));
+    await this.audit.record('device.removed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId } });
+    return this.signOutEverywhere(user, origin, 'device_removed');
+  }
+
+  /** "Remove all devices": MFA off for the user (devices and recovery codes). */
+  async removeAll(user: User, origin: RequestOrigin): Promise<Date> {
+    const removed = await this.data.transaction(async (tx) => {
+      const devices = await tx.devices.deleteAllForUser(user.id);
+      await tx.recoveryCodes.deleteAll(user.id);
+      return devices;
+    });
+    await this.audit.record('device.removed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { all: true, count: removed } });
+    return this.signOutEverywhere(user, origin, 'all_devices_removed');
+  }
+
+  /** "Edit" the default method: the user's verified device of that kind becomes the default. */
+  async setDefaultKind(user: User, kindInput: unknown, origin: RequestOrigin): Promise<Date> {
+    const kind = kindInput === 'totp' || kindInput === 'sms' ? kindInput : undefined;
+    const devices = (await this.data.devices.listForUser(user.id)).filter((d) => d.verifiedAt && d.kind === kind);
+    if (!kind || devices.length === 0) throw new AppError('validation_failed', 'Choose a method you have a verified device for.');
+    const target = devices.find((d) => d.isDefault) ?? devices[0]!;
+    await this.data.transaction((tx) => tx.devices.setDefault(user.id, target.id));
+    await this.audit.record('device.default_changed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind, deviceId: target.id } });
+    return this.signOutEverywhere(user, origin, 'default_device_changed');
+  }
+
+  /** New recovery codes (the old set dies); the user's other sessions end. */
+  async generateRecoveryCodes(user: User, quantity: number, origin: RequestOrigin): Promise<{ codes: string[]; mark: Date }> {
+    const codes = await this.recoveryCodes.generate(user, quantity, origin);
+    return { codes, mark: await this.signOutEverywhere(user, origin, 'recovery_codes_generated') };
+  }
+
+  private async signOutEverywhere(user: User, origin: RequestOrigin, reason: string): Promise<Date> {
+    const mark = signOutMark();
+    await this.data.users.signOutEverywhere(user.id, mark);
+    await this.audit.record('sessions.revoked', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { scope: 'user', reason } });
+    return mark;
+  }
+
+  private async own(user: User, deviceId: string): Promise<Device> {
+    const device = await this.data.devices.findForUser(user.id, deviceId);
+    if (!device) throw new AppError('not_found', 'That device was not found.');
+    return device;
+  }
+}
