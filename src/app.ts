@@ -55,7 +55,7 @@ export function createApp({ config, logger, provider, flow, data, devices, accou
 
   provider.use(adminRoutes({ issuer: config.issuer, data, admin, guard: adminGuard }).routes());
   provider.use(
-    accountRoutes({ config, data, devices, sessions: accountSessions, backChannel, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware, viewExtras }).routes(),
+    accountRoutes({ config, data, devices, admin, sessions: accountSessions, backChannel, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware, viewExtras }).routes(),
   );
 
   if (config.demo) {

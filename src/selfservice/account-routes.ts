@@ -13,6 +13,8 @@ import type { AccountSessionRepository, AccountSession } from '../storage/reposi
 import type { DataStore } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
 import { ACCOUNT_CLIENT_ID } from './account-client.js';
+import { listUsersWithMfa, type AccountAdmin } from '../accounts/account-admin.js';
+import { mayAdminister, mayManageAccount } from '../accounts/roles.js';
 import type { DeviceManagement } from './device-management.js';
 
 const SESSION_COOKIE = 'twofold.account';
@@ -32,6 +34,7 @@ export function accountRoutes(deps: {
   config: Config;
   data: DataStore;
   devices: DeviceManagement;
+  admin: AccountAdmin;
   sessions: AccountSessionRepository;
   backChannel: () => string;
   verifyCsrf: (ctx: Context, form: Record<string, string>) => void;
@@ -278,6 +281,61 @@ export function accountRoutes(deps: {
     ctx.body = [...header, ...codes, ''].join('\n');
   });
 
+  /**
+   * The account admin page: the seed's account-wide "Require Multi-Factor" setting and the
+   * users' MFA status. Same domain functions and rules as the admin API; always needs MFA.
+   */
+  async function adminContext(ctx: Context, s: Signed) {
+    if (!mayAdminister(s.user)) throw new AppError('forbidden', 'Only account administrators and support can open this page.');
+    const accountId = s.user.isSupport && typeof ctx.query.account === 'string' ? ctx.query.account : s.user.accountId;
+    if (!mayManageAccount(s.user, accountId)) throw new AppError('forbidden', 'You may not manage this account.');
+    const account = await data.accounts.findById(accountId);
+    if (!account) throw new AppError('not_found', 'No such account.');
+    return account;
+  }
+
+  async function mfaFresh(ctx: Context, s: Signed, returnTo: string): Promise<boolean> {
+    if (s.session.acr === 'aal2' && Date.now() / 1000 - s.session.authTime <= config.reauthMaxAgeSeconds) return true;
+    client.begin(ctx, returnTo, { max_age: '0', acr_values: 'aal2' });
+    return false;
+  }
+
+  router.get('/admin', async (ctx) => {
+    const s = await signedIn(ctx);
+    if (!s) return;
+    const account = await adminContext(ctx, s);
+    if (!(await mfaFresh(ctx, s, ctx.url))) return;
+    await page(ctx, 'account-admin', 'User Management', {
+      account,
+      users: await listUsersWithMfa(data, account.id),
+      canDisable: s.user.isSupport,
+      notice: ctx.query.saved ? 'The setting was saved.' : undefined,
+    });
+  });
+
+  router.post('/admin/mfa-policy', async (ctx) => {
+    const form = await readForm(ctx);
+    verifyCsrf(ctx, form);
+    const s = await signedIn(ctx);
+    if (!s) return;
+    const account = await adminContext(ctx, s);
+    const back = `/account/admin${s.user.isSupport ? `?account=${account.id}` : ''}`;
+    if (!(await mfaFresh(ctx, s, back))) return;
+    if (form.mfaRequired !== 'true' && form.mfaRequired !== 'false') throw new AppError('validation_failed', 'Choose Enabled or Disabled.');
+    const required = form.mfaRequired === 'true';
+    if (!required && !s.user.isSupport) throw new AppError('support_required', 'Only support can turn off multi-factor authentication: open a support ticket.');
+    const change = await deps.admin.setMfaRequired(account.id, required, s.user.id, origin(ctx));
+    // Enabling signs out every session of the account, this one included: sign in again.
+    if (change.sessionsEnded && account.id === s.user.accountId) {
+      await endSession(ctx, s);
+      ctx.status = 303;
+      ctx.redirect('/account/signed-out?reason=policy');
+      return;
+    }
+    ctx.status = 303;
+    ctx.redirect(`${back}${back.includes('?') ? '&' : '?'}saved=1`);
+  });
+
   router.post('/logout', async (ctx) => {
     const form = await readForm(ctx);
     verifyCsrf(ctx, form);
@@ -290,9 +348,11 @@ export function accountRoutes(deps: {
   });
 
   router.get('/signed-out', async (ctx) => {
-    const message = ctx.query.reason === 'default'
-      ? 'Your new device is now your default authentication method, and you were signed out everywhere. Sign in again with it.'
-      : undefined;
+    const messages: Record<string, string> = {
+      default: 'Your new device is now your default authentication method, and you were signed out everywhere. Sign in again with it.',
+      policy: 'Multi-factor authentication is now required for everyone in your account, and everyone was signed out. Sign in again.',
+    };
+    const message = messages[String(ctx.query.reason)];
     await page(ctx, 'logged-out', 'Signed out', { again: '/account', message });
   });
 
