@@ -1,8 +1,10 @@
 import type Provider from 'oidc-provider';
+import Router from '@koa/router';
 import type { Logger } from './logger.js';
+import type { Metrics } from './http/metrics.js';
 import type { Config } from './config/config-schema.js';
 import { csrfTokens } from './http/csrf.js';
-import { errorHandler } from './http/error-handler.js';
+import { errorHandler, toAppError } from './http/error-handler.js';
 import { healthRoutes } from './http/health-routes.js';
 import { requestId } from './http/request-id.js';
 import { securityHeaders } from './http/security-headers.js';
@@ -30,6 +32,7 @@ export interface AppDeps {
   accountSessions: AccountSessionRepository;
   admin: AccountAdmin;
   adminGuard: AdminTokenGuard;
+  metrics: Metrics;
   readiness: Record<string, () => Promise<void>>;
   backChannel: () => string;
   viewExtras?: () => Record<string, unknown>;
@@ -40,13 +43,19 @@ export interface AppDeps {
  * its endpoints (provider.use inserts them ahead), so one error handler and one set of
  * security headers cover everything.
  */
-export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, adminGuard, readiness, backChannel, viewExtras = () => ({}) }: AppDeps): Provider {
+export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, adminGuard, metrics, readiness, backChannel, viewExtras = () => ({}) }: AppDeps): Provider {
   const csrf = csrfTokens(config.cookieKeys[0]!);
+  provider.on('server_error', (ctx: { state: Record<string, unknown> }, err: unknown) => {
+    if (toAppError(err).code === 'store_unavailable') ctx.state.storeUnavailable = true;
+    else logger.error({ err }, 'oidc-provider server error');
+  });
   provider.use(requestId(logger));
-  provider.use(errorHandler(logger));
+  provider.use(metrics.middleware());
+  provider.use(errorHandler(logger, () => metrics.storeError()));
   provider.use(securityHeaders);
   provider.use(healthRoutes(readiness).routes());
   provider.use(staticRoutes().routes());
+  provider.use(new Router().get('/metrics', metrics.handler(config.metricsToken)).routes());
 
   const mayHoldResourceScope = async (userId: string, scope: string) => scope === ADMIN_SCOPE && mayAdminister(await data.users.findById(userId));
   const interactions = interactionRoutes({ provider, flow, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware, mayHoldResourceScope, viewExtras });

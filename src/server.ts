@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/config-schema.js';
 import type { Logger } from './logger.js';
 import { createApp } from './app.js';
+import { Metrics } from './http/metrics.js';
 import { openDataServices } from './services.js';
 import { PasswordLogin } from './accounts/password-login.js';
 import { Throttle } from './http/throttle.js';
@@ -42,9 +43,17 @@ const SHUTDOWN_GRACE_MS = 10_000;
 /** loadConfig → open stores → createApp → listen; stops gracefully on SIGTERM/SIGINT. */
 export async function startServer(config: Config, logger: Logger, options: { handleSignals?: boolean } = {}): Promise<RunningServer> {
   const started = Date.now();
-  const services = await openDataServices(config, logger);
+  const metrics = new Metrics();
+  const services = await openDataServices(config, logger, { onAuditEvent: (type, details) => metrics.observeAudit(type, details) });
   const { data, audit, box } = services;
-  const store = config.redisUrl ? RedisStore.connect(config.redisUrl) : new MemoryStore();
+  let lastRedisError = 0;
+  const store = config.redisUrl
+    ? RedisStore.connect(config.redisUrl, (err) => {
+        // One line every 10 s at most while Redis is away.
+        if (Date.now() - lastRedisError > 10_000) logger.warn({ err: err.message }, 'Redis unavailable; reconnecting');
+        lastRedisError = Date.now();
+      })
+    : new MemoryStore();
   if (!config.redisUrl) logger.warn('no REDIS_URL: sessions and codes are kept in this process only (single node, lost on restart)');
 
   if (config.demo) {
@@ -91,6 +100,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
     devices,
     accountSessions: new AccountSessionRepository(store),
     admin: new AccountAdmin(data, audit),
+    metrics,
     adminGuard: new AdminTokenGuard({ issuer: config.issuer, audience: adminResourceOf(config.issuer), users: data.users, signingKeys }),
     readiness: { postgres: () => data.ping(), store: () => store.ping() },
     backChannel: () => `http://127.0.0.1:${port}`,

@@ -17,7 +17,11 @@ export interface DataServices {
   close(): Promise<void>;
 }
 
-export async function openDataServices(config: Config, logger: Logger, options: { migrate?: boolean } = {}): Promise<DataServices> {
+export async function openDataServices(
+  config: Config,
+  logger: Logger,
+  options: { migrate?: boolean; onAuditEvent?: (type: string, details: Record<string, unknown>) => void } = {},
+): Promise<DataServices> {
   const db = await openDatabase(config, logger);
   try {
     if (options.migrate !== false) await migrate(db.pool, logger);
@@ -26,7 +30,7 @@ export async function openDataServices(config: Config, logger: Logger, options: 
     throw err;
   }
   const data = createDataStore(db.pool);
-  const audit = new AuditLog(data.audit, logger);
+  const audit = new AuditLog(data.audit, logger, options.onAuditEvent);
   return {
     db,
     data,

@@ -41,11 +41,14 @@ export class AuditLog {
   constructor(
     private readonly repository: AuditRepository,
     private readonly logger: Logger,
+    /** Sees every event (metrics are derived from the audit trail). */
+    private readonly observer?: (type: AuditEventType, details: Record<string, unknown>) => void,
   ) {}
 
   async record(type: AuditEventType, event: Omit<AuditEventInput, 'type' | 'ip' | 'userAgent'> & { origin?: RequestOrigin }): Promise<void> {
     const { origin, ...rest } = event;
     const input: AuditEventInput = { ...rest, type, ip: origin?.ip ?? null, userAgent: origin?.userAgent ?? null };
+    this.observer?.(type, input.details ?? {});
     this.logger.info({ audit: type, accountId: input.accountId, actor: input.actorUserId, subject: input.subjectUserId, details: input.details }, 'audit');
     try {
       await this.repository.insert(input);

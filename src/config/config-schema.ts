@@ -22,6 +22,8 @@ export interface Config {
   trustProxy: boolean;
   totpIssuer: string;
   reauthMaxAgeSeconds: number;
+  /** METRICS_TOKEN: when set, /metrics needs `Authorization: Bearer <token>`. */
+  metricsToken?: string;
   sms: {
     provider: 'vonage' | 'console';
     vonage?: { apiKey: string; apiSecret: string; from: string; restHost?: string };
@@ -97,6 +99,7 @@ export const envShape = {
     .refine((s) => s.length <= 64 && !s.includes(':'), 'must be at most 64 characters, without ":"')
     .default('Twofold'),
   REAUTH_MAX_AGE: int(1, 86_400).default(300),
+  METRICS_TOKEN: z.string().refine((s) => s.length >= 16, 'must be at least 16 characters').optional(),
   SMS_PROVIDER: oneOf(['vonage', 'console']).default('console'),
   VONAGE_API_KEY: z.string().optional(),
   VONAGE_API_SECRET: z.string().optional(),
@@ -151,6 +154,7 @@ export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
   trustProxy: e.TRUST_PROXY,
   totpIssuer: e.TOTP_ISSUER,
   reauthMaxAgeSeconds: e.REAUTH_MAX_AGE,
+  metricsToken: e.METRICS_TOKEN,
   sms: {
     provider: e.SMS_PROVIDER,
     vonage: e.SMS_PROVIDER === 'vonage'

@@ -9,7 +9,7 @@ const STORE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'
 export function toAppError(err: unknown): AppError {
   if (isAppError(err)) return err;
   const e = err as { code?: string; message?: string; name?: string; status?: number; expose?: boolean };
-  if ((e.code && STORE_ERRORS.has(e.code)) || /Connection is closed|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect/i.test(e.message ?? '')) {
+  if ((e.code && STORE_ERRORS.has(e.code)) || /Connection is closed|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|max retries per request|Stream isn't writeable/i.test(e.message ?? '')) {
     return new AppError('store_unavailable', 'Twofold is temporarily unavailable. Try again in a moment.', { cause: err });
   }
   if (e.status === 413) return new AppError('payload_too_large', 'The request is too large.');
@@ -21,12 +21,25 @@ export function toAppError(err: unknown): AppError {
  * The outermost middleware: users get a clear page (or JSON for /admin), logs get the detail,
  * and no stack trace ever reaches a response.
  */
-export function errorHandler(logger: Logger) {
+export function errorHandler(logger: Logger, onStoreError: () => void = () => {}) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
+      // oidc-provider answers its own endpoints' failures with 500 server_error; when the cause
+      // was a store outage (noted by the provider's server_error listener), say 503 instead.
+      if (ctx.status === 500 && ctx.state.storeUnavailable) {
+        onStoreError();
+        ctx.status = 503;
+        ctx.set('Retry-After', '5');
+        if (ctx.response.is('json')) ctx.body = { error: 'temporarily_unavailable', error_description: 'Twofold is temporarily unavailable. Try again in a moment.' };
+        else {
+          ctx.type = 'html';
+          ctx.body = await renderPage('error', { title: 'Temporarily unavailable', heading: 'Temporarily unavailable', message: 'Twofold is temporarily unavailable. Try again in a moment.' });
+        }
+      }
     } catch (raw) {
       const err = toAppError(raw);
+      if (err.code === 'store_unavailable') onStoreError();
       if (err.status >= 500) logger.error({ err: err.details.cause ?? raw, code: err.code, path: ctx.path, reqId: ctx.state.requestId }, 'request failed');
       else logger.info({ code: err.code, path: ctx.path, reqId: ctx.state.requestId }, 'request refused');
       ctx.status = err.status;

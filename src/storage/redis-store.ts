@@ -14,8 +14,14 @@ export class RedisStore implements EphemeralStore {
     readonly prefix = 'twofold:',
   ) {}
 
-  static connect(url: string): RedisStore {
-    return new RedisStore(new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false }));
+  /**
+   * Connects; the client reconnects by itself after an outage. Requests fail fast meanwhile
+   * (two retries), so users see "temporarily unavailable" rather than a hung page.
+   */
+  static connect(url: string, onError: (err: Error) => void = () => {}): RedisStore {
+    const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+    redis.on('error', onError);
+    return new RedisStore(redis);
   }
 
   /** The key as stored in Redis. */

@@ -253,7 +253,8 @@ describe('twofold CLI, bad input: one line on stderr, non-zero exit, no stack tr
     ['a repeated single-valued flag', ['account', 'create', '--name', 'A', '--name', 'B'], 2, /--name is given more than once/],
   ];
 
-  it.each(cases)('%s', async (_label, args, code, message, stdin) => {
+  // One object per row: a row shorter than the callback's parameter list would make Jest pass `done`.
+  it.each(cases.map(([label, args, code, message, stdin]) => ({ label, args, code, message, stdin })))('$label', async ({ args, code, message, stdin }) => {
     const run = await cli(args, { stdin });
     expectOneLineError(run, code);
     expect(run.stderr).toMatch(message);
