@@ -1,12 +1,6 @@
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../parse-args.js';
 
-interface RunningServer {
-  close(): Promise<void>;
-  /** Settles when the server has stopped, if the server offers it. */
-  closed?: Promise<unknown>;
-}
-
 export const serveCommand: Command = {
   name: 'serve',
   usage: ['serve'],
@@ -15,37 +9,10 @@ export const serveCommand: Command = {
     parseCommandArgs(this.name, args, {});
     const config = ctx.config();
     const logger = ctx.logger();
+    // Loaded on demand: the other commands never pay for the HTTP stack.
     const { startServer } = await import('../../server.js');
-    const server: RunningServer = await startServer(config, logger);
-    await untilClosed(server);
+    const server = await startServer(config, logger); // stops itself on SIGTERM/SIGINT
+    await server.closed;
     return { json: { stopped: true }, text: [] };
   },
 };
-
-/**
- * The server handles its own signals. This settles once it has stopped: through its `closed`
- * promise when it has one, when its `close()` finishes, or at the latest when the event loop
- * has nothing left to do (every listener and pool closed).
- */
-function untilClosed(server: RunningServer): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      process.off('beforeExit', done);
-      resolve();
-    };
-    process.once('beforeExit', done);
-    server.closed?.then(done, done);
-    const close = server.close.bind(server);
-    try {
-      server.close = async () => {
-        try {
-          await close();
-        } finally {
-          done();
-        }
-      };
-    } catch {
-      // a frozen handle: the other two signals still apply
-    }
-  });
-}
