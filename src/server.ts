@@ -48,7 +48,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
   const { data, audit, box } = services;
   let lastRedisError = 0;
   const store = config.redisUrl
-    ? RedisStore.connect(config.redisUrl, (err) => {
+    ? RedisStore.connect(config.redisUrl, config.redisKeyPrefix, (err) => {
         // One line every 10 s at most while Redis is away.
         if (Date.now() - lastRedisError > 10_000) logger.warn({ err: err.message }, 'Redis unavailable; reconnecting');
         lastRedisError = Date.now();

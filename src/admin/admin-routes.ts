@@ -109,5 +109,15 @@ export function adminRoutes(deps: { issuer: string; data: DataStore; admin: Acco
     };
   });
 
+  // Any other path or method under /admin/v1 answers in the API's error shape too (CONTRACT:
+  // errors are {"error","message"}): 405 with Allow for a known path, else 404. Keep it last.
+  router.all('/{*rest}', (ctx) => {
+    const allowed = [...new Set((ctx.matched ?? []).filter((layer) => layer.methods.length > 0 && !String(layer.path).endsWith('{*rest}')).flatMap((layer) => layer.methods))];
+    if (allowed.length === 0) throw new AppError('not_found', 'No such endpoint.');
+    ctx.set('Allow', allowed.join(', '));
+    ctx.status = 405;
+    ctx.body = { error: 'method_not_allowed', message: `Use ${allowed.join(', ')}.` };
+  });
+
   return router;
 }

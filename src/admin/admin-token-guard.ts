@@ -23,7 +23,8 @@ export class AdminTokenGuard {
   }
 
   async authenticate(authorization: string | undefined): Promise<User> {
-    const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization ?? '');
+    // RFC 7235: the scheme name is case-insensitive ("bearer" is as good as "Bearer").
+    const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(authorization ?? '');
     if (!match) throw new AppError('unauthorized', 'Send an admin access token: Authorization: Bearer <token>.');
     let payload: JWTPayload;
     try {

@@ -88,7 +88,7 @@ export function openApiDocument(issuer: string): Record<string, unknown> {
           type: 'object',
           required: ['error', 'message'],
           properties: {
-            error: { type: 'string', description: 'Stable code: unauthorized, forbidden, mfa_required, support_required, not_found, validation_failed, bad_request, unsupported_media_type, payload_too_large, store_unavailable' },
+            error: { type: 'string', description: 'Stable code: unauthorized, forbidden, mfa_required, support_required, not_found, method_not_allowed, validation_failed, bad_request, unsupported_media_type, payload_too_large, store_unavailable' },
             message: { type: 'string' },
           },
         },

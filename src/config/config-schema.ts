@@ -14,6 +14,8 @@ export interface Config {
   issuer: string;
   databaseUrl?: string;
   redisUrl?: string;
+  /** REDIS_KEY_PREFIX: namespace of every key, so deployments (or test runs) can share a Redis. */
+  redisKeyPrefix: string;
   dataDir: string;
   cookieKeys: string[];
   dataEncryptionKey: Buffer;
@@ -89,6 +91,7 @@ export const envShape = {
     .optional(),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'must be a postgres:// or postgresql:// URL').optional(),
   REDIS_URL: url(['redis:', 'rediss:'], 'must be a redis:// or rediss:// URL').optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/, 'must be 1-64 letters, digits or :_-').default('twofold:'),
   DATA_DIR: z.string().transform((p) => resolve(p)).prefault('./data'),
   COOKIE_KEYS: cookieKeyList.optional(),
   DATA_ENCRYPTION_KEY: base64Key32.optional(),
@@ -146,6 +149,7 @@ export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
   issuer: e.ISSUER ?? `http://localhost:${e.PORT}`,
   databaseUrl: e.DATABASE_URL,
   redisUrl: e.REDIS_URL,
+  redisKeyPrefix: e.REDIS_KEY_PREFIX,
   dataDir: e.DATA_DIR,
   cookieKeys: e.COOKIE_KEYS,
   dataEncryptionKey: e.DATA_ENCRYPTION_KEY,

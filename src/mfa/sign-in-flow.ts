@@ -96,11 +96,11 @@ export class SignInFlow {
     const ok = await factor.verify(user, device, code, this.factorContext(flowId, origin));
     if (!ok) {
       const locked = await this.lockout.recordFailure(user, origin, device.kind);
-      if (locked) return this.lockedStep(flowId);
+      if (locked) return { kind: 'locked' };
       const step = await this.challengeStep(user, state);
       return step.kind === 'challenge' ? { ...step, error: INVALID_CODE } : step;
     }
-    if (!(await this.lockout.recordSuccess(user))) return this.lockedStep(flowId);
+    if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
     await this.audit.record('mfa.ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { method: device.kind } });
     return this.complete(flowId, user, factor.amr, origin);
   }
@@ -111,11 +111,11 @@ export class SignInFlow {
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'challenge') return this.enrolmentStep(user, state);
     if (!(await this.recoveryCodes.use(user, code, origin))) {
-      if (await this.lockout.recordFailure(user, origin, 'recovery_code')) return this.lockedStep(flowId);
+      if (await this.lockout.recordFailure(user, origin, 'recovery_code')) return { kind: 'locked' };
       const step = await this.challengeStep(user, state);
       return step.kind === 'challenge' ? { ...step, error: INVALID_CODE } : step;
     }
-    if (!(await this.lockout.recordSuccess(user))) return this.lockedStep(flowId);
+    if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
     await this.audit.record('mfa.ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { method: 'recovery_code' } });
     // A recovery code is a one-time password in RFC 8176's sense: amr otp (+ mfa).
     return this.complete(flowId, user, 'otp', origin);
@@ -226,7 +226,7 @@ export class SignInFlow {
   }
 
   private async afterFirstFactor(flowId: string, user: User, mfaRequested: boolean, origin: RequestOrigin): Promise<SignInStep> {
-    if (user.lockedAt) return this.lockedStep(flowId);
+    if (user.lockedAt) return { kind: 'locked' };
     const account = await this.data.accounts.findById(user.accountId);
     const mfaRequired = mfaRequested || Boolean(account?.mfaRequired);
     const verified = (await this.data.devices.listForUser(user.id)).filter((d) => d.verifiedAt);
@@ -246,7 +246,7 @@ export class SignInFlow {
   private async complete(flowId: string, user: User, secondFactor: SecondFactorAmr | null, origin: RequestOrigin): Promise<SignInStep> {
     // Decide on fresh state: a lock or a policy change since the password must win.
     const auth = await this.data.users.findAuthState(user.id);
-    if (!auth || auth.user.lockedAt) return this.lockedStep(flowId);
+    if (!auth || auth.user.lockedAt) return { kind: 'locked' };
     if (!secondFactor) {
       const state = await this.states.get(flowId);
       if (auth.accountMfaRequired || state?.mfaRequired) return this.afterFirstFactor(flowId, auth.user, true, origin);
@@ -255,11 +255,6 @@ export class SignInFlow {
     const { acr, amr } = authenticationContext(secondFactor);
     await this.audit.record('login.succeeded', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { acr, amr } });
     return { kind: 'complete', login: { accountId: user.id, acr, amr, ts: loginTimestamp(auth.sessionsValidAfter) } };
-  }
-
-  private async lockedStep(flowId: string): Promise<SignInStep> {
-    await this.states.clear(flowId);
-    return { kind: 'locked' };
   }
 
   private async load(flowId: string): Promise<{ state: SignInState; user: User }> {

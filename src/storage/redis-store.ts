@@ -18,10 +18,10 @@ export class RedisStore implements EphemeralStore {
    * Connects; the client reconnects by itself after an outage. Requests fail fast meanwhile
    * (two retries), so users see "temporarily unavailable" rather than a hung page.
    */
-  static connect(url: string, onError: (err: Error) => void = () => {}): RedisStore {
+  static connect(url: string, prefix: string, onError: (err: Error) => void = () => {}): RedisStore {
     const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
     redis.on('error', onError);
-    return new RedisStore(redis);
+    return new RedisStore(redis, prefix);
   }
 
   /** The key as stored in Redis. */

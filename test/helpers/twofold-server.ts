@@ -14,6 +14,8 @@ export function clusterSecrets(): Record<string, string> {
   return {
     COOKIE_KEYS: crypto.randomBytes(32).toString('base64url'),
     DATA_ENCRYPTION_KEY: crypto.randomBytes(32).toString('base64'),
+    // Each test cluster has its own Redis namespace: throttles and sessions never leak between runs.
+    REDIS_KEY_PREFIX: `test-${crypto.randomBytes(4).toString('hex')}:`,
   };
 }
 
