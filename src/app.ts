@@ -8,6 +8,8 @@ import { errorHandler, toAppError } from './http/error-handler.js';
 import { healthRoutes } from './http/health-routes.js';
 import { requestId } from './http/request-id.js';
 import { securityHeaders } from './http/security-headers.js';
+import { entryPointLimits } from './http/entry-point-limits.js';
+import type { Throttle } from './http/throttle.js';
 import { staticRoutes } from './http/static-routes.js';
 import { interactionRoutes } from './interaction/interaction-routes.js';
 import { demoRoutes } from './demo/demo-routes.js';
@@ -33,6 +35,7 @@ export interface AppDeps {
   admin: AccountAdmin;
   adminGuard: AdminTokenGuard;
   metrics: Metrics;
+  throttle: Throttle;
   readiness: Record<string, () => Promise<void>>;
   backChannel: () => string;
   viewExtras?: () => Record<string, unknown>;
@@ -43,7 +46,7 @@ export interface AppDeps {
  * its endpoints (provider.use inserts them ahead), so one error handler and one set of
  * security headers cover everything.
  */
-export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, adminGuard, metrics, readiness, backChannel, viewExtras = () => ({}) }: AppDeps): Provider {
+export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, adminGuard, metrics, throttle, readiness, backChannel, viewExtras = () => ({}) }: AppDeps): Provider {
   const csrf = csrfTokens(config.cookieKeys[0]!);
   provider.on('server_error', (ctx: { state: Record<string, unknown> }, err: unknown) => {
     if (toAppError(err).code === 'store_unavailable') ctx.state.storeUnavailable = true;
@@ -53,6 +56,7 @@ export function createApp({ config, logger, provider, flow, data, devices, accou
   provider.use(metrics.middleware());
   provider.use(errorHandler(logger, () => metrics.storeError()));
   provider.use(securityHeaders);
+  provider.use(entryPointLimits(throttle, config.entryRateLimitPerMinute));
   provider.use(healthRoutes(readiness).routes());
   provider.use(staticRoutes().routes());
   provider.use(new Router().get('/metrics', metrics.handler(config.metricsToken)).routes());

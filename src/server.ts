@@ -64,6 +64,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
 
   await ensureAccountClient(data, config.issuer);
   const signingKeys = await loadSigningKeys(data, box);
+  const throttle = new Throttle(store);
   const provider = createProvider({ config, data, store, signingKeys });
   const sms = new SmsFactor({
     devices: data.devices,
@@ -82,7 +83,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
   const flow = new SignInFlow(
     data,
     new SignInStateRepository(store),
-    new PasswordLogin(data.users, new Throttle(store), audit),
+    new PasswordLogin(data.users, throttle, audit),
     factors,
     new Lockout(data.users, audit),
     audit,
@@ -101,6 +102,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
     accountSessions: new AccountSessionRepository(store),
     admin: new AccountAdmin(data, audit),
     metrics,
+    throttle,
     adminGuard: new AdminTokenGuard({ issuer: config.issuer, audience: adminResourceOf(config.issuer), users: data.users, signingKeys }),
     readiness: { postgres: () => data.ping(), store: () => store.ping() },
     backChannel: () => `http://127.0.0.1:${port}`,

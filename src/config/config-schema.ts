@@ -26,6 +26,8 @@ export interface Config {
   reauthMaxAgeSeconds: number;
   /** METRICS_TOKEN: when set, /metrics needs `Authorization: Bearer <token>`. */
   metricsToken?: string;
+  /** ENTRY_RATE_LIMIT: requests per minute per IP at the token endpoint and code forms (x2 per client). */
+  entryRateLimitPerMinute: number;
   sms: {
     provider: 'vonage' | 'console';
     vonage?: { apiKey: string; apiSecret: string; from: string; restHost?: string };
@@ -102,6 +104,7 @@ export const envShape = {
     .refine((s) => s.length <= 64 && !s.includes(':'), 'must be at most 64 characters, without ":"')
     .default('Twofold'),
   REAUTH_MAX_AGE: int(1, 86_400).default(300),
+  ENTRY_RATE_LIMIT: int(1, 1_000_000).default(600),
   METRICS_TOKEN: z.string().refine((s) => s.length >= 16, 'must be at least 16 characters').optional(),
   SMS_PROVIDER: oneOf(['vonage', 'console']).default('console'),
   VONAGE_API_KEY: z.string().optional(),
@@ -159,6 +162,7 @@ export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
   totpIssuer: e.TOTP_ISSUER,
   reauthMaxAgeSeconds: e.REAUTH_MAX_AGE,
   metricsToken: e.METRICS_TOKEN,
+  entryRateLimitPerMinute: e.ENTRY_RATE_LIMIT,
   sms: {
     provider: e.SMS_PROVIDER,
     vonage: e.SMS_PROVIDER === 'vonage'

@@ -1,0 +1,39 @@
+import type { Context, Next } from 'koa';
+import type { Throttle, ThrottleRule } from './throttle.js';
+
+/**
+ * Per-IP (and, at the token endpoint, per-client) request limits on the unauthenticated entry
+ * points, on top of the per-user protections (password throttle, MFA lockout, SMS limits).
+ * Over the limit: 429 with Retry-After, before any work is done.
+ */
+
+const CODE_PATHS = /^\/interaction\/[^/]+\/(mfa|recovery|enrol\/verify)$/;
+
+/** The client id of an HTTP Basic client authentication, if any. */
+function basicClientId(ctx: Context): string | undefined {
+  const m = /^Basic ([A-Za-z0-9+/=]+)$/.exec(ctx.get('authorization'));
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const id = decoded.slice(0, Math.max(decoded.indexOf(':'), 0));
+  return id ? decodeURIComponent(id).slice(0, 128) : undefined;
+}
+
+export function entryPointLimits(throttle: Throttle, perIpPerMinute: number) {
+  const TOKEN_PER_IP: ThrottleRule = { name: 'token-ip', limit: perIpPerMinute, windowSeconds: 60 };
+  const TOKEN_PER_CLIENT: ThrottleRule = { name: 'token-client', limit: perIpPerMinute * 2, windowSeconds: 60 };
+  const CODES_PER_IP: ThrottleRule = { name: 'codes-ip', limit: perIpPerMinute, windowSeconds: 60 };
+  const message = 'Too many requests. Wait a moment and try again.';
+  return async (ctx: Context, next: Next) => {
+    if (ctx.method === 'POST') {
+      const ip = ctx.ip || 'unknown';
+      if (ctx.path === '/token') {
+        await throttle.consume(TOKEN_PER_IP, ip, message);
+        const clientId = basicClientId(ctx);
+        if (clientId) await throttle.consume(TOKEN_PER_CLIENT, clientId, message);
+      } else if (CODE_PATHS.test(ctx.path)) {
+        await throttle.consume(CODES_PER_IP, ip, message);
+      }
+    }
+    await next();
+  };
+}
