@@ -102,6 +102,8 @@ describe('admin API tokens', () => {
     const path = `/accounts/${support.accountId}/mfa-policy`;
     const token = supportToken();
     expectStatus(await api(server.url, token, 'GET', path), 200);
+    // RFC 7235: the scheme is case-insensitive.
+    expectStatus(await api(server.url, undefined, 'GET', path, { headers: { authorization: `bearer ${token}` } }), 200);
     const headers = [
       undefined,
       '',
@@ -250,6 +252,14 @@ describe('admin API tokens', () => {
     expectError(await api(server.url, tokens.access_token, 'PUT', `/accounts/${admin.accountId}/mfa-policy`, { json: { mfaRequired: true } }), 403, 'mfa_required');
     const policy = await api(server.url, supportToken(), 'GET', `/accounts/${admin.accountId}/mfa-policy`);
     expect(policy.json.mfaRequired).toBe(false);
+
+    // Support is no exception: a support user who signed in with a password only is refused too.
+    const weakSupport = await accountWithUser(db.url, { mfaRequired: false, support: true });
+    const weak = await signInWithPassword(server.url, client, weakSupport, adminParams(server.url));
+    expect(claimsOf(weak.tokens.access_token).acr).toBe('aal1');
+    expectError(await api(server.url, weak.tokens.access_token, 'PUT', `/accounts/${admin.accountId}/mfa-policy`, { json: { mfaRequired: true } }), 403, 'mfa_required');
+    expectError(await api(server.url, weak.tokens.access_token, 'POST', `/users/${admin.userId}/unlock`), 403, 'mfa_required');
+    expect((await api(server.url, supportToken(), 'GET', `/accounts/${admin.accountId}/mfa-policy`)).json).toEqual(policy.json);
   });
 
   test("another account's admin → 403 forbidden on every account route; support_required on unlock and reset", async () => {
@@ -431,11 +441,14 @@ describe('unlock and reset-MFA', () => {
     const notice = await submitPassword(signedIn.rp.agent, after.page, user);
     expectKind(notice, 'notice');
 
-    // The admin who asked (and was refused) is unaffected.
+    // The admin who asked (and was refused) is unaffected...
     expectStatus(await api(server.url, session.accessToken, 'GET', `/accounts/${admin.accountId}/users`), 200);
     const events = await auditEvents(admin.accountId);
     expect(events.filter((e) => e.type === 'mfa.reset').map((e) => [e.actorUserId, e.subjectUserId])).toEqual([[support.userId, user.userId]]);
     expect(events.filter((e) => e.type === 'sessions.revoked').map((e) => [e.actorUserId, e.subjectUserId])).toEqual([[support.userId, user.userId]]);
+    // ...until support resets the admin's own MFA: the admin's API token ends with the sessions.
+    expectStatus(await api(server.url, supportToken(), 'POST', `/users/${admin.userId}/reset-mfa`), 204);
+    expectError(await api(server.url, session.accessToken, 'GET', `/accounts/${admin.accountId}/users`), 401, 'unauthorized');
   });
 
   test('unknown or malformed ids → 404 not_found', async () => {
@@ -515,13 +528,14 @@ describe('audit events', () => {
     expectStatus(all, 200);
     expect(all.json.nextBefore).toBeNull();
     const ids = (all.json.events as Array<{ id: string }>).map((e) => BigInt(e.id));
+    // Only this account's events.
+    expect(new Set(all.json.events.map((e: { accountId: string }) => e.accountId))).toEqual(new Set([admin.accountId]));
     expect(ids.length).toBeGreaterThanOrEqual(10);
     for (let i = 1; i < ids.length; i++) expect(ids[i]! < ids[i - 1]!).toBe(true);
     const times = (all.json.events as Array<{ occurredAt: string }>).map((e) => Date.parse(e.occurredAt));
     for (let i = 1; i < times.length; i++) expect(times[i]!).toBeLessThanOrEqual(times[i - 1]!);
-    expect(all.json.events[0].type).toBe('policy.changed');
-    expect(all.json.events[0].details).toMatchObject({ mfaRequired: false });
-    expect(all.json.events.filter((e: { type: string }) => e.type === 'policy.changed').every((e: { actorUserId: string }) => e.actorUserId === support.userId)).toBe(true);
+    const changes = (all.json.events as Array<{ type: string; actorUserId: string; details: { mfaRequired: boolean } }>).filter((e) => e.type === 'policy.changed');
+    expect(changes.map((e) => [e.actorUserId, e.details.mfaRequired])).toEqual([false, true, false, true, false].reverse().map((v) => [support.userId, v]));
 
     // The admin pages through the same list two at a time.
     const paged: bigint[] = [];
