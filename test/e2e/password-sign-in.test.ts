@@ -92,6 +92,18 @@ describe('password sign-in through openid-client (account without the MFA requir
     expect(res.html).not.toContain('    at ');
   });
 
+  test('a first-party client never shows a consent page, even with prompt=consent', async () => {
+    const firstParty = await confidentialClient(db.url, { firstParty: true });
+    const rp = await RelyingParty.create(server.url, firstParty.clientId, firstParty.clientSecret);
+    const { page, finish } = await rp.start({ prompt: 'consent' });
+    const after = await rp.agent.submit(page, '/login', { username: user.username, password: user.password });
+    const tokens = await finish(callbackOf(after));
+    expect((await rp.verifyIdToken(tokens.id_token!)).sub).toBe(user.userId);
+    // Asked again with prompt=consent on the live session: straight back to the app.
+    const again = await rp.start({ prompt: 'consent' });
+    expect(again.page.status).toBe(0);
+  });
+
   test('public clients must use PKCE', async () => {
     const res = await fetch(`${server.url}/auth?client_id=${client.clientId}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent('http://rp.test/callback')}`, { redirect: 'manual' });
     // The error goes back to the RP for a registered redirect URI or shows our error page.
