@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { JsonWebKey } from 'node:crypto';
 import type { Config } from './config/config-schema.js';
 import type { Logger } from './logger.js';
 import { createApp } from './app.js';
@@ -63,9 +64,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
   }
 
   await ensureAccountClient(data, config.issuer);
-  const signingKeys = await loadSigningKeys(data, box);
   const throttle = new Throttle(store);
-  const provider = createProvider({ config, data, store, signingKeys });
   const sms = new SmsFactor({
     devices: data.devices,
     codes: new SmsCodeRepository(store),
@@ -92,24 +91,45 @@ export async function startServer(config: Config, logger: Logger, options: { han
   const devices = new DeviceManagement(data, factors, recoveryCodes, audit);
 
   let port = config.port;
-  createApp({
-    config,
-    logger,
-    provider,
-    flow,
-    data,
-    devices,
-    accountSessions: new AccountSessionRepository(store),
-    admin: new AccountAdmin(data, audit),
-    metrics,
-    throttle,
-    adminGuard: new AdminTokenGuard({ issuer: config.issuer, audience: adminResourceOf(config.issuer), users: data.users, signingKeys }),
-    readiness: { postgres: () => data.ping(), store: () => store.ping() },
-    backChannel: () => `http://127.0.0.1:${port}`,
-    viewExtras: () => ({ countries }),
-  });
+  const accountSessions = new AccountSessionRepository(store);
+  const admin = new AccountAdmin(data, audit);
+  // The HTTP app depends on the signing keys (oidc-provider's JWKS is fixed at construction):
+  // it is built again when the keyring changes (rotation), and requests go to the newest one.
+  const build = (signingKeys: JsonWebKey[]) => {
+    const provider = createProvider({ config, data, store, signingKeys });
+    createApp({
+      config,
+      logger,
+      provider,
+      flow,
+      data,
+      devices,
+      accountSessions,
+      admin,
+      metrics,
+      throttle,
+      adminGuard: new AdminTokenGuard({ issuer: config.issuer, audience: adminResourceOf(config.issuer), users: data.users, signingKeys }),
+      readiness: { postgres: () => data.ping(), store: () => store.ping() },
+      backChannel: () => `http://127.0.0.1:${port}`,
+      viewExtras: () => ({ countries }),
+    });
+    return provider.callback();
+  };
+  let keys = await loadSigningKeys(data, box);
+  let handler = build(keys.jwks);
+  const keyRefresh = setInterval(() => {
+    loadSigningKeys(data, box)
+      .then((next) => {
+        if (next.fingerprint === keys.fingerprint) return;
+        handler = build(next.jwks);
+        keys = next;
+        logger.info({ kids: next.jwks.map((k) => k.kid) }, 'signing keys changed: serving the new keyring');
+      })
+      .catch((err) => logger.warn({ err: (err as Error).message }, 'could not refresh signing keys'));
+  }, config.keyRefreshSeconds * 1000);
+  keyRefresh.unref();
 
-  const server = http.createServer(provider.callback());
+  const server = http.createServer((req, res) => handler(req, res));
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -124,6 +144,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
   const close = () =>
     (closing ??= (async () => {
       logger.info('shutting down: finishing in-flight requests');
+      clearInterval(keyRefresh);
       const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       force.unref();
       await new Promise<void>((r) => {

@@ -11,6 +11,7 @@ import { StdinTooLargeError, type CliIo, type Command, type CommandContext, type
 import { accountCreateCommand, accountSetMfaRequiredCommand } from './commands/account.js';
 import { clientCreateCommand } from './commands/client.js';
 import { migrateCommand } from './commands/migrate.js';
+import { keysRotateCommand } from './commands/keys.js';
 import { serveCommand } from './commands/serve.js';
 import { userCreateCommand, userResetMfaCommand, userUnlockCommand } from './commands/user.js';
 import { UsageError } from './parse-args.js';
@@ -26,6 +27,7 @@ const COMMANDS: readonly Command[] = [
   userUnlockCommand,
   userResetMfaCommand,
   clientCreateCommand,
+  keysRotateCommand,
 ];
 
 /** Words that take a sub-command: `account create`, `user unlock`, ... */

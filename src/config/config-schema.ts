@@ -26,6 +26,8 @@ export interface Config {
   reauthMaxAgeSeconds: number;
   /** METRICS_TOKEN: when set, /metrics needs `Authorization: Bearer <token>`. */
   metricsToken?: string;
+  /** KEY_REFRESH_SECONDS: how often each process checks for rotated signing keys. */
+  keyRefreshSeconds: number;
   /** ENTRY_RATE_LIMIT: requests per minute per IP at the token endpoint and code forms (x2 per client). */
   entryRateLimitPerMinute: number;
   sms: {
@@ -105,6 +107,7 @@ export const envShape = {
     .default('Twofold'),
   REAUTH_MAX_AGE: int(1, 86_400).default(300),
   ENTRY_RATE_LIMIT: int(1, 1_000_000).default(600),
+  KEY_REFRESH_SECONDS: int(1, 3600).default(30),
   METRICS_TOKEN: z.string().refine((s) => s.length >= 16, 'must be at least 16 characters').optional(),
   SMS_PROVIDER: oneOf(['vonage', 'console']).default('console'),
   VONAGE_API_KEY: z.string().optional(),
@@ -162,6 +165,7 @@ export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
   totpIssuer: e.TOTP_ISSUER,
   reauthMaxAgeSeconds: e.REAUTH_MAX_AGE,
   metricsToken: e.METRICS_TOKEN,
+  keyRefreshSeconds: e.KEY_REFRESH_SECONDS,
   entryRateLimitPerMinute: e.ENTRY_RATE_LIMIT,
   sms: {
     provider: e.SMS_PROVIDER,

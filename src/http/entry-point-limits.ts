@@ -15,7 +15,12 @@ function basicClientId(ctx: Context): string | undefined {
   if (!m) return undefined;
   const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
   const id = decoded.slice(0, Math.max(decoded.indexOf(':'), 0));
-  return id ? decodeURIComponent(id).slice(0, 128) : undefined;
+  if (!id) return undefined;
+  try {
+    return decodeURIComponent(id).slice(0, 128);
+  } catch {
+    return id.slice(0, 128); // not form-encoded (a stray '%'): count it as sent
+  }
 }
 
 export function entryPointLimits(throttle: Throttle, perIpPerMinute: number) {

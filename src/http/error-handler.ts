@@ -36,24 +36,39 @@ export function errorHandler(logger: Logger, onStoreError: () => void = () => {}
           ctx.type = 'html';
           ctx.body = await renderPage('error', { title: 'Temporarily unavailable', heading: 'Temporarily unavailable', message: 'Twofold is temporarily unavailable. Try again in a moment.' });
         }
+      } else if (ctx.status >= 400 && ctx.body == null) {
+        // Nothing answered (an unknown path, a method the path does not take): our page or
+        // JSON, not Koa's bare text.
+        const status = ctx.status;
+        await writeError(ctx, status, status === 404 ? 'not_found' : status === 405 ? 'method_not_allowed' : 'bad_request', BARE_MESSAGES[status] ?? 'The request could not be completed.');
       }
     } catch (raw) {
       const err = toAppError(raw);
       if (err.code === 'store_unavailable') onStoreError();
       if (err.status >= 500) logger.error({ err: err.details.cause ?? raw, code: err.code, path: ctx.path, reqId: ctx.state.requestId }, 'request failed');
       else logger.info({ code: err.code, path: ctx.path, reqId: ctx.state.requestId }, 'request refused');
-      ctx.status = err.status;
       if (err.details.retryAfterSeconds) ctx.set('Retry-After', String(err.details.retryAfterSeconds));
-      if (ctx.path.startsWith('/admin/') || ctx.accepts('html', 'json') === 'json') {
-        ctx.body = { error: err.code, message: err.message };
-        return;
-      }
-      ctx.type = 'html';
-      ctx.body = await renderPage('error', {
-        title: err.status === 503 ? 'Temporarily unavailable' : 'Something went wrong',
-        heading: err.status === 503 ? 'Temporarily unavailable' : err.status >= 500 ? 'Something went wrong' : 'We could not do that',
-        message: err.message,
-      }).catch(() => `<!doctype html><title>Error</title><p>${err.status >= 500 ? 'Something went wrong.' : 'The request could not be completed.'}</p>`);
+      await writeError(ctx, err.status, err.code, err.message);
     }
   };
+}
+
+const BARE_MESSAGES: Record<number, string> = {
+  404: 'There is nothing at this address.',
+  405: 'This address does not take that method.',
+};
+
+/** An error answer: `{"error","message"}` for /admin and JSON clients, else our error page. */
+async function writeError(ctx: Context, status: number, code: string, message: string): Promise<void> {
+  ctx.status = status;
+  if (ctx.path.startsWith('/admin/') || ctx.accepts('html', 'json') === 'json') {
+    ctx.body = { error: code, message };
+    return;
+  }
+  ctx.type = 'html';
+  ctx.body = await renderPage('error', {
+    title: status === 503 ? 'Temporarily unavailable' : 'Something went wrong',
+    heading: status === 503 ? 'Temporarily unavailable' : status >= 500 ? 'Something went wrong' : 'We could not do that',
+    message,
+  }).catch(() => `<!doctype html><title>Error</title><p>${status >= 500 ? 'Something went wrong.' : 'The request could not be completed.'}</p>`);
 }

@@ -15,9 +15,13 @@ import type { User } from '../storage/repositories/users-repository.js';
 import { ACCOUNT_CLIENT_ID } from './account-client.js';
 import { listUsersWithMfa, type AccountAdmin } from '../accounts/account-admin.js';
 import { mayAdminister, mayManageAccount } from '../accounts/roles.js';
+import { isUuid } from '../storage/repositories/accounts-repository.js';
 import type { DeviceManagement } from './device-management.js';
 
 const SESSION_COOKIE = 'twofold.account';
+
+/** `replaces` is carried into a redirect only when it can be a device id (never echo arbitrary input into a header). */
+const replacedId = (value: string | undefined): value is string => typeof value === 'string' && isUuid(value);
 
 interface Signed {
   sessionId: string;
@@ -145,7 +149,7 @@ export function accountRoutes(deps: {
     if (!posted) return;
     try {
       const device = await devices.add(posted.s.user, kind, posted.form, origin(ctx));
-      const replaces = posted.form.replaces ? `?replaces=${encodeURIComponent(posted.form.replaces)}` : '';
+      const replaces = replacedId(posted.form.replaces) ? `?replaces=${posted.form.replaces}` : '';
       ctx.status = 303;
       ctx.redirect(`/account/devices/${device.id}${replaces}`);
     } catch (err) {
@@ -194,7 +198,7 @@ export function accountRoutes(deps: {
     try {
       await devices.resendPin(posted.s.user, ctx.params.id!, origin(ctx));
       ctx.status = 303;
-      const replaces = posted.form.replaces ? `&replaces=${encodeURIComponent(posted.form.replaces)}` : '';
+      const replaces = replacedId(posted.form.replaces) ? `&replaces=${posted.form.replaces}` : '';
       ctx.redirect(`/account/devices/${ctx.params.id}?sent=1${replaces}`);
     } catch (err) {
       if (!isAppError(err) || (err.status >= 500 && err.code !== 'sms_send_failed') || err.code === 'not_found') throw err;

@@ -6,6 +6,9 @@ import { AppError } from '../http/app-error.js';
 
 export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
+/** Postgres text cannot hold U+0000 (the query fails): such a string matches no stored value. */
+export const storableText = (s: string): boolean => !s.includes('\u0000');
+
 export interface Database {
   readonly pool: pg.Pool;
   readonly mode: 'postgres' | 'embedded';

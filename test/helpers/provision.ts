@@ -1,7 +1,7 @@
 import { runCli } from '../../src/cli/main.js';
 
 /** Runs a `twofold` CLI command in-process against a database and returns its --json output. */
-export async function cli(databaseUrl: string, args: string[], stdin?: string): Promise<Record<string, unknown>> {
+export async function cli(databaseUrl: string, args: string[], stdin?: string, env: Record<string, string> = {}): Promise<Record<string, unknown>> {
   let out = '';
   let err = '';
   const code = await runCli(
@@ -13,7 +13,7 @@ export async function cli(databaseUrl: string, args: string[], stdin?: string): 
         if (stdin !== undefined) yield stdin;
       })(),
     },
-    { DATABASE_URL: databaseUrl, NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: '/tmp/twofold-test-cli' },
+    { DATABASE_URL: databaseUrl, NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: '/tmp/twofold-test-cli', ...env },
   );
   if (code !== 0) throw new Error(`twofold ${args.join(' ')} failed (${code}): ${out} ${err}`);
   return JSON.parse(out) as Record<string, unknown>;

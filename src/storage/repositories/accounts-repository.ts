@@ -1,4 +1,4 @@
-import type { Queryable } from '../postgres.js';
+import { storableText, type Queryable } from '../postgres.js';
 
 export interface Account {
   id: string;
@@ -34,6 +34,7 @@ export class AccountsRepository {
   async findByRef(ref: string): Promise<Account | undefined> {
     const byId = await this.findById(ref);
     if (byId) return byId;
+    if (!storableText(ref)) return undefined;
     const { rows } = await this.db.query<Account>(`SELECT ${COLUMNS} FROM accounts WHERE lower(name) = lower($1)`, [ref]);
     return rows[0];
   }

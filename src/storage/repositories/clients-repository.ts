@@ -1,4 +1,4 @@
-import type { Queryable } from '../postgres.js';
+import { storableText, type Queryable } from '../postgres.js';
 
 /** OIDC client metadata as oidc-provider reads it (snake_case keys), plus our `first_party`. */
 export type ClientMetadata = Record<string, unknown> & { client_id: string };
@@ -19,6 +19,7 @@ export class ClientsRepository {
   }
 
   async find(clientId: string): Promise<ClientMetadata | undefined> {
+    if (!storableText(clientId)) return undefined;
     const { rows } = await this.db.query<{ metadata: ClientMetadata }>('SELECT metadata FROM oidc_clients WHERE client_id = $1', [clientId]);
     return rows[0]?.metadata;
   }

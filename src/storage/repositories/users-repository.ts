@@ -1,4 +1,4 @@
-import type { Queryable } from '../postgres.js';
+import { storableText, type Queryable } from '../postgres.js';
 import { isUuid } from './accounts-repository.js';
 
 export type Role = 'user' | 'admin';
@@ -47,6 +47,7 @@ export class UsersRepository {
   }
 
   async findByUsername(username: string): Promise<User | undefined> {
+    if (!storableText(username)) return undefined;
     const { rows } = await this.db.query<User>(`SELECT ${COLUMNS} FROM users u WHERE lower(u.username) = lower($1)`, [username]);
     return rows[0];
   }
