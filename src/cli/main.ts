@@ -3,7 +3,7 @@
  * code and never exits the process: 0 success, 1 a domain error (not found, conflict, the
  * database unreachable), 2 bad input (usage, settings, validation).
  */
-import { ConfigError, loadConfig, type Config } from '../config/load-config.js';
+import { ConfigError, loadConfig, processEnvironment, type Config } from '../config/load-config.js';
 import { AppError } from '../http/app-error.js';
 import { createLogger, type Logger } from '../logger.js';
 import { openDataServices } from '../services.js';
@@ -40,7 +40,7 @@ const EXIT_USAGE = 2;
 export async function runCli(
   argv: readonly string[],
   io: Partial<CliIo> = {},
-  env: Record<string, string | undefined> = process.env,
+  env: Record<string, string | undefined> = processEnvironment(),
 ): Promise<number> {
   const streams: CliIo = {
     stdout: io.stdout ?? process.stdout,

@@ -25,6 +25,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** The process environment: the settings' only source outside tests. */
+export const processEnvironment = (): Record<string, string | undefined> => process.env;
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const raw: RawEnv = {};
   for (const name of settingNames) {
