@@ -11,6 +11,9 @@ const NAME = /^[\p{L}\p{N}][\p{L}\p{N} ._'&-]{0,199}$/u;
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$/;
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
+/** What Postgres jsonb cannot hold (U+0000, unpaired surrogates), and other control characters. */
+const UNSTORABLE = /\p{Cc}|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/u;
+
 const isUniqueViolation = (err: unknown) => (err as { code?: string }).code === '23505';
 
 /** A readable generated password: 20 characters from an unambiguous alphabet (~110 bits). */
@@ -76,6 +79,7 @@ export class Provisioning {
     for (const uri of [...input.redirectUris, ...(input.postLogoutRedirectUris ?? [])]) validateRedirectUri(uri);
     if (input.public && input.secret) throw new AppError('validation_failed', 'A public client has no secret: use --public or --secret, not both.');
     if (input.secret !== undefined && input.secret.length < 32) throw new AppError('validation_failed', 'A client secret must be at least 32 characters.');
+    if (input.secret !== undefined && UNSTORABLE.test(input.secret)) throw new AppError('validation_failed', 'A client secret must not contain control characters or unpaired surrogates.');
     const secret = input.public ? undefined : (input.secret ?? crypto.randomBytes(32).toString('base64url'));
     const metadata: ClientMetadata = {
       client_id: input.clientId,
@@ -99,6 +103,8 @@ export class Provisioning {
 }
 
 function validateRedirectUri(uri: string): void {
+  // A URI is visible ASCII (RFC 3986): anything else is percent-encoded, never raw.
+  if (!/^[\x21-\x7e]+$/.test(uri)) throw new AppError('validation_failed', 'Not a valid URI: use visible ASCII characters only (percent-encode the rest).');
   let url: URL;
   try {
     url = new URL(uri);

@@ -55,6 +55,11 @@ export class UserAgent {
     this.jar.clear();
   }
 
+  /** The Cookie header this agent would send to `url` (for hand-built requests). */
+  cookiesFor(url: string): string {
+    return this.cookieHeader(new URL(url));
+  }
+
   /** Requests and follows redirects; stops (without requesting) at a URL `stopAt` accepts. */
   async request(input: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Page> {
     let url = new URL(input);
