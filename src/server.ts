@@ -129,7 +129,18 @@ export async function startServer(config: Config, logger: Logger, options: { han
   }, config.keyRefreshSeconds * 1000);
   keyRefresh.unref();
 
-  const server = http.createServer((req, res) => handler(req, res));
+  // While shutting down, every answer closes its connection: a keep-alive client moves on to a
+  // new connection, which the closed listener refuses, instead of keeping this process serving.
+  let shuttingDown = false;
+  const unanswered = new Set<http.ServerResponse>();
+  const server = http.createServer((req, res) => {
+    if (shuttingDown) res.setHeader('Connection', 'close');
+    else {
+      unanswered.add(res);
+      res.once('close', () => unanswered.delete(res));
+    }
+    handler(req, res);
+  });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -145,13 +156,18 @@ export async function startServer(config: Config, logger: Logger, options: { han
     (closing ??= (async () => {
       logger.info('shutting down: finishing in-flight requests');
       clearInterval(keyRefresh);
+      shuttingDown = true;
+      for (const res of unanswered) if (!res.headersSent) res.setHeader('Connection', 'close');
       const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       force.unref();
+      // Connections whose answer was already on its way when the signal came go idle after it.
+      const idle = setInterval(() => server.closeIdleConnections(), 250);
       await new Promise<void>((r) => {
         server.close(() => r());
         server.closeIdleConnections();
       });
       clearTimeout(force);
+      clearInterval(idle);
       await store.close().catch(() => undefined);
       await services.close().catch((err) => logger.warn({ err: (err as Error).message }, 'closing the database failed'));
       logger.info('stopped');

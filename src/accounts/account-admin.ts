@@ -87,9 +87,10 @@ export class AccountAdmin {
   async resetMfa(userRef: string, actorUserId: string | null = null, origin?: RequestOrigin): Promise<MfaReset> {
     const found = await this.findUser(userRef);
     const devicesRemoved = await this.data.transaction(async (tx) => {
+      // The user's row first (as every change of one user's MFA data does): no deadlock with a concurrent one.
+      if (!(await tx.users.resetMfaState(found.id, signOutMark()))) throw new AppError('not_found', `No user "${userRef}".`);
       const removed = await tx.devices.deleteAllForUser(found.id);
       await tx.recoveryCodes.deleteAll(found.id);
-      if (!(await tx.users.resetMfaState(found.id, signOutMark()))) throw new AppError('not_found', `No user "${userRef}".`);
       return removed;
     });
     const audited = { accountId: found.accountId, actorUserId, subjectUserId: found.id, origin };

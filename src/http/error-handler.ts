@@ -9,8 +9,8 @@ const STORE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'
 export function toAppError(err: unknown): AppError {
   if (isAppError(err)) return err;
   const e = err as { code?: string; message?: string; name?: string; status?: number; expose?: boolean };
-  if ((e.code && STORE_ERRORS.has(e.code)) || /Connection is closed|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|max retries per request|Stream isn't writeable/i.test(e.message ?? '')) {
-    return new AppError('store_unavailable', 'Twofold is temporarily unavailable. Try again in a moment.', { cause: err });
+  if ((e.code && STORE_ERRORS.has(e.code)) || /Connection is closed|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|max retries per request|Stream isn't writeable|Command timed out/i.test(e.message ?? '')) {
+    return new AppError('store_unavailable', 'Twofold is temporarily unavailable. Try again in a moment.', { cause: err, retryAfterSeconds: 5 });
   }
   if (e.status === 413) return new AppError('payload_too_large', 'The request is too large.');
   if (e.status === 400 && e.expose) return new AppError('bad_request', e.message ?? 'Bad request');

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { AppError, isAppError } from '../http/app-error.js';
+import { toAppError } from '../http/error-handler.js';
 import { readForm } from '../http/form-body.js';
 import { requestOrigin } from '../http/request-origin.js';
 import { renderPage } from '../http/views.js';
@@ -49,6 +50,9 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
       return d;
     } catch (err) {
       if (isAppError(err)) throw err;
+      // A store outage is not an expired page: the user should try again, not start over.
+      const mapped = toAppError(err);
+      if (mapped.code === 'store_unavailable') throw mapped;
       throw new AppError('interaction_expired', 'This sign-in page has expired. Go back to the application and sign in again.');
     }
   }

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { AppError } from '../http/app-error.js';
-import type { DataStore } from '../storage/repositories/index.js';
+import type { DataStore, Repositories } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
 
 export const MAX_RECOVERY_CODES = 10;
@@ -49,13 +49,17 @@ export class RecoveryCodes {
     return crypto.createHmac('sha256', this.key).update(`${userId}:${code}`).digest('hex');
   }
 
-  async generate(user: User, quantity: number, origin?: RequestOrigin): Promise<string[]> {
+  /** A new set replaces the old one; `alsoFirst` runs at the start of the same transaction (the caller's sign-out mark). */
+  async generate(user: User, quantity: number, origin?: RequestOrigin, alsoFirst?: (tx: Repositories) => Promise<void>): Promise<string[]> {
     const codes = new Set<string>();
     while (codes.size < quantity) {
       codes.add(Array.from({ length: CODE_LENGTH }, () => ALPHABET[crypto.randomInt(ALPHABET.length)]).join(''));
     }
     const list = [...codes];
-    await this.data.transaction((tx) => tx.recoveryCodes.replace(user.id, list.map((c) => this.hash(user.id, c))));
+    await this.data.transaction(async (tx) => {
+      if (alsoFirst) await alsoFirst(tx);
+      await tx.recoveryCodes.replace(user.id, list.map((c) => this.hash(user.id, c)));
+    });
     await this.audit.record('recovery_codes.generated', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { quantity } });
     return list.map(formatRecoveryCode);
   }

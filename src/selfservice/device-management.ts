@@ -5,7 +5,7 @@ import type { EnrolmentView } from '../mfa/mfa-factor.js';
 import type { RecoveryCodes } from '../mfa/recovery-codes.js';
 import { signOutMark } from '../oidc/session-validity.js';
 import type { Device, DeviceKind } from '../storage/repositories/devices-repository.js';
-import type { DataStore } from '../storage/repositories/index.js';
+import type { DataStore, Repositories } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
 
 export interface DeviceListItem {
@@ -98,32 +98,40 @@ export class DeviceManagement {
     const replaced = options.replaces ? await this.data.devices.findForUser(user.id, options.replaces) : undefined;
     const makeDefault = options.makeDefault || Boolean(replaced?.isDefault);
     await this.data.transaction(async (tx) => {
+      if (options.makeDefault) await this.signOutEverywhere(tx, user);
       await tx.devices.markVerified(user.id, device.id, makeDefault);
       if (replaced && replaced.kind === 'sms' && replaced.id !== device.id) await tx.devices.remove(user.id, replaced.id);
     });
     await this.audit.record('device.verified', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId, makeDefault } });
     if (replaced) await this.audit.record('device.removed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: replaced.kind, deviceId: replaced.id, reason: 'number_changed' } });
-    if (options.makeDefault) await this.signOutEverywhere(user, origin, 'default_device_changed');
+    if (options.makeDefault) await this.auditSignOut(user, origin, 'default_device_changed');
     return { verified: true, signedOut: options.makeDefault };
   }
 
-  /** Removes one device; the user's other sessions end. Returns the sign-out mark. */
+  /** Removes one device; the user's other sessions end in the same transaction. Returns the sign-out mark. */
   async remove(user: User, deviceId: string, origin: RequestOrigin): Promise<Date> {
     const device = await this.own(user, deviceId);
-    await this.data.transaction((tx) => tx.devices.remove(user.id, device.id));
+    const mark = await this.data.transaction(async (tx) => {
+      const signedOut = await this.signOutEverywhere(tx, user);
+      await tx.devices.remove(user.id, device.id);
+      return signedOut;
+    });
     await this.audit.record('device.removed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId } });
-    return this.signOutEverywhere(user, origin, 'device_removed');
+    await this.auditSignOut(user, origin, 'device_removed');
+    return mark;
   }
 
-  /** "Remove all devices": MFA off for the user (devices and recovery codes). */
+  /** "Remove all devices": MFA off for the user (devices and recovery codes), sessions ended, in one transaction. */
   async removeAll(user: User, origin: RequestOrigin): Promise<Date> {
-    const removed = await this.data.transaction(async (tx) => {
+    const { removed, mark } = await this.data.transaction(async (tx) => {
+      const signedOut = await this.signOutEverywhere(tx, user);
       const devices = await tx.devices.deleteAllForUser(user.id);
       await tx.recoveryCodes.deleteAll(user.id);
-      return devices;
+      return { removed: devices, mark: signedOut };
     });
     await this.audit.record('device.removed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { all: true, count: removed } });
-    return this.signOutEverywhere(user, origin, 'all_devices_removed');
+    await this.auditSignOut(user, origin, 'all_devices_removed');
+    return mark;
   }
 
   /** "Edit" the default method: the user's verified device of that kind becomes the default. */
@@ -132,22 +140,41 @@ export class DeviceManagement {
     const devices = (await this.data.devices.listForUser(user.id)).filter((d) => d.verifiedAt && d.kind === kind);
     if (!kind || devices.length === 0) throw new AppError('validation_failed', 'Choose a method you have a verified device for.');
     const target = devices.find((d) => d.isDefault) ?? devices[0]!;
-    await this.data.transaction((tx) => tx.devices.setDefault(user.id, target.id));
+    const mark = await this.data.transaction(async (tx) => {
+      const signedOut = await this.signOutEverywhere(tx, user);
+      await tx.devices.setDefault(user.id, target.id);
+      return signedOut;
+    });
     await this.audit.record('device.default_changed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind, deviceId: target.id } });
-    return this.signOutEverywhere(user, origin, 'default_device_changed');
-  }
-
-  /** New recovery codes (the old set dies); the user's other sessions end. */
-  async generateRecoveryCodes(user: User, quantity: number, origin: RequestOrigin): Promise<{ codes: string[]; mark: Date }> {
-    const codes = await this.recoveryCodes.generate(user, quantity, origin);
-    return { codes, mark: await this.signOutEverywhere(user, origin, 'recovery_codes_generated') };
-  }
-
-  private async signOutEverywhere(user: User, origin: RequestOrigin, reason: string): Promise<Date> {
-    const mark = signOutMark();
-    await this.data.users.signOutEverywhere(user.id, mark);
-    await this.audit.record('sessions.revoked', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { scope: 'user', reason } });
+    await this.auditSignOut(user, origin, 'default_device_changed');
     return mark;
+  }
+
+  /** New recovery codes (the old set dies); the user's other sessions end in the same transaction. */
+  async generateRecoveryCodes(user: User, quantity: number, origin: RequestOrigin): Promise<{ codes: string[]; mark: Date }> {
+    let mark!: Date;
+    const codes = await this.recoveryCodes.generate(user, quantity, origin, async (tx) => {
+      mark = await this.signOutEverywhere(tx, user);
+    });
+    await this.auditSignOut(user, origin, 'recovery_codes_generated');
+    return { codes, mark };
+  }
+
+  /**
+   * Ends every session of the user, as the first statement of a change's own transaction: the
+   * change and its sign-out commit together, and the user's row is locked first, so concurrent
+   * changes of one user run one after the other (and never deadlock on each other's rows). The
+   * mark is taken inside the transaction, so it follows the change's own start.
+   */
+  private async signOutEverywhere(tx: Repositories, user: User): Promise<Date> {
+    const mark = signOutMark();
+    await tx.users.signOutEverywhere(user.id, mark);
+    return mark;
+  }
+
+  /** The audit record of a sign-out everywhere (the mark itself is set by signOutEverywhere). */
+  private async auditSignOut(user: User, origin: RequestOrigin, reason: string): Promise<void> {
+    await this.audit.record('sessions.revoked', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { scope: 'user', reason } });
   }
 
   private async own(user: User, deviceId: string): Promise<Device> {

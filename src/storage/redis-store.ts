@@ -15,11 +15,23 @@ export class RedisStore implements EphemeralStore {
   ) {}
 
   /**
-   * Connects; the client reconnects by itself after an outage. Requests fail fast meanwhile
-   * (two retries), so users see "temporarily unavailable" rather than a hung page.
+   * Connects; the client reconnects by itself after an outage (at least once a second, so
+   * service resumes within about a second of Redis coming back). Commands are queued only
+   * until the first connection is ready: during a later outage they fail at once, and a
+   * command without a reply within 2 s fails too, so users see "temporarily unavailable"
+   * rather than a page held for the reconnection back-off (seconds per command).
    */
   static connect(url: string, prefix: string, onError: (err: Error) => void = () => {}): RedisStore {
-    const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+    const redis = new Redis(url, {
+      maxRetriesPerRequest: 2,
+      enableOfflineQueue: true,
+      lazyConnect: false,
+      commandTimeout: 2000,
+      retryStrategy: (times) => Math.min(times * 50, 1000),
+    });
+    redis.once('ready', () => {
+      redis.options.enableOfflineQueue = false;
+    });
     redis.on('error', onError);
     return new RedisStore(redis, prefix);
   }

@@ -3,8 +3,13 @@ import type { Queryable } from '../postgres.js';
 export class RecoveryCodesRepository {
   constructor(private readonly db: Queryable) {}
 
-  /** Replaces the user's whole set (run inside a transaction). */
+  /**
+   * Replaces the user's whole set (run inside a transaction). The user's row is locked first:
+   * two replacements at once (a double-click) run one after the other, so the second deletes
+   * the first's set instead of adding a second set beside it.
+   */
   async replace(userId: string, hashes: string[]): Promise<void> {
+    await this.db.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [userId]);
     await this.db.query('DELETE FROM recovery_codes WHERE user_id = $1', [userId]);
     await this.db.query('INSERT INTO recovery_codes (user_id, code_hash) SELECT $1, unnest($2::text[])', [userId, hashes]);
   }
