@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { accountWithUser, confidentialClient, type Fixture } from '../helpers/provision.js';
+import { RelyingParty } from '../helpers/relying-party.js';
+import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
+
+const METRICS_TOKEN = 'metrics-token-for-tests-0123456789';
+let db: TestDatabase;
+let server: TwofoldProcess;
+let user: Fixture;
+let client: { clientId: string; clientSecret: string };
+
+beforeAll(async () => {
+  db = await createTestDatabase('twofold_e2e_metrics');
+  server = await startTwofold({ DATABASE_URL: db.url, REDIS_URL, ENTRY_RATE_LIMIT: '5', METRICS_TOKEN, ...clusterSecrets() });
+  user = await accountWithUser(db.url, { mfaRequired: false });
+  client = await confidentialClient(db.url);
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await db?.drop();
+});
+
+describe('entry-point rate limits', () => {
+  test('the token endpoint answers 429 with Retry-After once an IP is over the limit, before any work', async () => {
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 7; i++) {
+      const res = await fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '203.0.113.7' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code: 'nope', client_id: client.clientId }),
+      });
+      statuses.push(res.status);
+      if (res.status === 429) retryAfter = res.headers.get('retry-after');
+      await res.arrayBuffer();
+    }
+    expect(statuses.slice(0, 5).every((s) => s !== 429)).toBe(true);
+    expect(statuses.slice(5)).toEqual([429, 429]);
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+  });
+});
+
+describe('/metrics', () => {
+  test('needs the bearer token and counts sign-ins without personal data in labels', async () => {
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
+
+    const rp = await RelyingParty.create(server.url, client.clientId, client.clientSecret);
+    const { page } = await rp.start();
+    await rp.agent.submit(page, '/login', { username: user.username, password: 'not the password' });
+
+    const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/twofold_sign_ins_total\{result="failure",method="password"\} [1-9]/);
+    expect(text).toMatch(/twofold_http_request_duration_seconds_bucket\{[^}]*route="\/interaction\/:uid\/login"/);
+    expect(text).not.toContain(user.username);
+    expect(text).not.toContain(user.userId);
+  });
+});
