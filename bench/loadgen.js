@@ -17,6 +17,7 @@ const totpUsers = []; // { user, app }
 const tokenPools = { A: [], B: [] };
 let pwdIndex = 0;
 let totpIndex = 0;
+let enrolledUpTo = 0;
 
 function nextPasswordUser() {
   const users = targets.B.pwdUsers;
@@ -239,12 +240,17 @@ async function handle(msg) {
       targets = msg.targets;
       return { ok: true };
     case 'enrol': {
+      // Enrols the next `count` MFA users (of those run.js created) that have no device yet.
       const users = targets.B.totpUsers;
-      const result = await closedLoop(users.length, msg.concurrency ?? 8, msg.maxMs ?? 120_000, async (agent, i) => {
-        const app = await enrolTotp(agent, targets.B, users[i]);
-        totpUsers.push({ user: users[i], app });
+      const from = enrolledUpTo;
+      const to = Math.min(users.length, from + (msg.count ?? users.length));
+      enrolledUpTo = to;
+      const result = await closedLoop(to - from, msg.concurrency ?? 8, msg.maxMs ?? 120_000, async (agent, i) => {
+        const user = users[from + i];
+        const app = await enrolTotp(agent, targets.B, user);
+        totpUsers.push({ user, app });
       });
-      return { ...result, enrolled: totpUsers.length };
+      return { ...result, enrolled: totpUsers.length, left: users.length - enrolledUpTo };
     }
     case 'fill': {
       // Signed-in sessions, each with its tokens; refresh tokens are kept for the refresh scenario.
@@ -265,6 +271,8 @@ async function handle(msg) {
         tokens: { A: tokenPools.A.length, B: tokenPools.B.length },
         totpUsers: totpUsers.length,
         totpCredit: totpUsers.reduce((a, u) => a + u.app.credit(), 0),
+        totpReady: totpUsers.filter((u) => u.app.credit() > 0).length,
+        totpLeft: targets.B.totpUsers.length - enrolledUpTo,
       };
     case 'exit':
       setImmediate(() => process.exit(0));

@@ -53,6 +53,13 @@ export class Authenticator {
   /** How many codes this device could give out right now. */
   credit(now = Date.now()) {
     const current = Math.floor(now / STEP_MS);
-    return Math.max(0, Math.min(3, current + 1 - Math.max(this.lastStep, current - 2)));
+    const intoStep = now % STEP_MS;
+    let n = 0;
+    for (const s of [current - 1, current, current + 1]) {
+      if (s <= this.lastStep) continue;
+      if (s === current - 1 && intoStep > 22_000) continue;
+      n++;
+    }
+    return n;
   }
 }
