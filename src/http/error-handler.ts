@@ -3,6 +3,8 @@ import type { Logger } from '../logger.js';
 import { AppError, isAppError } from './app-error.js';
 import { renderPage } from './views.js';
 
+const UNAVAILABLE = 'Twofold is temporarily unavailable. Try again in a moment.';
+
 const STORE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P03', '08006', '08001', '08003']);
 
 /** Turns errors that are not ours (a store that went away) into our one error type. */
@@ -10,7 +12,7 @@ export function toAppError(err: unknown): AppError {
   if (isAppError(err)) return err;
   const e = err as { code?: string; message?: string; name?: string; status?: number; expose?: boolean };
   if ((e.code && STORE_ERRORS.has(e.code)) || /Connection is closed|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|max retries per request|Stream isn't writeable|Command timed out/i.test(e.message ?? '')) {
-    return new AppError('store_unavailable', 'Twofold is temporarily unavailable. Try again in a moment.', { cause: err, retryAfterSeconds: 5 });
+    return new AppError('store_unavailable', UNAVAILABLE, { cause: err, retryAfterSeconds: 5 });
   }
   if (e.status === 413) return new AppError('payload_too_large', 'The request is too large.');
   if (e.status === 400 && e.expose) return new AppError('bad_request', e.message ?? 'Bad request');
@@ -29,12 +31,13 @@ export function errorHandler(logger: Logger, onStoreError: () => void = () => {}
       // was a store outage (noted by the provider's server_error listener), say 503 instead.
       if (ctx.status === 500 && ctx.state.storeUnavailable) {
         onStoreError();
-        ctx.status = 503;
         ctx.set('Retry-After', '5');
-        if (ctx.response.is('json')) ctx.body = { error: 'temporarily_unavailable', error_description: 'Twofold is temporarily unavailable. Try again in a moment.' };
-        else {
-          ctx.type = 'html';
-          ctx.body = await renderPage('error', { title: 'Temporarily unavailable', heading: 'Temporarily unavailable', message: 'Twofold is temporarily unavailable. Try again in a moment.' });
+        if (ctx.response.is('json')) {
+          // OAuth endpoints keep the OAuth error shape.
+          ctx.status = 503;
+          ctx.body = { error: 'temporarily_unavailable', error_description: UNAVAILABLE };
+        } else {
+          await writeError(ctx, 503, 'store_unavailable', UNAVAILABLE);
         }
       } else if (ctx.status >= 400 && ctx.body == null) {
         // Nothing answered (an unknown path, a method the path does not take): our page or
