@@ -160,8 +160,8 @@ export class SignInFlow {
     }
   }
 
-  private async startChallenge(flowId: string, user: User, state: SignInState, device: Device, origin: RequestOrigin, notice?: string): Promise<SignInStep> {
-    const step = await this.challengeStep(user, state);
+  private async startChallenge(flowId: string, user: User, state: SignInState, device: Device, origin: RequestOrigin, notice?: string, devices?: Device[]): Promise<SignInStep> {
+    const step = await this.challengeStep(user, state, devices);
     try {
       await this.factors.get(device.kind).beginChallenge(user, device, this.factorContext(flowId, origin));
     } catch (err) {
@@ -227,14 +227,14 @@ export class SignInFlow {
 
   private async afterFirstFactor(flowId: string, user: User, mfaRequested: boolean, origin: RequestOrigin): Promise<SignInStep> {
     if (user.lockedAt) return { kind: 'locked' };
-    const account = await this.data.accounts.findById(user.accountId);
+    const [account, devices] = await Promise.all([this.data.accounts.findById(user.accountId), this.data.devices.listForUser(user.id)]);
     const mfaRequired = mfaRequested || Boolean(account?.mfaRequired);
-    const verified = (await this.data.devices.listForUser(user.id)).filter((d) => d.verifiedAt);
+    const verified = devices.filter((d) => d.verifiedAt);
     if (verified.length > 0) {
       const device = verified.find((d) => d.isDefault) ?? verified[0]!;
       const state: SignInState = { userId: user.id, mfaRequired, stage: 'challenge', deviceId: device.id };
       await this.states.save(flowId, state);
-      return this.startChallenge(flowId, user, state, device, origin);
+      return this.startChallenge(flowId, user, state, device, origin, undefined, devices);
     }
     if (mfaRequired) {
       await this.states.save(flowId, { userId: user.id, mfaRequired, stage: 'enrol' });
@@ -271,8 +271,8 @@ export class SignInFlow {
     return device;
   }
 
-  private async challengeStep(user: User, state: SignInState): Promise<SignInStep> {
-    const verified = (await this.data.devices.listForUser(user.id)).filter((d) => d.verifiedAt);
+  private async challengeStep(user: User, state: SignInState, devices?: Device[]): Promise<SignInStep> {
+    const verified = (devices ?? (await this.data.devices.listForUser(user.id))).filter((d) => d.verifiedAt);
     const device = verified.find((d) => d.id === state.deviceId) ?? verified[0];
     if (!device) return { kind: 'notice' };
     return {
