@@ -7,7 +7,6 @@ import type { MemoryStore } from '../storage/memory-store.js';
 import { renderPage } from '../http/views.js';
 import { createAdapterClass } from './storage-adapter.js';
 import { createFindAccount } from './find-account.js';
-import { cachedLookup } from './client-cache.js';
 import { createInteractionPolicy } from './interaction-policy.js';
 import { ACR_VALUES } from './authentication-context.js';
 import { mayAdminister } from '../accounts/roles.js';
@@ -31,7 +30,7 @@ const DAY = 24 * HOUR;
 export function createProvider({ config, data, store, signingKeys }: ProviderDeps): Provider {
   const adminResource = adminResourceOf(config.issuer);
   const configuration: Configuration = {
-    adapter: createAdapterClass(store, { findClient: cachedLookup((id) => data.clients.find(id)) }),
+    adapter: createAdapterClass(store, { findClient: (id) => data.clients.find(id) }),
     findAccount: createFindAccount(data.users) as Configuration['findAccount'],
     jwks: { keys: signingKeys as Configuration['jwks'] extends { keys: infer K } ? K : never },
     cookies: {
