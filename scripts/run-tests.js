@@ -18,6 +18,17 @@ if (fs.existsSync(results)) {
   const r = JSON.parse(fs.readFileSync(results, 'utf8'));
   const failed = r.numFailedTests + r.numRuntimeErrorTestSuites;
   line = `${r.numPassedTests} passed, ${failed} failed, ${r.numPendingTests} skipped`;
+  // The tail of a long log is what survives: repeat each failure's first lines there.
+  const plain = (s) => s.replace(/\u001b\[[0-9;]*m/g, '');
+  const firstLines = (s) => plain(s).split('\n').filter((l) => l.trim() !== '' && !/^\s*at /.test(l)).slice(0, 12).map((l) => `    ${l.slice(0, 300)}`).join('\n');
+  const failures = [];
+  for (const file of r.testResults) {
+    const name = file.name.replace(`${process.cwd()}/`, '');
+    const failedTests = file.assertionResults.filter((a) => a.status === 'failed');
+    for (const a of failedTests) failures.push(`  ${name} › ${a.fullName}\n${firstLines(a.failureMessages.join('\n'))}`);
+    if (failedTests.length === 0 && file.status === 'failed') failures.push(`  ${name}\n${firstLines(file.message)}`);
+  }
+  if (failures.length > 0) process.stdout.write(`\nFailures:\n${failures.join('\n')}\n`);
 }
 process.stdout.write(`\n${line}\n`);
 process.exit(run.status ?? 1);

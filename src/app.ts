@@ -9,6 +9,7 @@ import { healthRoutes } from './http/health-routes.js';
 import { requestId } from './http/request-id.js';
 import { securityHeaders } from './http/security-headers.js';
 import { entryPointLimits } from './http/entry-point-limits.js';
+import { redirectSizeLimits } from './http/redirect-size-limits.js';
 import type { Throttle } from './http/throttle.js';
 import { staticRoutes } from './http/static-routes.js';
 import { interactionRoutes } from './interaction/interaction-routes.js';
@@ -57,6 +58,7 @@ export function createApp({ config, logger, provider, flow, data, devices, accou
   provider.use(errorHandler(logger, () => metrics.storeError()));
   provider.use(securityHeaders);
   provider.use(entryPointLimits(throttle, config.entryRateLimitPerMinute));
+  provider.use(redirectSizeLimits);
   provider.use(healthRoutes(readiness).routes());
   provider.use(staticRoutes().routes());
   provider.use(new Router().get('/metrics', metrics.handler(config.metricsToken)).routes());

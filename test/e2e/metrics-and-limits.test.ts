@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { accountWithUser, confidentialClient, type Fixture } from '../helpers/provision.js';
+import { accountWithUser, confidentialClient, RP_REDIRECT, type Fixture } from '../helpers/provision.js';
 import { RelyingParty } from '../helpers/relying-party.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
 
@@ -39,6 +39,25 @@ describe('entry-point rate limits', () => {
     expect(statuses.slice(0, 5).every((s) => s !== 429)).toBe(true);
     expect(statuses.slice(5)).toEqual([429, 429]);
     expect(Number(retryAfter)).toBeGreaterThan(0);
+  });
+});
+
+describe('the size of what goes back to the relying party', () => {
+  const authUrl = (state: string) =>
+    `${server.url}/auth?${new URLSearchParams({ client_id: client.clientId, redirect_uri: RP_REDIRECT, response_type: 'code', scope: 'openid' })}&state=${state}`;
+
+  test('a state that would come back as a header too long to read is refused on a page, not redirected', async () => {
+    // 3 KB of bytes that are not UTF-8: each comes back as U+FFFD, three times longer.
+    const res = await fetch(authUrl('%ED%A0%80'.repeat(1000)), { redirect: 'manual', headers: { accept: 'text/html' } });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    const page = await res.text();
+    expect(page).toContain('role="alert"');
+    expect(page).toContain('The state parameter is too long');
+
+    const json = await fetch(authUrl('x'.repeat(2049)), { redirect: 'manual', headers: { accept: 'application/json' } });
+    expect(json.status).toBe(400);
+    expect(await json.json()).toEqual({ error: 'bad_request', message: expect.stringContaining('state') });
   });
 });
 

@@ -92,6 +92,17 @@ describe('password sign-in through openid-client (account without the MFA requir
     expect(res.html).not.toContain('    at ');
   });
 
+  test('a long state (2048 bytes, the most we take) comes back to the relying party unchanged', async () => {
+    const state = 'é'.repeat(1024); // 2048 bytes
+    const rp = await RelyingParty.create(server.url, client.clientId, client.clientSecret);
+    const { page, finish } = await rp.start({ state });
+    const consent = await rp.agent.submit(page, '/login', { username: user.username, password: user.password });
+    const callback = callbackOf(await rp.agent.submit(consent, '/consent'));
+    expect(new URL(callback).searchParams.get('state')).toBe(state);
+    // openid-client checks the state it sent against the one that came back.
+    expect((await finish(callback)).access_token).toBeTruthy();
+  });
+
   test('a first-party client never shows a consent page, even with prompt=consent', async () => {
     const firstParty = await confidentialClient(db.url, { firstParty: true });
     const rp = await RelyingParty.create(server.url, firstParty.clientId, firstParty.clientSecret);

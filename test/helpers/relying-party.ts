@@ -30,7 +30,7 @@ export class RelyingParty {
   /** Starts a sign-in; returns the first page the user sees, and how to finish it. */
   async start(params: Record<string, string> = {}): Promise<{ page: Page; finish: (callback: string) => Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> }> {
     const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
+    const state = params.state ?? oidc.randomState();
     const nonce = oidc.randomNonce();
     const url = oidc.buildAuthorizationUrl(this.config, {
       redirect_uri: RP_REDIRECT,
