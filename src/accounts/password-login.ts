@@ -30,9 +30,12 @@ export class PasswordLogin {
 
     const userKey = sha256Hex(username.toLowerCase());
     const ipKey = origin.ip ?? 'unknown';
+    let failuresOfUsername: number;
     try {
-      await this.throttle.check(LOGIN_FAILURES_PER_USERNAME, userKey, THROTTLED);
-      await this.throttle.check(LOGIN_FAILURES_PER_IP, ipKey, THROTTLED);
+      [failuresOfUsername] = await Promise.all([
+        this.throttle.check(LOGIN_FAILURES_PER_USERNAME, userKey, THROTTLED),
+        this.throttle.check(LOGIN_FAILURES_PER_IP, ipKey, THROTTLED),
+      ]);
     } catch (err) {
       await this.audit.record('login.throttled', { details: { ip: origin.ip }, origin });
       throw err;
@@ -49,7 +52,7 @@ export class PasswordLogin {
       });
       throw new AppError('invalid_credentials', INVALID_CREDENTIALS);
     }
-    await this.throttle.reset(LOGIN_FAILURES_PER_USERNAME, userKey);
+    if (failuresOfUsername > 0) await this.throttle.reset(LOGIN_FAILURES_PER_USERNAME, userKey);
     await this.audit.record('login.password_ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin });
     return user;
   }

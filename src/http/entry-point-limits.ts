@@ -32,9 +32,8 @@ export function entryPointLimits(throttle: Throttle, perIpPerMinute: number) {
     if (ctx.method === 'POST') {
       const ip = ctx.ip || 'unknown';
       if (ctx.path === '/token') {
-        await throttle.consume(TOKEN_PER_IP, ip, message);
         const clientId = basicClientId(ctx);
-        if (clientId) await throttle.consume(TOKEN_PER_CLIENT, clientId, message);
+        await Promise.all([throttle.consume(TOKEN_PER_IP, ip, message), clientId ? throttle.consume(TOKEN_PER_CLIENT, clientId, message) : undefined]);
       } else if (CODE_PATHS.test(ctx.path)) {
         await throttle.consume(CODES_PER_IP, ip, message);
       }

@@ -19,12 +19,14 @@ export class Throttle {
     return `throttle:${rule.name}:${subject}`;
   }
 
-  async check(rule: ThrottleRule, subject: string, message: string): Promise<void> {
+  /** Refuses when the bucket is full; else returns its count. */
+  async check(rule: ThrottleRule, subject: string, message: string): Promise<number> {
     const count = Number((await this.store.get(this.key(rule, subject))) ?? 0);
     if (count >= rule.limit) {
       const ttl = await this.store.ttlMs(this.key(rule, subject));
       throw new AppError('rate_limited', message, { retryAfterSeconds: Math.max(1, Math.ceil(ttl / 1000)) });
     }
+    return count;
   }
 
   async hit(rule: ThrottleRule, subject: string): Promise<number> {

@@ -6,7 +6,7 @@ import { loginTimestamp } from '../oidc/session-validity.js';
 import type { Device } from '../storage/repositories/devices-repository.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { SignInState, SignInStateRepository } from '../storage/repositories/sign-in-state-repository.js';
-import type { User } from '../storage/repositories/users-repository.js';
+import type { User, UserAuthState } from '../storage/repositories/users-repository.js';
 import type { FactorRegistry } from './factor-registry.js';
 import type { Lockout } from './lockout.js';
 import type { RecoveryCodes } from './recovery-codes.js';
@@ -87,7 +87,7 @@ export class SignInFlow {
   }
 
   async verifyChallenge(flowId: string, code: unknown, origin: RequestOrigin): Promise<SignInStep> {
-    const { state, user } = await this.load(flowId);
+    const { state, user, auth } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'challenge') return this.enrolmentStep(user, state);
     const device = await this.deviceOf(user, state, true);
@@ -102,12 +102,12 @@ export class SignInFlow {
     }
     if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
     await this.audit.record('mfa.ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { method: device.kind } });
-    return this.complete(flowId, user, factor.amr, origin);
+    return this.complete(flowId, user, factor.amr, origin, auth);
   }
 
   /** "Use a recovery code": any unused code, once; wrong codes count towards the lock. */
   async verifyRecoveryCode(flowId: string, code: unknown, origin: RequestOrigin): Promise<SignInStep> {
-    const { state, user } = await this.load(flowId);
+    const { state, user, auth } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'challenge') return this.enrolmentStep(user, state);
     if (!(await this.recoveryCodes.use(user, code, origin))) {
@@ -118,7 +118,7 @@ export class SignInFlow {
     if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
     await this.audit.record('mfa.ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { method: 'recovery_code' } });
     // A recovery code is a one-time password in RFC 8176's sense: amr otp (+ mfa).
-    return this.complete(flowId, user, 'otp', origin);
+    return this.complete(flowId, user, 'otp', origin, auth);
   }
 
   /** "Use another method": challenge another verified device of the same user. */
@@ -243,9 +243,12 @@ export class SignInFlow {
     return this.complete(flowId, user, null, origin);
   }
 
-  private async complete(flowId: string, user: User, secondFactor: SecondFactorAmr | null, origin: RequestOrigin): Promise<SignInStep> {
-    // Decide on fresh state: a lock or a policy change since the password must win.
-    const auth = await this.data.users.findAuthState(user.id);
+  /**
+   * Decides on fresh state: a lock or a policy change since the password must win. `loaded` is
+   * the state read at the start of this request; a lock since then is caught by recordSuccess.
+   */
+  private async complete(flowId: string, user: User, secondFactor: SecondFactorAmr | null, origin: RequestOrigin, loaded?: UserAuthState): Promise<SignInStep> {
+    const auth = loaded ?? (await this.data.users.findAuthState(user.id));
     if (!auth || auth.user.lockedAt) return { kind: 'locked' };
     if (!secondFactor) {
       const state = await this.states.get(flowId);
@@ -257,11 +260,11 @@ export class SignInFlow {
     return { kind: 'complete', login: { accountId: user.id, acr, amr, ts: loginTimestamp(auth.sessionsValidAfter) } };
   }
 
-  private async load(flowId: string): Promise<{ state: SignInState; user: User }> {
+  private async load(flowId: string): Promise<{ state: SignInState; user: User; auth: UserAuthState }> {
     const state = await this.states.get(flowId);
-    const user = state ? await this.data.users.findById(state.userId) : undefined;
-    if (!state || !user) throw new AppError('interaction_expired', 'Your sign-in has expired. Start again.');
-    return { state, user };
+    const auth = state ? await this.data.users.findAuthState(state.userId) : undefined;
+    if (!state || !auth) throw new AppError('interaction_expired', 'Your sign-in has expired. Start again.');
+    return { state, user: auth.user, auth };
   }
 
   private async deviceOf(user: User, state: SignInState, verified: boolean): Promise<Device | undefined> {

@@ -10,6 +10,7 @@ import { createFindAccount } from './find-account.js';
 import { createInteractionPolicy } from './interaction-policy.js';
 import { ACR_VALUES } from './authentication-context.js';
 import { mayAdminister } from '../accounts/roles.js';
+import { authStateOfRequest } from './auth-state-of-request.js';
 
 export const FIRST_PARTY = 'first_party';
 export const ADMIN_SCOPE = 'admin';
@@ -29,9 +30,10 @@ const DAY = 24 * HOUR;
 
 export function createProvider({ config, data, store, signingKeys }: ProviderDeps): Provider {
   const adminResource = adminResourceOf(config.issuer);
+  const authStateOf = authStateOfRequest(data.users);
   const configuration: Configuration = {
     adapter: createAdapterClass(store, { findClient: (id) => data.clients.find(id) }),
-    findAccount: createFindAccount(data.users) as Configuration['findAccount'],
+    findAccount: createFindAccount(authStateOf) as Configuration['findAccount'],
     jwks: { keys: signingKeys as Configuration['jwks'] extends { keys: infer K } ? K : never },
     cookies: {
       keys: config.cookieKeys,
@@ -92,7 +94,7 @@ export function createProvider({ config, data, store, signingKeys }: ProviderDep
     },
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     interactions: {
-      policy: createInteractionPolicy(data.users),
+      policy: createInteractionPolicy(authStateOf),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     // First-party clients (Twofold's own apps, the demo) never show a consent page.
@@ -106,7 +108,7 @@ export function createProvider({ config, data, store, signingKeys }: ProviderDep
       if (oidc.requestParamClaims.size) grant.addOIDCClaims([...oidc.requestParamClaims]);
       // Only administrators and support ever hold the admin scope.
       if (oidc.params!.resource === adminResource && oidc.requestParamScopes.has(ADMIN_SCOPE)) {
-        if (mayAdminister(await data.users.findById(oidc.session!.accountId!))) grant.addResourceScope(adminResource, ADMIN_SCOPE);
+        if (mayAdminister((await authStateOf(ctx, oidc.session!.accountId!))?.user)) grant.addResourceScope(adminResource, ADMIN_SCOPE);
       }
       await grant.save();
       return grant;

@@ -1,5 +1,5 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import type { UsersRepository } from '../storage/repositories/users-repository.js';
+import type { AuthStateOfRequest } from './auth-state-of-request.js';
 import { isBeforeMark } from './session-validity.js';
 
 interface TokenLike {
@@ -12,9 +12,9 @@ interface TokenLike {
  * a locked user, or a token authenticated before a sign-out-everywhere mark, finds no account
  * and the grant fails with invalid_grant.
  */
-export function createFindAccount(users: UsersRepository) {
-  return async (_ctx: KoaContextWithOIDC, sub: string, token?: TokenLike) => {
-    const state = await users.findAuthState(sub);
+export function createFindAccount(authStateOf: AuthStateOfRequest) {
+  return async (ctx: KoaContextWithOIDC, sub: string, token?: TokenLike) => {
+    const state = await authStateOf(ctx, sub);
     if (!state) return undefined;
     if (token && (token.kind === 'RefreshToken' || token.kind === 'AccessToken')) {
       if (state.user.lockedAt) return undefined;

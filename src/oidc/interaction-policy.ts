@@ -1,5 +1,5 @@
 import { interactionPolicy } from 'oidc-provider';
-import type { UsersRepository } from '../storage/repositories/users-repository.js';
+import type { AuthStateOfRequest } from './auth-state-of-request.js';
 import { requestsMfa } from './authentication-context.js';
 import { isBeforeMark } from './session-validity.js';
 
@@ -15,7 +15,7 @@ export const MFA_STEP_UP = 'mfa_step_up';
  *   reset, factor change), is locked, or now needs MFA the session did not prove;
  * - acr_values=aal2 on a password-only session steps the user up (never passes through).
  */
-export function createInteractionPolicy(users: UsersRepository) {
+export function createInteractionPolicy(authStateOf: AuthStateOfRequest) {
   const policy = base();
   const login = policy.get('login')!;
 
@@ -23,7 +23,7 @@ export function createInteractionPolicy(users: UsersRepository) {
     new Check(SESSION_ENDED, 'the session was ended and the End-User must sign in again', async (ctx) => {
       const { session } = ctx.oidc;
       if (!session?.accountId) return Check.NO_NEED_TO_PROMPT;
-      const state = await users.findAuthState(session.accountId);
+      const state = await authStateOf(ctx, session.accountId);
       if (!state || state.user.lockedAt) return Check.REQUEST_PROMPT;
       if (isBeforeMark(session.loginTs, state.sessionsValidAfter)) return Check.REQUEST_PROMPT;
       if (state.accountMfaRequired && session.acr !== 'aal2') return Check.REQUEST_PROMPT;

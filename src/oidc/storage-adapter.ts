@@ -1,5 +1,6 @@
-import { MemoryStore, type ModelRecord, type SaveRecordInput } from '../storage/memory-store.js';
-import { RedisStore, execResults } from '../storage/redis-store.js';
+import type { MemoryStore, ModelRecord } from '../storage/memory-store.js';
+import { RedisStore } from '../storage/redis-store.js';
+import { RedisModelRecords, type ModelRecords } from '../storage/redis-model-records.js';
 
 /** What oidc-provider hands to / expects from an adapter. */
 export type AdapterPayload = Record<string, unknown>;
@@ -32,14 +33,8 @@ const GRANTABLE = new Set([
   'PreAuthorizedCode',
 ]);
 
-/** The record operations both stores provide; MemoryStore implements them natively. */
-type ModelRecords = Pick<
-  MemoryStore,
-  'saveRecord' | 'loadRecord' | 'loadRecordByIndex' | 'consumeRecord' | 'revokeGrant' | 'del'
->;
-
 export function createAdapterClass(store: RedisStore | MemoryStore, options: AdapterOptions = {}): OidcAdapterClass {
-  const records: ModelRecords = store instanceof RedisStore ? new RedisRecords(store) : store;
+  const records: ModelRecords = store instanceof RedisStore ? new RedisModelRecords(store) : store;
   const { findClient } = options;
 
   return class StorageAdapter implements OidcAdapter {
@@ -110,78 +105,4 @@ function decode(record: ModelRecord | null): AdapterPayload | undefined {
   if (!record) return undefined;
   const payload = JSON.parse(record.payload) as AdapterPayload;
   return record.consumed === undefined ? payload : { ...payload, consumed: record.consumed };
-}
-
-// Redis: a record is a hash {payload, consumed} so that consume() is one HSET, not a JSON rewrite.
-// Index values and grant-list members are unprefixed model keys; the scripts add the prefix.
-// The Lua scripts touch keys they only learn at run time, so they need a single Redis (not Cluster).
-
-const LOAD_BY_INDEX = `
-local target = redis.call('GET', KEYS[1])
-if not target then return false end
-return redis.call('HMGET', ARGV[1] .. target, 'payload', 'consumed')`;
-
-// Only an existing record may be marked: HSET alone would resurrect an expired one without a TTL.
-const CONSUME = `
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'consumed', ARGV[1]) end
-return 0`;
-
-const REVOKE_GRANT = `
-for _, key in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do redis.call('DEL', ARGV[1] .. key) end
-redis.call('DEL', KEYS[1])
-return 0`;
-
-class RedisRecords implements ModelRecords {
-  constructor(private readonly store: RedisStore) {}
-
-  private get redis() {
-    return this.store.redis;
-  }
-
-  /** One MULTI: replace the record, point its indexes at it, and append it to its grant list. */
-  async saveRecord({ key, payload, ttlSeconds, indexKeys, grantKey }: SaveRecordInput): Promise<void> {
-    const k = this.store.key(key);
-    const tx = this.redis.multi().del(k).hset(k, 'payload', payload);
-    if (ttlSeconds !== undefined) tx.expire(k, ttlSeconds);
-    for (const indexKey of indexKeys) {
-      if (ttlSeconds === undefined) tx.set(this.store.key(indexKey), key);
-      else tx.set(this.store.key(indexKey), key, 'EX', ttlSeconds);
-    }
-    if (grantKey) {
-      const g = this.store.key(grantKey);
-      tx.rpush(g, key);
-      // NX arms a fresh list, GT extends it: the list outlives its longest-lived member.
-      if (ttlSeconds === undefined) tx.persist(g);
-      else tx.expire(g, ttlSeconds, 'NX').expire(g, ttlSeconds, 'GT');
-    }
-    execResults(await tx.exec());
-  }
-
-  async loadRecord(key: string): Promise<ModelRecord | null> {
-    return toRecord(await this.redis.hmget(this.store.key(key), 'payload', 'consumed'));
-  }
-
-  async loadRecordByIndex(indexKey: string): Promise<ModelRecord | null> {
-    const reply = (await this.redis.eval(LOAD_BY_INDEX, 1, this.store.key(indexKey), this.store.prefix)) as
-      | (string | null)[]
-      | null;
-    return reply ? toRecord(reply) : null;
-  }
-
-  async consumeRecord(key: string, at: number): Promise<void> {
-    await this.redis.eval(CONSUME, 1, this.store.key(key), at);
-  }
-
-  async revokeGrant(grantKey: string): Promise<void> {
-    await this.redis.eval(REVOKE_GRANT, 1, this.store.key(grantKey), this.store.prefix);
-  }
-
-  async del(...keys: string[]): Promise<void> {
-    await this.store.del(...keys);
-  }
-}
-
-function toRecord([payload, consumed]: (string | null)[]): ModelRecord | null {
-  if (payload == null) return null;
-  return consumed == null ? { payload } : { payload, consumed: Number(consumed) };
 }

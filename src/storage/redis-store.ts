@@ -28,6 +28,8 @@ export class RedisStore implements EphemeralStore {
       lazyConnect: false,
       commandTimeout: 2000,
       retryStrategy: (times) => Math.min(times * 50, 1000),
+      // Commands issued in the same tick share one write (and one read of the replies).
+      enableAutoPipelining: true,
     });
     redis.once('ready', () => {
       redis.options.enableOfflineQueue = false;
@@ -64,11 +66,7 @@ export class RedisStore implements EphemeralStore {
 
   async increment(key: string, ttlSeconds: number): Promise<{ count: number; ttlMs: number }> {
     if (!(ttlSeconds > 0)) throw new RangeError('ttlSeconds must be positive');
-    const k = this.key(key);
-    // PEXPIRE NX only arms the TTL when the key has none, i.e. on the window's first hit.
-    const [count, , ttlMs] = execResults(
-      await this.redis.multi().incr(k).pexpire(k, Math.round(ttlSeconds * 1000), 'NX').pttl(k).exec(),
-    );
+    const [count, ttlMs] = (await this.redis.eval(INCREMENT, 1, this.key(key), Math.round(ttlSeconds * 1000))) as [number, number];
     return { count: Number(count), ttlMs: Number(ttlMs) };
   }
 
@@ -85,11 +83,9 @@ export class RedisStore implements EphemeralStore {
   }
 }
 
-/** Unwraps ioredis' MULTI reply, throwing the first command error (EXEC itself never fails per command). */
-export function execResults(replies: [Error | null, unknown][] | null): unknown[] {
-  if (!replies) throw new Error('Redis transaction aborted');
-  return replies.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
-}
+// One command (so parallel calls pipeline): PEXPIRE NX only arms the TTL when the key has none,
+// i.e. on the window's first hit.
+const INCREMENT = `
+local count = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
+return {count, redis.call('PTTL', KEYS[1])}`;

@@ -233,5 +233,66 @@ describe.each(factories)('storage contract: %s', (_name, factory) => {
       await adapter.destroy('client-1');
       expect(await adapter.find('client-1')).toEqual(clients['client-1']);
     });
+
+    it('a grant whose tokens come and go keeps a short list, and revoking it still reaches every live token', async () => {
+      const refresh = new Adapter('RefreshToken');
+      const access = new Adapter('AccessToken');
+      const grantId = id();
+      let current = id();
+      await refresh.upsert(current, { jti: current, grantId }, 3600);
+      // 50 rounds: a new refresh and access token each, the old refresh token destroyed.
+      const accessTokens: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        const next = id();
+        const at = id();
+        await refresh.upsert(next, { jti: next, grantId }, 3600);
+        await access.upsert(at, { jti: at, grantId }, 600);
+        accessTokens.push(at);
+        await refresh.destroy(current);
+        // Access tokens other than the newest three have expired (simulated).
+        if (accessTokens.length > 3) await access.destroy(accessTokens.shift()!);
+        current = next;
+      }
+      if (store instanceof RedisStore) {
+        expect(await store.redis.llen(store.key(`grant:${grantId}`))).toBeLessThanOrEqual(9);
+        expect(await store.ttlMs(`grant:${grantId}`)).toBeGreaterThan(3_590_000);
+      }
+      await refresh.revokeByGrantId(grantId);
+      expect(await refresh.find(current)).toBeUndefined();
+      for (const at of accessTokens) expect(await access.find(at)).toBeUndefined();
+    });
+  });
+});
+
+describe('Redis records', () => {
+  const prefix = `test:${randomBytes(6).toString('hex')}:`;
+  const store = new RedisStore(new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 2 }), prefix);
+  const Adapter = createAdapterClass(store);
+  afterAll(async () => {
+    const keys = await store.redis.keys(`${prefix}*`);
+    if (keys.length) await store.redis.del(...keys);
+    await store.close();
+  });
+
+  const refreshToken = (jti: string) => ({
+    iat: 1795850728, exp: 1797060328, accountId: '3dde25f4-b866-4093-a5f9-34d497b06a3a', acr: 'aal2', amr: ['pwd', 'otp', 'mfa'],
+    authTime: 1795850728, grantId: randomBytes(32).toString('base64url'), gty: 'authorization_code', nonce: randomBytes(32).toString('base64url'),
+    rotations: 0, scope: 'openid offline_access', sessionUid: randomBytes(32).toString('base64url'), kind: 'RefreshToken', jti, clientId: 'rp-pvvy68', iiat: 1795850728,
+  });
+
+  it('payloads are stored compressed (a refresh token in under 60% of its JSON) and read back exactly', async () => {
+    const jti = randomBytes(32).toString('base64url');
+    const payload = refreshToken(jti);
+    await new Adapter('RefreshToken').upsert(jti, payload, 60);
+    const stored = await store.redis.hgetBuffer(store.key(`RefreshToken:${jti}`), 'payload');
+    expect(stored!.length).toBeLessThan(0.6 * JSON.stringify(payload).length);
+    expect(await new Adapter('RefreshToken').find(jti)).toEqual(payload);
+  });
+
+  it('records written before compression (plain JSON) are still read', async () => {
+    const jti = randomBytes(32).toString('base64url');
+    const payload = refreshToken(jti);
+    await store.redis.hset(store.key(`RefreshToken:${jti}`), 'payload', JSON.stringify(payload), 'consumed', '1795850800');
+    expect(await new Adapter('RefreshToken').find(jti)).toEqual({ ...payload, consumed: 1795850800 });
   });
 });
