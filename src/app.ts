@@ -1,5 +1,6 @@
 import type Provider from 'oidc-provider';
 import Router from '@koa/router';
+import type { Context, Next } from 'koa';
 import type { Logger } from './logger.js';
 import type { Metrics } from './http/metrics.js';
 import type { Config } from './config/config-schema.js';
@@ -59,22 +60,30 @@ export function createApp({ config, logger, provider, flow, data, devices, accou
   provider.use(securityHeaders);
   provider.use(entryPointLimits(throttle, config.entryRateLimitPerMinute));
   provider.use(redirectSizeLimits);
-  provider.use(healthRoutes(readiness).routes());
-  provider.use(staticRoutes().routes());
-  provider.use(new Router().get('/metrics', metrics.handler(config.metricsToken)).routes());
+  // Each router only sees its own paths: the OpenID Connect endpoints (discovery, JWKS, token)
+  // skip matching against every route of ours.
+  provider.use(under(['/healthz', '/readyz'], healthRoutes(readiness).routes()));
+  provider.use(under(['/static'], staticRoutes().routes()));
+  provider.use(under(['/metrics'], new Router().get('/metrics', metrics.handler(config.metricsToken)).routes()));
 
   const mayHoldResourceScope = async (userId: string, scope: string) => scope === ADMIN_SCOPE && mayAdminister(await data.users.findById(userId));
   const interactions = interactionRoutes({ provider, flow, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware, mayHoldResourceScope, viewExtras });
-  provider.use(interactions.routes());
-  provider.use(interactions.allowedMethods());
+  provider.use(under(['/interaction'], interactions.routes()));
+  provider.use(under(['/interaction'], interactions.allowedMethods()));
 
-  provider.use(adminRoutes({ issuer: config.issuer, data, admin, guard: adminGuard }).routes());
+  provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, guard: adminGuard }).routes()));
   provider.use(
-    accountRoutes({ config, data, devices, admin, sessions: accountSessions, backChannel, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware, viewExtras }).routes(),
+    under(['/account'], accountRoutes({ config, data, devices, admin, sessions: accountSessions, backChannel, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware, viewExtras }).routes()),
   );
 
   if (config.demo) {
-    provider.use(demoRoutes({ issuer: config.issuer, backChannel, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes());
+    provider.use(under(['/demo'], demoRoutes({ issuer: config.issuer, backChannel, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes()));
   }
   return provider;
+}
+
+/** Runs `middleware` only for paths at or below one of `prefixes`. */
+// `any`: each router types its own context.
+function under(prefixes: string[], middleware: (ctx: any, next: Next) => unknown) {
+  return (ctx: Context, next: Next) => (prefixes.some((p) => ctx.path === p || ctx.path.startsWith(`${p}/`)) ? middleware(ctx, next) : next());
 }

@@ -14,9 +14,10 @@ export type ModelRecords = Pick<MemoryStore, 'saveRecord' | 'loadRecord' | 'load
 /**
  * KEYS[1] the record, KEYS[2..] its index keys. ARGV: payload, TTL seconds (0: none), the
  * unprefixed record key, the grant list key ('' for none), the key prefix.
- * A grant list lives as long as its longest-lived member; once it holds more than a few
- * entries, the members that are gone (expired access tokens, destroyed codes and tokens) are
- * dropped, so a grant refreshed every few minutes for weeks does not list thousands of them.
+ * A grant list lives as long as its longest-lived member. Each append also looks at the two
+ * oldest entries: gone ones (expired access tokens, destroyed codes) are dropped, live ones go
+ * to the back. A grant refreshed every few minutes for weeks keeps a short list, at a constant
+ * cost per save.
  */
 const SAVE = `
 local ttl = tonumber(ARGV[2])
@@ -29,14 +30,11 @@ end
 local g = ARGV[4]
 if g == '' then return 0 end
 local before = redis.call('PTTL', g)
-if redis.call('RPUSH', g, ARGV[3]) > 8 then
-  local live = {}
-  for _, member in ipairs(redis.call('LRANGE', g, 0, -1)) do
-    if redis.call('EXISTS', ARGV[5] .. member) == 1 then live[#live + 1] = member end
+if redis.call('RPUSH', g, ARGV[3]) > 4 then
+  for _ = 1, 2 do
+    local head = redis.call('LPOP', g)
+    if redis.call('EXISTS', ARGV[5] .. head) == 1 then redis.call('RPUSH', g, head) end
   end
-  redis.call('DEL', g)
-  redis.call('RPUSH', g, unpack(live))
-  if before > 0 then redis.call('PEXPIRE', g, before) end
 end
 if ttl == 0 then redis.call('PERSIST', g)
 elseif before == -2 or (before > 0 and before < ttl * 1000) then redis.call('EXPIRE', g, ttl) end

@@ -257,8 +257,18 @@ describe.each(factories)('storage contract: %s', (_name, factory) => {
         expect(await store.redis.llen(store.key(`grant:${grantId}`))).toBeLessThanOrEqual(9);
         expect(await store.ttlMs(`grant:${grantId}`)).toBeGreaterThan(3_590_000);
       }
+      // Rotations as oidc-provider does them: the old refresh token is consumed and stays
+      // (a replay of it revokes the grant), so it must stay listed.
+      const rotated: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const next = id();
+        await refresh.upsert(next, { jti: next, grantId }, 3600);
+        await refresh.consume(current);
+        rotated.push(current);
+        current = next;
+      }
       await refresh.revokeByGrantId(grantId);
-      expect(await refresh.find(current)).toBeUndefined();
+      for (const rt of [...rotated, current]) expect(await refresh.find(rt)).toBeUndefined();
       for (const at of accessTokens) expect(await access.find(at)).toBeUndefined();
     });
   });
