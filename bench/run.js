@@ -923,6 +923,7 @@ const PROFILES = {
   refresh: { scenario: 'B.refresh', rate: 150, seconds: 15 },
   discovery: { scenario: 'B.discovery', rate: 800, seconds: 12 },
   bare: { scenario: 'A.login', rate: 30, seconds: 20 },
+  'bare-refresh': { scenario: 'A.refresh', rate: 150, seconds: 15 },
 };
 
 async function pgStats() {

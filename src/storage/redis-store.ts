@@ -28,8 +28,6 @@ export class RedisStore implements EphemeralStore {
       lazyConnect: false,
       commandTimeout: 2000,
       retryStrategy: (times) => Math.min(times * 50, 1000),
-      // Commands issued in the same tick share one write (and one read of the replies).
-      enableAutoPipelining: true,
     });
     redis.once('ready', () => {
       redis.options.enableOfflineQueue = false;
@@ -83,7 +81,7 @@ export class RedisStore implements EphemeralStore {
   }
 }
 
-// One command (so parallel calls pipeline): PEXPIRE NX only arms the TTL when the key has none,
+// One command, one round trip: PEXPIRE NX only arms the TTL when the key has none,
 // i.e. on the window's first hit.
 const INCREMENT = `
 local count = redis.call('INCR', KEYS[1])
