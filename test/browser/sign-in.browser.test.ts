@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { browserDescribe, chromiumAvailable, launchBrowser, screenshot, type LaunchedBrowser } from '../helpers/browser.js';
+import { checkPage, claim, watchedPage } from '../helpers/browser-flows.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { accountWithUser, type Fixture } from '../helpers/provision.js';
 import { secretFromUri, totp } from '../helpers/rfc6238.js';
@@ -24,42 +25,8 @@ let pageProblems: string[] = [];
 
 const STEP_MS = 30_000;
 
-async function newPage(): Promise<Page> {
-  const page = await context.newPage();
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    const where = msg.location().url || page.url();
-    // Pages answered on purpose with 401 (wrong password, wrong code) or 423 (locked).
-    if (/status of (401|423)\b/.test(msg.text()) && /\/interaction\//.test(where)) return;
-    // Chromium asks for /favicon.ico on its own; Twofold has none (not a page problem).
-    if (/\/favicon\.ico$/.test(where)) return;
-    pageProblems.push(`console: ${msg.text()} (${where})`);
-  });
-  page.on('pageerror', (err) => pageProblems.push(`pageerror: ${err.message} (${page.url()})`));
-  return page;
-}
-
-/** Accessibility sanity: lang, one h1, every form control labelled, the contract's labels work. */
-async function checkPage(page: Page, labels: string[] = []): Promise<void> {
-  expect(await page.locator('html').getAttribute('lang')).toBeTruthy();
-  expect(await page.locator('h1').count()).toBe(1);
-  await expect(page.locator('h1').isVisible()).resolves.toBe(true);
-  const unlabelled = (await page.evaluate(`Array.from(document.querySelectorAll('input, select, textarea'))
-    .filter((el) => el.type !== 'hidden')
-    .filter((el) => !(el.labels && el.labels.length > 0) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
-    .map((el) => el.outerHTML)`)) as string[];
-  expect(unlabelled).toEqual([]);
-  for (const label of labels) {
-    const field = page.getByLabel(label, { exact: true });
-    expect(await field.count()).toBe(1);
-    expect(await field.isVisible()).toBe(true);
-  }
-}
-
-async function claim(page: Page, name: string): Promise<string> {
-  const row = page.locator('table.claims tbody tr').filter({ has: page.locator('th', { hasText: new RegExp(`^\\s*${name}\\s*$`) }) });
-  return (await row.locator('td').innerText()).trim();
-}
+/** Wrong passwords and codes (401) and the locked page (423) are answered so on purpose. */
+const newPage = (): Promise<Page> => watchedPage(context, pageProblems, [401, 423]);
 
 /** /demo → "Sign in with Twofold" → the hosted login page. */
 async function openDemoAndSignIn(page: Page, shot?: string): Promise<void> {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { browserDescribe, chromiumAvailable, launchBrowser, screenshot, type LaunchedBrowser } from '../helpers/browser.js';
+import { claim, heading, watchedPage } from '../helpers/browser-flows.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { startFakeVonage, type FakeVonage } from '../helpers/fake-vonage.js';
 import { accountWithUser } from '../helpers/provision.js';
@@ -24,19 +25,8 @@ let pageProblems: string[] = [];
 
 const DIGITS = '447911123456';
 
-async function newPage(): Promise<Page> {
-  const page = await context.newPage();
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error') return;
-    const where = msg.location().url || page.url();
-    // Pages answered on purpose with 401 (wrong PIN or code) or 422 (invalid phone number).
-    if (/status of (401|422|423)\b/.test(msg.text()) && /\/interaction\//.test(where)) return;
-    if (/\/favicon\.ico$/.test(where)) return;
-    pageProblems.push(`console: ${msg.text()} (${where})`);
-  });
-  page.on('pageerror', (err) => pageProblems.push(`pageerror: ${err.message} (${page.url()})`));
-  return page;
-}
+/** Wrong PINs and codes (401), an invalid phone number (422) and the locked page (423) are answered so on purpose. */
+const newPage = (): Promise<Page> => watchedPage(context, pageProblems, [401, 422, 423]);
 
 function latestCode(length: number): string {
   const msgs = fake.messages.filter((m) => m.to === DIGITS);
@@ -48,12 +38,6 @@ function latestCode(length: number): string {
 
 const wrong = (code: string) => String((Number(code) + 1) % 10 ** code.length).padStart(code.length, '0');
 
-const heading = (page: Page) => page.getByRole('heading', { level: 1 }).innerText();
-
-async function claim(page: Page, name: string): Promise<string> {
-  const row = page.locator('table.claims tbody tr').filter({ has: page.locator('th', { hasText: new RegExp(`^\\s*${name}\\s*$`) }) });
-  return (await row.locator('td').innerText()).trim();
-}
 
 /** No full number in what the page shows or in its markup. */
 async function expectMasked(page: Page): Promise<void> {
