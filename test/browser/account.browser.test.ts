@@ -1,13 +1,12 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from '@jest/globals';
+import { expect, test } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
-import { browserDescribe, chromiumAvailable, launchBrowser, screenshot, type LaunchedBrowser } from '../helpers/browser.js';
+import type { Page } from 'playwright-core';
+import { browserDescribe, browserSuite, screenshot, type BrowserSuite } from '../helpers/browser.js';
 import { checkPage, forcedTotpEnrolment, heading, logIn, readQrPage, sensitive, watchedPage } from '../helpers/browser-flows.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import type { Authenticator } from '../helpers/mfa.js';
 import { accountWithUser, type Fixture } from '../helpers/provision.js';
-import { clusterSecrets, REDIS_URL, ROOT, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
+import { ROOT } from '../helpers/twofold-server.js';
 
 /**
  * "My Profile & Settings" (/account) in real Chromium: a user enrolled with a Mobile Passcode
@@ -18,12 +17,8 @@ import { clusterSecrets, REDIS_URL, ROOT, startTwofold, type TwofoldProcess } fr
  * devices page is also kept in docs/screenshots/account-devices.png for the README.
  */
 const describeBrowser = browserDescribe();
+let suite: BrowserSuite;
 
-let db: TestDatabase;
-let server: TwofoldProcess;
-let browser: LaunchedBrowser;
-let context: BrowserContext;
-let pageProblems: string[] = [];
 
 const CODE = /^[A-Z0-9]{4}(-[A-Z0-9]{4}){3}$/;
 
@@ -62,42 +57,17 @@ async function onAccountPage(page: Page, notice?: string): Promise<void> {
 }
 
 describeBrowser('My Profile & Settings (/account) in Chromium', () => {
-  beforeAll(async () => {
-    if (!chromiumAvailable) return;
-    db = await createTestDatabase('twofold_browser_account');
-    server = await startTwofold({ DATABASE_URL: db.url, REDIS_URL, DEMO: 'true', ...clusterSecrets() });
-    browser = await launchBrowser();
-  }, 90_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (server) {
-      fs.mkdirSync(path.join(ROOT, 'test-artifacts'), { recursive: true });
-      fs.writeFileSync(path.join(ROOT, 'test-artifacts', 'browser-account-server.log'), server.output());
-    }
-    await db?.drop();
-  });
-
-  beforeEach(async () => {
-    pageProblems = [];
-    context = await browser.newContext();
-  });
-
-  afterEach(async () => {
-    await context?.close();
-    expect(pageProblems).toEqual([]);
-  });
+  suite = browserSuite({ database: 'twofold_browser_account', serverLog: 'browser-account-server' });
 
   test('devices, a second Mobile Passcode, recovery codes download, default method, remove one, remove all', async () => {
-    const user: Fixture = await accountWithUser(db.url, { mfaRequired: true, username: 'alice' });
+    const user: Fixture = await accountWithUser(suite.db.url, { mfaRequired: true, username: 'alice' });
     /** The user's authenticator apps by device nickname (a challenge names the device it asks for). */
     const apps = new Map<string, Authenticator>();
     let reauths = 0;
-    const page = await watchedPage(context, pageProblems);
+    const page = await watchedPage(suite.context, suite.problems);
 
     // /account signs in through Twofold like any app: password, then the forced enrolment.
-    await page.goto(`${server.url}/account`);
+    await page.goto(`${suite.server.url}/account`);
     await page.waitForURL(/\/interaction\//);
     await logIn(page, user, 'account-sign-in');
     apps.set('Work phone', await forcedTotpEnrolment(page, 'Work phone', 'account-'));
@@ -142,7 +112,7 @@ describeBrowser('My Profile & Settings (/account) in Chromium', () => {
     }
     await screenshot(page, 'account-devices-verified');
     // The README's picture of the devices page (without the one-time notice), 1000x800 viewport.
-    await page.goto(`${server.url}/account`);
+    await page.goto(`${suite.server.url}/account`);
     await onAccountPage(page);
     expect((await deviceRows(page)).map((d) => d.name)).toEqual(['Work phone', 'Backup tablet']);
     await page.setViewportSize({ width: 1000, height: 800 });

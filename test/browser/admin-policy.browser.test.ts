@@ -1,14 +1,10 @@
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
-import fs from 'node:fs';
-import path from 'node:path';
+import { expect, test } from '@jest/globals';
 import type { BrowserContext, Page } from 'playwright-core';
-import { browserDescribe, chromiumAvailable, launchBrowser, screenshot, type LaunchedBrowser } from '../helpers/browser.js';
+import { browserDescribe, browserSuite, screenshot, type BrowserSuite } from '../helpers/browser.js';
 import { checkPage, claim, heading, logIn, onInteraction, readQrPage, reauthenticateIfAsked, watchedPage } from '../helpers/browser-flows.js';
 import { userIn } from '../helpers/admin-api.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import type { Authenticator } from '../helpers/mfa.js';
 import { accountWithUser } from '../helpers/provision.js';
-import { clusterSecrets, REDIS_URL, ROOT, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
 
 /**
  * The account-wide "Require Multi-Factor" setting on the hosted admin page, in real Chromium,
@@ -19,29 +15,19 @@ import { clusterSecrets, REDIS_URL, ROOT, startTwofold, type TwofoldProcess } fr
  * signed out too. Screenshots: test-artifacts/screenshots/admin-*.png and account-admin*.png.
  */
 const describeBrowser = browserDescribe();
+let suite: BrowserSuite;
 
-let db: TestDatabase;
-let server: TwofoldProcess;
-let browser: LaunchedBrowser;
-const contexts: BrowserContext[] = [];
-let pageProblems: string[] = [];
-
-async function newContext(): Promise<BrowserContext> {
-  const context = await browser.newContext();
-  contexts.push(context);
-  return context;
-}
 
 /** /demo → "Sign in with Twofold"; where the browser lands next is up to Twofold. */
 async function startDemoSignIn(page: Page): Promise<void> {
-  await page.goto(`${server.url}/demo`);
+  await page.goto(`${suite.server.url}/demo`);
   await checkPage(page);
   await page.getByRole('button', { name: 'Sign in with Twofold' }).click();
   await page.waitForLoadState('load');
 }
 
 async function onDemoSignedIn(page: Page): Promise<void> {
-  await page.waitForURL(`${server.url}/demo`);
+  await page.waitForURL(`${suite.server.url}/demo`);
   await checkPage(page);
   expect(await page.getByText('You are signed in.').isVisible()).toBe(true);
 }
@@ -52,36 +38,15 @@ async function forgetDemoSession(context: BrowserContext): Promise<void> {
 }
 
 describeBrowser('Require Multi-Factor on the admin page (/account/admin) in Chromium', () => {
-  beforeAll(async () => {
-    if (!chromiumAvailable) return;
-    db = await createTestDatabase('twofold_browser_admin');
-    server = await startTwofold({ DATABASE_URL: db.url, REDIS_URL, DEMO: 'true', ...clusterSecrets() });
-    browser = await launchBrowser();
-  }, 90_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (server) {
-      fs.mkdirSync(path.join(ROOT, 'test-artifacts'), { recursive: true });
-      fs.writeFileSync(path.join(ROOT, 'test-artifacts', 'browser-admin-server.log'), server.output());
-    }
-    await db?.drop();
-  });
-
-  afterEach(async () => {
-    for (const context of contexts.splice(0)) await context.close();
-    expect(pageProblems).toEqual([]);
-  });
+  suite = browserSuite({ database: 'twofold_browser_admin', serverLog: 'browser-admin-server' });
 
   test('an admin enables Require Multi-Factor: the user\'s other browser must sign in again and enrol; the admin is signed out', async () => {
-    pageProblems = [];
-    const admin = await accountWithUser(db.url, { mfaRequired: false, role: 'admin' });
-    const plain = await userIn(db.url, admin.accountId);
+    const admin = await accountWithUser(suite.db.url, { mfaRequired: false, role: 'admin' });
+    const plain = await userIn(suite.db.url, admin.accountId);
 
     // U: the plain user signs in to /demo with a password only (no device, MFA not required).
-    const contextU = await newContext();
-    const u = await watchedPage(contextU, pageProblems);
+    const contextU = await suite.newContext();
+    const u = await watchedPage(contextU, suite.problems);
     await startDemoSignIn(u);
     expect(onInteraction(u)).toBe(true);
     await logIn(u, plain);
@@ -97,13 +62,13 @@ describeBrowser('Require Multi-Factor on the admin page (/account/admin) in Chro
     expect(await claim(u, 'acr')).toBe('aal1');
 
     // A: the admin signs in to /account (password only) and adds a Mobile Passcode device.
-    const contextA = await newContext();
-    const a = await watchedPage(contextA, pageProblems);
+    const contextA = await suite.newContext();
+    const a = await watchedPage(contextA, suite.problems);
     const apps = new Map<string, Authenticator>();
-    await a.goto(`${server.url}/account`);
+    await a.goto(`${suite.server.url}/account`);
     await a.waitForURL(/\/interaction\//);
     await logIn(a, admin);
-    await a.waitForURL(`${server.url}/account`);
+    await a.waitForURL(`${suite.server.url}/account`);
     expect(await heading(a)).toBe('My Profile & Settings');
     await a.getByRole('link', { name: 'Add Mobile Passcode device' }).click();
     await reauthenticateIfAsked(a, admin, apps);
@@ -114,13 +79,13 @@ describeBrowser('Require Multi-Factor on the admin page (/account/admin) in Chro
     await a.getByLabel('Make this my default authentication method', { exact: true }).uncheck();
     await a.getByLabel('Verification Code', { exact: true }).fill(await app.next());
     await a.getByRole('button', { name: 'Verify Mobile Passcode' }).click();
-    await a.waitForURL(`${server.url}/account?done=verified`);
+    await a.waitForURL(`${suite.server.url}/account?done=verified`);
 
     // "User Management" needs a sign-in with MFA: the admin signed in with a password only, so
     // Twofold asks again (password, then the new device's code) and comes back to the page.
     await a.getByRole('link', { name: 'User Management' }).click();
     expect(await reauthenticateIfAsked(a, admin, apps)).toBe(true);
-    await a.waitForURL(`${server.url}/account/admin`);
+    await a.waitForURL(`${suite.server.url}/account/admin`);
     await checkPage(a);
     expect(await heading(a)).toBe('User Management');
     expect(await a.locator('#policy-state').innerText()).toBe('Require Multi-Factor: Disabled');
@@ -153,7 +118,7 @@ describeBrowser('Require Multi-Factor on the admin page (/account/admin) in Chro
     expect(await a.locator('main').innerText()).toContain('Multi-factor authentication is now required for everyone in your account');
     await screenshot(a, 'account-admin-signed-out');
     // Twofold's own session of the admin is gone too: /account asks for the password again.
-    await a.goto(`${server.url}/account`);
+    await a.goto(`${suite.server.url}/account`);
     await a.waitForURL(/\/interaction\//);
     expect(await heading(a)).toBe('Log in');
 

@@ -1,13 +1,9 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from '@jest/globals';
-import fs from 'node:fs';
-import path from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
-import { browserDescribe, chromiumAvailable, launchBrowser, screenshot, type LaunchedBrowser } from '../helpers/browser.js';
+import { expect, test } from '@jest/globals';
+import type { Page } from 'playwright-core';
+import { browserDescribe, browserSuite, screenshot, type BrowserSuite } from '../helpers/browser.js';
 import { checkPage, claim, watchedPage } from '../helpers/browser-flows.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { accountWithUser, type Fixture } from '../helpers/provision.js';
 import { secretFromUri, totp } from '../helpers/rfc6238.js';
-import { clusterSecrets, REDIS_URL, ROOT, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
 
 /**
  * Real Chromium on the hosted pages, signing in through the built-in /demo relying party
@@ -15,22 +11,17 @@ import { clusterSecrets, REDIS_URL, ROOT, startTwofold, type TwofoldProcess } fr
  * is screenshotted into test-artifacts/screenshots/.
  */
 const describeBrowser = browserDescribe();
+let suite: BrowserSuite;
 
-let db: TestDatabase;
-let server: TwofoldProcess;
-let browser: LaunchedBrowser;
-let context: BrowserContext;
-/** Console errors and uncaught page errors of the current test's context. */
-let pageProblems: string[] = [];
 
 const STEP_MS = 30_000;
 
 /** Wrong passwords and codes (401) and the locked page (423) are answered so on purpose. */
-const newPage = (): Promise<Page> => watchedPage(context, pageProblems, [401, 423]);
+const newPage = (): Promise<Page> => watchedPage(suite.context, suite.problems, [401, 423]);
 
 /** /demo → "Sign in with Twofold" → the hosted login page. */
 async function openDemoAndSignIn(page: Page, shot?: string): Promise<void> {
-  await page.goto(`${server.url}/demo`);
+  await page.goto(`${suite.server.url}/demo`);
   await checkPage(page);
   await expect(page.getByRole('heading', { level: 1 }).innerText()).resolves.toBe('Twofold demo app');
   if (shot) await screenshot(page, shot);
@@ -49,7 +40,7 @@ async function logIn(page: Page, user: Fixture, password = user.password, shot?:
 }
 
 async function backOnDemo(page: Page, shot: string): Promise<void> {
-  await page.waitForURL(`${server.url}/demo`);
+  await page.waitForURL(`${suite.server.url}/demo`);
   await checkPage(page);
   await expect(page.getByText('You are signed in.').isVisible()).resolves.toBe(true);
   await screenshot(page, shot);
@@ -128,7 +119,7 @@ async function submitChallenge(page: Page, code: string): Promise<void> {
 
 /** A user whose account requires MFA, enrolled with a Mobile Passcode through the browser. */
 async function userWithDevice(prefix: string): Promise<{ user: Fixture; secret: string }> {
-  const user = await accountWithUser(db.url, { mfaRequired: true });
+  const user = await accountWithUser(suite.db.url, { mfaRequired: true });
   const page = await newPage();
   await openDemoAndSignIn(page);
   await logIn(page, user);
@@ -136,42 +127,16 @@ async function userWithDevice(prefix: string): Promise<{ user: Fixture; secret: 
   await backOnDemo(page, `${prefix}demo-signed-in-aal2`);
   expect(await claim(page, 'acr')).toBe('aal2');
   // Sign-in state lives in the context's cookies; a new context starts signed out.
-  await context.clearCookies();
+  await suite.context.clearCookies();
   await page.close();
   return { user, secret };
 }
 
 describeBrowser('hosted sign-in pages in Chromium (via /demo)', () => {
-  beforeAll(async () => {
-    if (!chromiumAvailable) return;
-    db = await createTestDatabase('twofold_browser');
-    server = await startTwofold({ DATABASE_URL: db.url, REDIS_URL, DEMO: 'true', ...clusterSecrets() });
-    browser = await launchBrowser();
-  }, 90_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (server) {
-      fs.mkdirSync(path.join(ROOT, 'test-artifacts'), { recursive: true });
-      fs.writeFileSync(path.join(ROOT, 'test-artifacts', 'browser-server.log'), server.output());
-    }
-    await db?.drop();
-  });
-
-  beforeEach(async () => {
-    pageProblems = [];
-    context = await browser.newContext();
-  });
-
-  afterEach(async () => {
-    await context?.close();
-    // No CSP violations, script errors or failed resources on any page the test reached.
-    expect(pageProblems).toEqual([]);
-  });
+  suite = browserSuite({ database: 'twofold_browser', serverLog: 'browser-server' });
 
   test('a. password-only sign-in (account without the MFA requirement): acr aal1', async () => {
-    const user = await accountWithUser(db.url, { mfaRequired: false });
+    const user = await accountWithUser(suite.db.url, { mfaRequired: false });
     const page = await newPage();
     await openDemoAndSignIn(page, 'demo-start');
     await logIn(page, user, user.password, 'login');
@@ -179,11 +144,11 @@ describeBrowser('hosted sign-in pages in Chromium (via /demo)', () => {
     expect(await claim(page, 'sub')).toBe(user.userId);
     expect(await claim(page, 'acr')).toBe('aal1');
     expect(await claim(page, 'amr')).toBe('pwd');
-    expect(await claim(page, 'iss')).toBe(server.url);
+    expect(await claim(page, 'iss')).toBe(suite.server.url);
   });
 
   test('b. forced Mobile Passcode enrolment, then a later sign-in with the challenge: acr aal2', async () => {
-    const user = await accountWithUser(db.url, { mfaRequired: true });
+    const user = await accountWithUser(suite.db.url, { mfaRequired: true });
     const page = await newPage();
     await openDemoAndSignIn(page);
     await logIn(page, user);
@@ -199,7 +164,7 @@ describeBrowser('hosted sign-in pages in Chromium (via /demo)', () => {
     await checkPage(page);
     await screenshot(page, 'logout-confirm');
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();
-    await page.waitForURL(`${server.url}/demo`);
+    await page.waitForURL(`${suite.server.url}/demo`);
     await expect(page.getByRole('button', { name: 'Sign in with Twofold' }).isVisible()).resolves.toBe(true);
     await screenshot(page, 'demo-signed-out');
 
@@ -247,7 +212,7 @@ describeBrowser('hosted sign-in pages in Chromium (via /demo)', () => {
   });
 
   test('d. errors are shown on the same page with the form kept: wrong password, wrong code', async () => {
-    const user = await accountWithUser(db.url, { mfaRequired: true });
+    const user = await accountWithUser(suite.db.url, { mfaRequired: true });
     const page = await newPage();
     await openDemoAndSignIn(page);
     await logIn(page, user, 'not the password');
@@ -261,7 +226,7 @@ describeBrowser('hosted sign-in pages in Chromium (via /demo)', () => {
     await logIn(page, user);
     const secret = await enrolMobilePasscode(page, 'd-', { wrongCodeFirst: true });
     await backOnDemo(page, 'd-demo-signed-in-aal2');
-    await context.clearCookies();
+    await suite.context.clearCookies();
 
     // A wrong code on the challenge page: "Invalid code", still the challenge form.
     await openDemoAndSignIn(page);

@@ -1,13 +1,9 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from '@jest/globals';
-import fs from 'node:fs';
-import path from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
-import { browserDescribe, chromiumAvailable, launchBrowser, screenshot, type LaunchedBrowser } from '../helpers/browser.js';
+import { expect, test } from '@jest/globals';
+import type { Page } from 'playwright-core';
+import { browserDescribe, browserSuite, screenshot, type BrowserSuite } from '../helpers/browser.js';
 import { claim, heading, watchedPage } from '../helpers/browser-flows.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { startFakeVonage, type FakeVonage } from '../helpers/fake-vonage.js';
 import { accountWithUser } from '../helpers/provision.js';
-import { clusterSecrets, REDIS_URL, ROOT, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
 
 /**
  * SMS enrolment and sign-in in real Chromium through the built-in /demo relying party, with the
@@ -15,18 +11,14 @@ import { clusterSecrets, REDIS_URL, ROOT, startTwofold, type TwofoldProcess } fr
  * codes are read). Screenshots go to test-artifacts/screenshots/sms-*.png.
  */
 const describeBrowser = browserDescribe();
+let suite: BrowserSuite;
 
-let db: TestDatabase;
 let fake: FakeVonage;
-let server: TwofoldProcess;
-let browser: LaunchedBrowser;
-let context: BrowserContext;
-let pageProblems: string[] = [];
 
 const DIGITS = '447911123456';
 
 /** Wrong PINs and codes (401), an invalid phone number (422) and the locked page (423) are answered so on purpose. */
-const newPage = (): Promise<Page> => watchedPage(context, pageProblems, [401, 422, 423]);
+const newPage = (): Promise<Page> => watchedPage(suite.context, suite.problems, [401, 422, 423]);
 
 function latestCode(length: number): string {
   const msgs = fake.messages.filter((m) => m.to === DIGITS);
@@ -46,7 +38,7 @@ async function expectMasked(page: Page): Promise<void> {
 }
 
 async function signIn(page: Page, user: { username: string; password: string }): Promise<void> {
-  await page.goto(`${server.url}/demo`);
+  await page.goto(`${suite.server.url}/demo`);
   await page.getByRole('button', { name: 'Sign in with Twofold' }).click();
   await page.waitForURL(/\/interaction\//);
   await page.getByLabel('Username', { exact: true }).fill(user.username);
@@ -56,7 +48,7 @@ async function signIn(page: Page, user: { username: string; password: string }):
 }
 
 async function backOnDemo(page: Page, shot: string): Promise<void> {
-  await page.waitForURL(`${server.url}/demo`);
+  await page.waitForURL(`${suite.server.url}/demo`);
   await expect(page.getByText('You are signed in.').isVisible()).resolves.toBe(true);
   await screenshot(page, shot);
   expect(await claim(page, 'acr')).toBe('aal2');
@@ -64,52 +56,29 @@ async function backOnDemo(page: Page, shot: string): Promise<void> {
 }
 
 describeBrowser('SMS enrolment and sign-in in Chromium (via /demo)', () => {
-  beforeAll(async () => {
-    if (!chromiumAvailable) return;
-    db = await createTestDatabase('twofold_browser_sms');
-    fake = await startFakeVonage();
-    server = await startTwofold({
-      DATABASE_URL: db.url,
-      REDIS_URL,
-      DEMO: 'true',
-      ...clusterSecrets(),
-      SMS_PROVIDER: 'vonage',
-      VONAGE_API_KEY: 'key',
-      VONAGE_API_SECRET: 'secret',
-      VONAGE_FROM: 'Twofold',
-      VONAGE_REST_HOST: fake.url,
-      SMS_RESEND_COOLDOWN: '0',
-      SMS_LIMIT_USER_HOURLY: '1000',
-      SMS_LIMIT_PHONE_HOURLY: '1000000',
-      SMS_LIMIT_IP_HOURLY: '1000000',
-      SMS_LIMIT_GLOBAL_HOURLY: '10000000',
-    });
-    browser = await launchBrowser();
-  }, 90_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (server) {
-      fs.mkdirSync(path.join(ROOT, 'test-artifacts'), { recursive: true });
-      fs.writeFileSync(path.join(ROOT, 'test-artifacts', 'browser-sms-server.log'), server.output());
-    }
-    await fake?.close();
-    await db?.drop();
-  });
-
-  beforeEach(async () => {
-    pageProblems = [];
-    context = await browser.newContext();
-  });
-
-  afterEach(async () => {
-    await context?.close();
-    expect(pageProblems).toEqual([]);
+  suite = browserSuite({
+    database: 'twofold_browser_sms',
+    serverLog: 'browser-sms-server',
+    env: async () => {
+      fake = await startFakeVonage();
+      return {
+        SMS_PROVIDER: 'vonage',
+        VONAGE_API_KEY: 'key',
+        VONAGE_API_SECRET: 'secret',
+        VONAGE_FROM: 'Twofold',
+        VONAGE_REST_HOST: fake.url,
+        SMS_RESEND_COOLDOWN: '0',
+        SMS_LIMIT_USER_HOURLY: '1000',
+        SMS_LIMIT_PHONE_HOURLY: '1000000',
+        SMS_LIMIT_IP_HOURLY: '1000000',
+        SMS_LIMIT_GLOBAL_HOURLY: '10000000',
+      };
+    },
+    after: async () => fake?.close(),
   });
 
   test('SMS enrolment: invalid number (form kept), valid number, wrong then right PIN; later sign-in with an SMS code', async () => {
-    const user = await accountWithUser(db.url, { mfaRequired: true });
+    const user = await accountWithUser(suite.db.url, { mfaRequired: true });
     const page = await newPage();
     await signIn(page, user);
 
@@ -163,7 +132,7 @@ describeBrowser('SMS enrolment and sign-in in Chromium (via /demo)', () => {
     await expectMasked(page);
 
     // A later sign-in: password, a 7-digit code by SMS, "Resend code", the new code.
-    await context.clearCookies();
+    await suite.context.clearCookies();
     await signIn(page, user);
     await expect(heading(page)).resolves.toBe("Verify it's you");
     await expect(page.getByText('•••• 3456').isVisible()).resolves.toBe(true);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { accountWithUser, confidentialClient, RP_REDIRECT, type Fixture } from '../helpers/provision.js';
+import { accountWithUser, cli, confidentialClient, RP_REDIRECT, type Fixture } from '../helpers/provision.js';
 import { RelyingParty } from '../helpers/relying-party.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
 
@@ -58,6 +58,16 @@ describe('the size of what goes back to the relying party', () => {
     const json = await fetch(authUrl('x'.repeat(2049)), { redirect: 'manual', headers: { accept: 'application/json' } });
     expect(json.status).toBe(400);
     expect(await json.json()).toEqual({ error: 'bad_request', message: expect.stringContaining('state') });
+  });
+
+  test('a redirect whose Location would be over 8 KB (a client registered with a huge redirect URI) becomes a page', async () => {
+    const longUri = `http://rp.test/callback?pad=${'p'.repeat(8300)}`;
+    await cli(db.url, ['client', 'create', '--client-id', 'rp-long-uri', '--redirect-uri', longUri, '--secret', `secret-${'x'.repeat(40)}`]);
+    // No response_type: oidc-provider answers with an error redirect to the client's redirect URI.
+    const res = await fetch(`${server.url}/auth?${new URLSearchParams({ client_id: 'rp-long-uri', redirect_uri: longUri, scope: 'openid', state: 's' })}`, { redirect: 'manual', headers: { accept: 'text/html' } });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    expect(await res.text()).toContain('too long to send back to the application');
   });
 });
 

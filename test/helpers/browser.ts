@@ -1,8 +1,9 @@
-import { describe } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { ROOT } from './twofold-server.js';
+import { createTestDatabase, type TestDatabase } from './databases.js';
+import { clusterSecrets, REDIS_URL, ROOT, startTwofold, type TwofoldProcess } from './twofold-server.js';
 
 /** Debian's chromium (`apt-get install -y chromium`); playwright cannot download browsers here. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -65,4 +66,77 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const file = path.join(SCREENSHOT_DIR, `${name.replace(/[^a-zA-Z0-9._-]/g, '_')}.png`);
   await page.screenshot({ path: file, fullPage: true });
   return file;
+}
+
+export interface BrowserSuite {
+  readonly db: TestDatabase;
+  readonly server: TwofoldProcess;
+  /** This test's browser (its own cookies); closed after the test. */
+  readonly context: BrowserContext;
+  /** Another browser for this test (a second user, a second device); closed after the test. */
+  newContext(): Promise<BrowserContext>;
+  /** Console errors and uncaught errors of this test's pages: must be empty when it ends. */
+  readonly problems: string[];
+}
+
+/**
+ * The hooks every browser suite needs, registered in the calling `describe`: a database, a
+ * Twofold with the demo relying party (plus `env`), one Chromium, a fresh context per test, and
+ * the check that no page logged a problem. The server's log is kept as
+ * `test-artifacts/<serverLog>.log`.
+ */
+export function browserSuite(options: { database: string; serverLog: string; env?: () => Promise<Record<string, string>>; after?: () => Promise<void> }): BrowserSuite {
+  let db: TestDatabase | undefined;
+  let server: TwofoldProcess | undefined;
+  let browser: LaunchedBrowser | undefined;
+  const contexts: BrowserContext[] = [];
+  const problems: string[] = [];
+  const suite: BrowserSuite = {
+    get db() {
+      return db!;
+    },
+    get server() {
+      return server!;
+    },
+    get context() {
+      return contexts[0]!;
+    },
+    async newContext() {
+      const context = await browser!.newContext();
+      contexts.push(context);
+      return context;
+    },
+    problems,
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase(options.database);
+    const extra = (await options.env?.()) ?? {};
+    server = await startTwofold({ DATABASE_URL: db.url, REDIS_URL, DEMO: 'true', ...clusterSecrets(), ...extra });
+    browser = await launchBrowser();
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (server) {
+      fs.mkdirSync(path.join(ROOT, 'test-artifacts'), { recursive: true });
+      fs.writeFileSync(path.join(ROOT, 'test-artifacts', `${options.serverLog}.log`), server.output());
+    }
+    await options.after?.();
+    await db?.drop();
+  });
+
+  beforeEach(async () => {
+    problems.length = 0;
+    await suite.newContext();
+  });
+
+  afterEach(async () => {
+    for (const context of contexts.splice(0)) await context.close();
+    // No CSP violations, script errors or failed resources on any page the test reached.
+    expect(problems).toEqual([]);
+  });
+
+  return suite;
 }
