@@ -30,6 +30,7 @@ import { adminResourceOf } from './oidc/create-provider.js';
 import { ensureAccountClient } from './selfservice/account-client.js';
 import { DeviceManagement } from './selfservice/device-management.js';
 import { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
+import { PENDING_DEVICES_PER_USER } from './storage/repositories/devices-repository.js';
 
 export interface RunningServer {
   readonly port: number;
@@ -65,6 +66,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
 
   await ensureAccountClient(data, config.issuer);
   const throttle = new Throttle(store);
+  const pendingLimits = { perUser: PENDING_DEVICES_PER_USER, usersPerPhone: config.sms.maxPendingUsersPerPhone };
   const sms = new SmsFactor({
     devices: data.devices,
     codes: new SmsCodeRepository(store),
@@ -73,10 +75,11 @@ export async function startServer(config: Config, logger: Logger, options: { han
     audit,
     logger,
     settings: config.sms,
+    pendingLimits,
     secret: config.dataEncryptionKey,
   });
   // The seed lists SMS first.
-  const factors = new FactorRegistry().register(sms).register(new TotpFactor(data.devices, box, config.totpIssuer));
+  const factors = new FactorRegistry().register(sms).register(new TotpFactor(data.devices, box, config.totpIssuer, pendingLimits));
   const countries = countryOptions(config.sms.allowedCallingCodes);
   const recoveryCodes = new RecoveryCodes(data, audit, config.dataEncryptionKey);
   const flow = new SignInFlow(

@@ -29,7 +29,7 @@ export async function openDataServices(
     await db.close();
     throw err;
   }
-  const data = createDataStore(db.pool);
+  const data = createDataStore(db.pool, { enrolmentTtlSeconds: config.enrolmentTtlSeconds });
   const audit = new AuditLog(data.audit, logger, options.onAuditEvent);
   return {
     db,

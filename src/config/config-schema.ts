@@ -24,6 +24,8 @@ export interface Config {
   trustProxy: boolean;
   totpIssuer: string;
   reauthMaxAgeSeconds: number;
+  /** ENROLMENT_TTL: seconds an unverified device waits for its verification before it is dropped. */
+  enrolmentTtlSeconds: number;
   /** METRICS_TOKEN: when set, /metrics needs `Authorization: Bearer <token>`. */
   metricsToken?: string;
   /** KEY_REFRESH_SECONDS: how often each process checks for rotated signing keys. */
@@ -40,7 +42,12 @@ export interface Config {
     codeTtlSeconds: number;
     resendCooldownSeconds: number;
     maxPerUserPerHour: number;
+    /** Login codes per number and hour (only the number's verified owners send these). */
     maxPerPhonePerHour: number;
+    /** Enrolment PINs per number and hour, counted apart from login codes. */
+    maxPinsPerPhonePerHour: number;
+    /** How many different users may have one number pending verification at once. */
+    maxPendingUsersPerPhone: number;
     maxPerIpPerHour: number;
     maxGlobalPerHour: number;
     allowedCallingCodes: string[] | null;
@@ -106,6 +113,7 @@ export const envShape = {
     .refine((s) => s.length <= 64 && !s.includes(':'), 'must be at most 64 characters, without ":"')
     .default('Twofold'),
   REAUTH_MAX_AGE: int(1, 86_400).default(300),
+  ENROLMENT_TTL: int(60, 7 * 86_400).default(3600),
   ENTRY_RATE_LIMIT: int(1, 1_000_000).default(600),
   KEY_REFRESH_SECONDS: int(1, 3600).default(30),
   METRICS_TOKEN: z.string().refine((s) => s.length >= 16, 'must be at least 16 characters').optional(),
@@ -126,6 +134,8 @@ export const envShape = {
   SMS_RESEND_COOLDOWN: int(0, 3600).default(30),
   SMS_LIMIT_USER_HOURLY: int(1, 1_000_000).default(10),
   SMS_LIMIT_PHONE_HOURLY: int(1, 1_000_000).default(10),
+  SMS_LIMIT_PHONE_PIN_HOURLY: int(1, 1_000_000).default(5),
+  SMS_PENDING_USERS_PER_NUMBER: int(1, 1000).default(3),
   SMS_LIMIT_IP_HOURLY: int(1, 1_000_000).default(20),
   SMS_LIMIT_GLOBAL_HOURLY: int(1, 10_000_000).default(1000),
   SMS_ALLOWED_COUNTRIES: list(/^[1-9]\d{0,2}$/, 'must be comma-separated calling codes of 1 to 3 digits, e.g. "1,44,91"').optional(),
@@ -164,6 +174,7 @@ export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
   trustProxy: e.TRUST_PROXY,
   totpIssuer: e.TOTP_ISSUER,
   reauthMaxAgeSeconds: e.REAUTH_MAX_AGE,
+  enrolmentTtlSeconds: e.ENROLMENT_TTL,
   metricsToken: e.METRICS_TOKEN,
   keyRefreshSeconds: e.KEY_REFRESH_SECONDS,
   entryRateLimitPerMinute: e.ENTRY_RATE_LIMIT,
@@ -180,6 +191,8 @@ export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
     resendCooldownSeconds: e.SMS_RESEND_COOLDOWN,
     maxPerUserPerHour: e.SMS_LIMIT_USER_HOURLY,
     maxPerPhonePerHour: e.SMS_LIMIT_PHONE_HOURLY,
+    maxPinsPerPhonePerHour: e.SMS_LIMIT_PHONE_PIN_HOURLY,
+    maxPendingUsersPerPhone: e.SMS_PENDING_USERS_PER_NUMBER,
     maxPerIpPerHour: e.SMS_LIMIT_IP_HOURLY,
     maxGlobalPerHour: e.SMS_LIMIT_GLOBAL_HOURLY,
     allowedCallingCodes: e.SMS_ALLOWED_COUNTRIES ?? null,

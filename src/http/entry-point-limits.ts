@@ -8,6 +8,8 @@ import type { Throttle, ThrottleRule } from './throttle.js';
  */
 
 const CODE_PATHS = /^\/interaction\/[^/]+\/(mfa|recovery|enrol\/verify)$/;
+/** Starting an enrolment creates a device (and may send an SMS): a much lower limit. */
+const ENROL_PATHS = /^(\/interaction\/[^/]+\/enrol\/begin|\/account\/devices\/new\/[^/]+)$/;
 
 /** The client id of an HTTP Basic client authentication, if any. */
 function basicClientId(ctx: Context): string | undefined {
@@ -27,6 +29,7 @@ export function entryPointLimits(throttle: Throttle, perIpPerMinute: number) {
   const TOKEN_PER_IP: ThrottleRule = { name: 'token-ip', limit: perIpPerMinute, windowSeconds: 60 };
   const TOKEN_PER_CLIENT: ThrottleRule = { name: 'token-client', limit: perIpPerMinute * 2, windowSeconds: 60 };
   const CODES_PER_IP: ThrottleRule = { name: 'codes-ip', limit: perIpPerMinute, windowSeconds: 60 };
+  const ENROL_PER_IP: ThrottleRule = { name: 'enrol-ip', limit: Math.max(1, Math.ceil(perIpPerMinute / 20)), windowSeconds: 60 };
   const message = 'Too many requests. Wait a moment and try again.';
   return async (ctx: Context, next: Next) => {
     if (ctx.method === 'POST') {
@@ -36,6 +39,8 @@ export function entryPointLimits(throttle: Throttle, perIpPerMinute: number) {
         await Promise.all([throttle.consume(TOKEN_PER_IP, ip, message), clientId ? throttle.consume(TOKEN_PER_CLIENT, clientId, message) : undefined]);
       } else if (CODE_PATHS.test(ctx.path)) {
         await throttle.consume(CODES_PER_IP, ip, message);
+      } else if (ENROL_PATHS.test(ctx.path)) {
+        await throttle.consume(ENROL_PER_IP, ip, message);
       }
     }
     await next();

@@ -91,7 +91,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
   router.get('/', async (ctx) => {
     const d = await details(ctx);
     if (d.prompt.name === 'login') {
-      const step = await flow.current(d.uid);
+      const step = await flow.current(d.uid, requestOrigin(ctx));
       if (step) return show(ctx, step);
       const onlyStepUp = d.prompt.reasons.length > 0 && d.prompt.reasons.every((r) => r === MFA_STEP_UP);
       if (onlyStepUp && d.session?.accountId) return show(ctx, await flow.stepUp(d.uid, d.session.accountId, requestOrigin(ctx)));
@@ -148,12 +148,12 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
 
   router.post('/enrol', async (ctx) => {
     const { d } = await post(ctx);
-    return show(ctx, await flow.chooseMethod(d.uid));
+    return show(ctx, await flow.chooseMethod(d.uid, requestOrigin(ctx)));
   });
 
   router.post('/enrol/method', async (ctx) => {
     const { d, form } = await post(ctx);
-    const step = await flow.chooseMethod(d.uid);
+    const step = await flow.chooseMethod(d.uid, requestOrigin(ctx));
     if (step.kind !== 'choose') return show(ctx, step);
     if (!step.methods.includes(form.method as never)) throw new AppError('bad_request', 'Choose SMS or Mobile Passcode.');
     return show(ctx, { kind: 'enrol-start', method: form.method as 'totp' | 'sms' });

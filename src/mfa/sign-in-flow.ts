@@ -2,7 +2,7 @@ import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import type { PasswordLogin } from '../accounts/password-login.js';
 import { AppError } from '../http/app-error.js';
 import { authenticationContext, type SecondFactorAmr } from '../oidc/authentication-context.js';
-import { loginTimestamp } from '../oidc/session-validity.js';
+import { loginTimestamp, signOutMark } from '../oidc/session-validity.js';
 import type { Device } from '../storage/repositories/devices-repository.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { SignInState, SignInStateRepository } from '../storage/repositories/sign-in-state-repository.js';
@@ -30,7 +30,8 @@ export interface LoginResult {
 export type SignInStep =
   | { kind: 'complete'; login: LoginResult }
   | { kind: 'locked' }
-  | { kind: 'challenge'; device: DeviceSummary; alternatives: DeviceSummary[]; recoveryLeft: number; error?: string; notice?: string }
+  /** `codeSent`: a code is on its way for this sign-in (factors that send one); pages claim no more. */
+  | { kind: 'challenge'; device: DeviceSummary; alternatives: DeviceSummary[]; recoveryLeft: number; codeSent: boolean; error?: string; notice?: string }
   | { kind: 'notice' }
   | { kind: 'choose'; methods: Device['kind'][] }
   | { kind: 'enrol-start'; method: Device['kind']; error?: string; values?: Record<string, string> }
@@ -76,20 +77,20 @@ export class SignInFlow {
   }
 
   /** The current step, for showing the page again (refresh, back button). */
-  async current(flowId: string): Promise<SignInStep | undefined> {
+  async current(flowId: string, origin: RequestOrigin): Promise<SignInStep | undefined> {
     const state = await this.states.get(flowId);
     if (!state) return undefined;
     const user = await this.data.users.findById(state.userId);
     if (!user) return undefined;
     if (user.lockedAt) return { kind: 'locked' };
-    if (state.stage === 'challenge') return this.challengeStep(user, state);
-    return this.enrolmentStep(user, state);
+    if (state.stage === 'challenge') return this.challengeStep(flowId, user, state);
+    return this.enrolmentStep(flowId, user, state, origin);
   }
 
   async verifyChallenge(flowId: string, code: unknown, origin: RequestOrigin): Promise<SignInStep> {
     const { state, user, auth } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
-    if (state.stage !== 'challenge') return this.enrolmentStep(user, state);
+    if (state.stage !== 'challenge') return this.enrolmentStep(flowId, user, state, origin);
     const device = await this.deviceOf(user, state, true);
     if (!device) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin);
     const factor = this.factors.get(device.kind);
@@ -97,7 +98,7 @@ export class SignInFlow {
     if (!ok) {
       const locked = await this.lockout.recordFailure(user, origin, device.kind);
       if (locked) return { kind: 'locked' };
-      const step = await this.challengeStep(user, state);
+      const step = await this.challengeStep(flowId, user, state);
       return step.kind === 'challenge' ? { ...step, error: INVALID_CODE } : step;
     }
     if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
@@ -109,10 +110,10 @@ export class SignInFlow {
   async verifyRecoveryCode(flowId: string, code: unknown, origin: RequestOrigin): Promise<SignInStep> {
     const { state, user, auth } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
-    if (state.stage !== 'challenge') return this.enrolmentStep(user, state);
+    if (state.stage !== 'challenge') return this.enrolmentStep(flowId, user, state, origin);
     if (!(await this.recoveryCodes.use(user, code, origin))) {
       if (await this.lockout.recordFailure(user, origin, 'recovery_code')) return { kind: 'locked' };
-      const step = await this.challengeStep(user, state);
+      const step = await this.challengeStep(flowId, user, state);
       return step.kind === 'challenge' ? { ...step, error: INVALID_CODE } : step;
     }
     if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
@@ -125,7 +126,7 @@ export class SignInFlow {
   async switchDevice(flowId: string, deviceId: unknown, origin: RequestOrigin): Promise<SignInStep> {
     const { state, user } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
-    if (state.stage !== 'challenge' || typeof deviceId !== 'string') return (await this.current(flowId))!;
+    if (state.stage !== 'challenge' || typeof deviceId !== 'string') return (await this.current(flowId, origin))!;
     const device = await this.data.devices.findForUser(user.id, deviceId);
     if (!device?.verifiedAt) throw new AppError('bad_request', 'That device is not available.');
     const next = { ...state, deviceId: device.id };
@@ -138,7 +139,7 @@ export class SignInFlow {
     const { state, user } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
     const device = state.stage === 'challenge' ? await this.deviceOf(user, state, true) : undefined;
-    if (!device) return (await this.current(flowId))!;
+    if (!device) return (await this.current(flowId, origin))!;
     return this.startChallenge(flowId, user, state, device, origin, 'We sent a new code.');
   }
 
@@ -146,9 +147,9 @@ export class SignInFlow {
   async resendEnrolmentCode(flowId: string, origin: RequestOrigin): Promise<SignInStep> {
     const { state, user } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
-    if (state.stage !== 'enrol') return this.challengeStep(user, state);
+    if (state.stage !== 'enrol') return this.challengeStep(flowId, user, state);
     const device = await this.deviceOf(user, state, false);
-    const step = await this.enrolmentStep(user, state);
+    const step = await this.enrolmentStep(flowId, user, state, origin);
     if (!device || step.kind !== 'enrol') return step;
     try {
       await this.factors.get(device.kind).beginEnrolmentResend?.(user, device, this.factorContext(flowId, origin));
@@ -161,36 +162,42 @@ export class SignInFlow {
   }
 
   private async startChallenge(flowId: string, user: User, state: SignInState, device: Device, origin: RequestOrigin, notice?: string, devices?: Device[]): Promise<SignInStep> {
-    const step = await this.challengeStep(user, state, devices);
     try {
       await this.factors.get(device.kind).beginChallenge(user, device, this.factorContext(flowId, origin));
     } catch (err) {
       const message = shownOnPage(err);
+      const step = await this.challengeStep(flowId, user, state, devices);
       if (!message || step.kind !== 'challenge') throw err;
+      // Nothing was sent: the page says why, and claims a code only if an earlier one is still valid.
       return { ...step, error: message };
     }
+    const step = await this.challengeStep(flowId, user, state, devices);
     return step.kind === 'challenge' && notice ? { ...step, notice } : step;
   }
 
   /** "Set Up Multi-Factor Authentication": the list of methods. */
-  async chooseMethod(flowId: string): Promise<SignInStep> {
+  async chooseMethod(flowId: string, origin: RequestOrigin): Promise<SignInStep> {
     const { state, user } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
-    if (state.stage !== 'enrol') return this.challengeStep(user, state);
+    if (state.stage !== 'enrol') return this.challengeStep(flowId, user, state);
+    const challenge = await this.challengeInstead(flowId, user, state, origin);
+    if (challenge) return challenge;
     return { kind: 'choose', methods: this.factors.kinds() };
   }
 
   async beginEnrolment(flowId: string, kind: unknown, input: Record<string, unknown>, origin: RequestOrigin): Promise<SignInStep> {
     const { state, user } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
-    if (state.stage !== 'enrol') return this.challengeStep(user, state);
+    if (state.stage !== 'enrol') return this.challengeStep(flowId, user, state);
+    const challenge = await this.challengeInstead(flowId, user, state, origin);
+    if (challenge) return challenge;
     const factor = this.factors.get(String(kind));
     try {
       const device = await factor.beginEnrolment(user, input, this.factorContext(flowId, origin));
       await this.audit.record('device.added', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId: device.id } });
       const next = { ...state, deviceId: device.id };
       await this.states.save(flowId, next);
-      return this.enrolmentStep(user, next);
+      return this.enrolmentStep(flowId, user, next, origin);
     } catch (err) {
       const message = shownOnPage(err);
       if (!message) throw err;
@@ -202,27 +209,48 @@ export class SignInFlow {
   async confirmEnrolment(flowId: string, code: unknown, origin: RequestOrigin): Promise<SignInStep> {
     const { state, user } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
-    if (state.stage !== 'enrol') return this.challengeStep(user, state);
+    if (state.stage !== 'enrol') return this.challengeStep(flowId, user, state);
+    const challenge = await this.challengeInstead(flowId, user, state, origin);
+    if (challenge) return challenge;
     const device = await this.deviceOf(user, state, false);
-    if (!device) return this.enrolmentStep(user, { ...state, deviceId: undefined });
+    if (!device) return this.enrolmentStep(flowId, user, { ...state, deviceId: undefined }, origin);
     const factor = this.factors.get(device.kind);
     let ok: boolean;
     try {
       ok = await factor.confirmEnrolment(user, device, code, this.factorContext(flowId, origin));
     } catch (err) {
       const message = shownOnPage(err);
-      const step = await this.enrolmentStep(user, state);
+      const step = await this.enrolmentStep(flowId, user, state, origin);
       if (!message || step.kind !== 'enrol') throw err;
       return { ...step, error: message };
     }
     if (!ok) {
-      const step = await this.enrolmentStep(user, state);
+      const step = await this.enrolmentStep(flowId, user, state, origin);
       return step.kind === 'enrol' ? { ...step, error: device.kind === 'sms' ? 'Invalid PIN' : INVALID_CODE } : step;
     }
-    // Not forced to be the default: the first verified device is (another sign-in may have verified one meanwhile).
-    await this.data.transaction((tx) => tx.devices.markVerified(user.id, device.id, false));
+    // Only the user's first device is enrolled here (a device verified meanwhile elsewhere must
+    // be passed instead), and it ends every password-only session and refresh token of the
+    // user; this sign-in is stamped no earlier than that mark, so it lives on.
+    const verified = await this.data.transaction(async (tx) => {
+      await tx.users.lockRow(user.id);
+      const done = await tx.devices.markVerified(user.id, device.id, false, { onlyIfFirst: true });
+      if (done) await tx.users.signOutEverywhere(user.id, signOutMark());
+      return done;
+    });
+    if (!verified) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin);
     await this.audit.record('device.verified', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId: device.id } });
+    await this.audit.record('sessions.revoked', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { scope: 'user', reason: 'mfa_enabled' } });
     return this.complete(flowId, user, factor.amr, origin);
+  }
+
+  /**
+   * Enrolment is only for a user without a verified device: an interaction that began before a
+   * device was verified elsewhere must now pass that device's challenge. Decided on fresh state.
+   */
+  private async challengeInstead(flowId: string, user: User, state: SignInState, origin: RequestOrigin): Promise<SignInStep | undefined> {
+    const devices = await this.data.devices.listForUser(user.id);
+    if (!devices.some((d) => d.verifiedAt)) return undefined;
+    return this.afterFirstFactor(flowId, user, state.mfaRequired, origin);
   }
 
   private async afterFirstFactor(flowId: string, user: User, mfaRequested: boolean, origin: RequestOrigin): Promise<SignInStep> {
@@ -274,22 +302,27 @@ export class SignInFlow {
     return device;
   }
 
-  private async challengeStep(user: User, state: SignInState, devices?: Device[]): Promise<SignInStep> {
+  private async challengeStep(flowId: string, user: User, state: SignInState, devices?: Device[]): Promise<SignInStep> {
     const verified = (devices ?? (await this.data.devices.listForUser(user.id))).filter((d) => d.verifiedAt);
     const device = verified.find((d) => d.id === state.deviceId) ?? verified[0];
     if (!device) return { kind: 'notice' };
+    const factor = this.factors.get(device.kind);
+    const [recoveryLeft, codeSent] = await Promise.all([this.recoveryCodes.left(user.id), factor.challengeCodeSent?.(device, flowId) ?? false]);
     return {
       kind: 'challenge',
       device: summarise(device),
       alternatives: verified.filter((d) => d.id !== device.id).map(summarise),
-      recoveryLeft: await this.recoveryCodes.left(user.id),
+      recoveryLeft,
+      codeSent,
     };
   }
 
-  private async enrolmentStep(user: User, state: SignInState): Promise<SignInStep> {
+  private async enrolmentStep(flowId: string, user: User, state: SignInState, origin: RequestOrigin): Promise<SignInStep> {
+    const challenge = await this.challengeInstead(flowId, user, state, origin);
+    if (challenge) return challenge;
     const device = await this.deviceOf(user, state, false);
     if (!device) return { kind: 'choose', methods: this.factors.kinds() };
-    const view = await this.factors.get(device.kind).describeEnrolment(user, device);
+    const view = await this.factors.get(device.kind).describeEnrolment(user, device, this.factorContext(flowId, origin));
     return { kind: 'enrol', device: summarise(device), view };
   }
 

@@ -17,6 +17,7 @@ import { listUsersWithMfa, type AccountAdmin } from '../accounts/account-admin.j
 import { mayAdminister, mayManageAccount } from '../accounts/roles.js';
 import { isUuid } from '../storage/repositories/accounts-repository.js';
 import type { DeviceManagement } from './device-management.js';
+import type { FactorContext } from '../mfa/mfa-factor.js';
 
 const SESSION_COOKIE = 'twofold.account';
 
@@ -107,6 +108,8 @@ export function accountRoutes(deps: {
   }
 
   const origin = requestOrigin;
+  /** Enrolment secrets and codes of /account are bound to this one signed-in session. */
+  const flowOf = (ctx: Context, s: Signed): FactorContext => ({ flowId: `account:${s.sessionId}`, origin: origin(ctx) });
 
   router.get('/callback', async (ctx) => {
     const { claims, idToken, returnTo } = await client.complete(ctx);
@@ -148,7 +151,7 @@ export function accountRoutes(deps: {
     const posted = await sensitivePost(ctx, `/account/devices/new/${kind}`);
     if (!posted) return;
     try {
-      const device = await devices.add(posted.s.user, kind, posted.form, origin(ctx));
+      const device = await devices.add(posted.s.user, kind, posted.form, flowOf(ctx, posted.s));
       const replaces = replacedId(posted.form.replaces) ? `?replaces=${posted.form.replaces}` : '';
       ctx.status = 303;
       ctx.redirect(`/account/devices/${device.id}${replaces}`);
@@ -161,7 +164,9 @@ export function accountRoutes(deps: {
   router.get('/devices/:id', async (ctx) => {
     const s = await signedIn(ctx);
     if (!s) return;
-    const { device, enrolment } = await devices.device(s.user, ctx.params.id!);
+    const { device, enrolment } = await devices.device(s.user, ctx.params.id!, flowOf(ctx, s));
+    // An enrolment page can hold a secret: only within a recent sign-in.
+    if (enrolment && !(await recentlyAuthenticated(ctx, s, ctx.url))) return;
     await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: typeof ctx.query.replaces === 'string' ? ctx.query.replaces : '', notice: ctx.query.sent ? 'We sent a new PIN.' : undefined });
   });
 
@@ -170,7 +175,7 @@ export function accountRoutes(deps: {
     if (!posted) return;
     const { s, form } = posted;
     try {
-      const result = await devices.verify(s.user, ctx.params.id!, form.code, { makeDefault: form.makeDefault === '1', replaces: form.replaces || undefined }, origin(ctx));
+      const result = await devices.verify(s.user, ctx.params.id!, form.code, { makeDefault: form.makeDefault === '1', replaces: form.replaces || undefined }, flowOf(ctx, s));
       if (result.verified) {
         if (result.signedOut) {
           // The seed: making it the default signs you out; you sign in again with MFA.
@@ -179,15 +184,16 @@ export function accountRoutes(deps: {
           ctx.redirect('/account/signed-out?reason=default');
           return;
         }
+        if (result.mark) await keepSession(s, result.mark);
         ctx.status = 303;
         ctx.redirect('/account?done=verified');
         return;
       }
-      const { device, enrolment } = await devices.device(s.user, ctx.params.id!);
+      const { device, enrolment } = await devices.device(s.user, ctx.params.id!, flowOf(ctx, s));
       await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: form.replaces ?? '', error: device.kind === 'sms' ? 'Invalid PIN' : 'Invalid code' }, 401);
     } catch (err) {
       if (!isAppError(err) || err.status >= 500 || err.code === 'not_found') throw err;
-      const { device, enrolment } = await devices.device(s.user, ctx.params.id!);
+      const { device, enrolment } = await devices.device(s.user, ctx.params.id!, flowOf(ctx, s));
       await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: form.replaces ?? '', error: err.message }, err.status);
     }
   });
@@ -196,15 +202,25 @@ export function accountRoutes(deps: {
     const posted = await sensitivePost(ctx, `/account/devices/${ctx.params.id}`);
     if (!posted) return;
     try {
-      await devices.resendPin(posted.s.user, ctx.params.id!, origin(ctx));
+      await devices.resendPin(posted.s.user, ctx.params.id!, flowOf(ctx, posted.s));
       ctx.status = 303;
       const replaces = replacedId(posted.form.replaces) ? `&replaces=${posted.form.replaces}` : '';
       ctx.redirect(`/account/devices/${ctx.params.id}?sent=1${replaces}`);
     } catch (err) {
       if (!isAppError(err) || (err.status >= 500 && err.code !== 'sms_send_failed') || err.code === 'not_found') throw err;
-      const { device, enrolment } = await devices.device(posted.s.user, ctx.params.id!);
+      const { device, enrolment } = await devices.device(posted.s.user, ctx.params.id!, flowOf(ctx, posted.s));
       await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: '', error: err.message }, err.status);
     }
+  });
+
+  /** "Show a new QR code": finish an enrolment begun in another session (POST: it changes the secret). */
+  router.post('/devices/:id/renew', async (ctx) => {
+    const posted = await sensitivePost(ctx, `/account/devices/${ctx.params.id}`);
+    if (!posted) return;
+    await devices.renewEnrolment(posted.s.user, ctx.params.id!, flowOf(ctx, posted.s));
+    const replaces = replacedId(posted.form.replaces) ? `?replaces=${posted.form.replaces}` : '';
+    ctx.status = 303;
+    ctx.redirect(`/account/devices/${ctx.params.id}${replaces}`);
   });
 
   router.post('/devices/:id/remove', async (ctx) => {

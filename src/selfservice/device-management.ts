@@ -1,7 +1,7 @@
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { AppError } from '../http/app-error.js';
 import type { FactorRegistry } from '../mfa/factor-registry.js';
-import type { EnrolmentView } from '../mfa/mfa-factor.js';
+import type { EnrolmentView, FactorContext } from '../mfa/mfa-factor.js';
 import type { RecoveryCodes } from '../mfa/recovery-codes.js';
 import { signOutMark } from '../oidc/session-validity.js';
 import type { Device, DeviceKind } from '../storage/repositories/devices-repository.js';
@@ -66,46 +66,69 @@ export class DeviceManagement {
     return (await this.data.devices.listForUser(user.id)).some((d) => d.verifiedAt);
   }
 
-  async device(user: User, deviceId: string): Promise<{ device: DeviceListItem; enrolment?: EnrolmentView }> {
+  /** A device of the user; for one being enrolled, what this session may see of its enrolment. */
+  async device(user: User, deviceId: string, flow: FactorContext): Promise<{ device: DeviceListItem; enrolment?: EnrolmentView }> {
     const device = await this.own(user, deviceId);
-    const enrolment = device.verifiedAt ? undefined : await this.factors.get(device.kind).describeEnrolment(user, device);
+    const enrolment = device.verifiedAt ? undefined : await this.factors.get(device.kind).describeEnrolment(user, device, flow);
     return { device: item(device), enrolment };
   }
 
-  async add(user: User, kind: DeviceKind, input: Record<string, unknown>, origin: RequestOrigin): Promise<DeviceListItem> {
-    const device = await this.factors.get(kind).beginEnrolment(user, input, { flowId: `account:${user.id}`, origin });
-    await this.audit.record('device.added', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind, deviceId: device.id } });
+  async add(user: User, kind: DeviceKind, input: Record<string, unknown>, flow: FactorContext): Promise<DeviceListItem> {
+    const device = await this.factors.get(kind).beginEnrolment(user, input, flow);
+    await this.audit.record('device.added', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin: flow.origin, details: { kind, deviceId: device.id } });
     return item(device);
   }
 
   /** "Verify" on an unverified SMS device: a new PIN. */
-  async resendPin(user: User, deviceId: string, origin: RequestOrigin): Promise<void> {
+  async resendPin(user: User, deviceId: string, flow: FactorContext): Promise<void> {
     const device = await this.own(user, deviceId);
-    if (device.verifiedAt || !this.factors.get(device.kind).beginEnrolmentResend) throw new AppError('bad_request', 'This device is already verified.');
-    await this.factors.get(device.kind).beginEnrolmentResend!(user, device, { flowId: `account:${user.id}`, origin });
+    const factor = this.factors.get(device.kind);
+    if (device.verifiedAt || !factor.beginEnrolmentResend) throw new AppError('bad_request', 'This device is already verified.');
+    await factor.beginEnrolmentResend(user, device, flow);
+  }
+
+  /** "Show a new QR code": finishing an enrolment begun in another session issues new material to this one. */
+  async renewEnrolment(user: User, deviceId: string, flow: FactorContext): Promise<void> {
+    const device = await this.own(user, deviceId);
+    const factor = this.factors.get(device.kind);
+    if (device.verifiedAt || !factor.renewEnrolment) throw new AppError('bad_request', 'This device is already verified.');
+    await factor.renewEnrolment(user, device, flow);
   }
 
   /**
    * Verifies a new device. With "make default" it becomes the default and every session of the
-   * user ends (the seed: the system logs you out); without, the user stays signed in.
+   * user ends (the seed: the system logs you out); without, the user stays signed in, but the
+   * other sessions still end when this is the user's first device (password-only sessions must
+   * not outlive MFA being turned on) or when it replaces a number (every removal signs out).
    * `replaces` is the user's old SMS device when changing the number: removed in the same step.
+   * `mark` is set when sessions were ended, so the caller's own session can carry on.
    */
-  async verify(user: User, deviceId: string, code: unknown, options: { makeDefault: boolean; replaces?: string }, origin: RequestOrigin): Promise<{ verified: boolean; signedOut: boolean }> {
+  async verify(
+    user: User,
+    deviceId: string,
+    code: unknown,
+    options: { makeDefault: boolean; replaces?: string },
+    flow: FactorContext,
+  ): Promise<{ verified: boolean; signedOut: boolean; mark?: Date }> {
+    const { origin } = flow;
     const device = await this.own(user, deviceId);
     if (device.verifiedAt) return { verified: true, signedOut: false };
     const factor = this.factors.get(device.kind);
-    if (!(await factor.confirmEnrolment(user, device, code, { flowId: `account:${user.id}`, origin }))) return { verified: false, signedOut: false };
-    const replaced = options.replaces ? await this.data.devices.findForUser(user.id, options.replaces) : undefined;
+    if (!(await factor.confirmEnrolment(user, device, code, flow))) return { verified: false, signedOut: false };
+    const found = options.replaces ? await this.data.devices.findForUser(user.id, options.replaces) : undefined;
+    const replaced = found && found.kind === device.kind && found.id !== device.id ? found : undefined;
     const makeDefault = options.makeDefault || Boolean(replaced?.isDefault);
-    await this.data.transaction(async (tx) => {
-      if (options.makeDefault) await this.signOutEverywhere(tx, user);
-      await tx.devices.markVerified(user.id, device.id, makeDefault);
-      if (replaced && replaced.kind === 'sms' && replaced.id !== device.id) await tx.devices.remove(user.id, replaced.id);
+    const { mark, reason } = await this.data.transaction(async (tx) => {
+      await tx.users.lockRow(user.id);
+      const done = await tx.devices.markVerified(user.id, device.id, makeDefault);
+      if (replaced) await tx.devices.remove(user.id, replaced.id);
+      const why = options.makeDefault ? 'default_device_changed' : replaced ? 'device_removed' : done?.first ? 'mfa_enabled' : undefined;
+      return { mark: why ? await this.signOutEverywhere(tx, user) : undefined, reason: why };
     });
     await this.audit.record('device.verified', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId, makeDefault } });
     if (replaced) await this.audit.record('device.removed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: replaced.kind, deviceId: replaced.id, reason: 'number_changed' } });
-    if (options.makeDefault) await this.auditSignOut(user, origin, 'default_device_changed');
-    return { verified: true, signedOut: options.makeDefault };
+    if (reason) await this.auditSignOut(user, origin, reason);
+    return { verified: true, signedOut: options.makeDefault, mark };
   }
 
   /** Removes one device; the user's other sessions end in the same transaction. Returns the sign-out mark. */

@@ -8,11 +8,19 @@ import { callingCodeOf, isCallingCodeAllowed, maskPhone } from './phone-number.j
 
 const HOUR = 3600;
 
+/** What an SMS is for: each has its own per-number cap and its own resend cooldowns. */
+export type SmsPurpose = 'login' | 'enrolment';
+
 /**
  * Limits against SMS pumping (toll fraud), checked before every send: a country allow-list,
- * a per-user cooldown that doubles with each send in the hour, and hourly caps per user,
- * per number, per IP and overall. Counters are atomic increments in the ephemeral store;
+ * a resend cooldown that doubles with each send of the user in the hour, and hourly caps per
+ * user, per number, per IP and overall. Counters are atomic increments in the ephemeral store;
  * phone numbers appear in keys only as hashes.
+ *
+ * The cooldown holds back resends within one scope (one sign-in, or one device's enrolment),
+ * so the first code of a new sign-in is never held back by an earlier PIN or sign-in. Login
+ * codes and enrolment PINs are capped per number separately: others enrolling someone's
+ * number cannot use up the codes its owner signs in with.
  */
 export class SmsLimits {
   constructor(
@@ -22,7 +30,7 @@ export class SmsLimits {
   ) {}
 
   /** Reserves one send or throws rate_limited (with an audit event). Returns a release for a failed send. */
-  async reserve(user: User, phoneE164: string, origin: RequestOrigin): Promise<() => Promise<void>> {
+  async reserve(user: User, phoneE164: string, origin: RequestOrigin, purpose: SmsPurpose, scope: string): Promise<() => Promise<void>> {
     const s = this.settings;
     if (!isCallingCodeAllowed(callingCodeOf(phoneE164), s.allowedCallingCodes)) {
       await this.refuse(user, phoneE164, origin, 'country');
@@ -30,7 +38,7 @@ export class SmsLimits {
     }
     const sentThisHour = Number((await this.store.get(`sms:limit:user:${user.id}`)) ?? 0);
     const cooldown = s.resendCooldownSeconds * 2 ** Math.min(Math.max(sentThisHour - 1, 0), 6);
-    const cooldownKey = `sms:cooldown:${user.id}`;
+    const cooldownKey = `sms:cooldown:${purpose}:${sha256Hex(scope)}`;
     if (cooldown > 0 && !(await this.store.setIfAbsent(cooldownKey, '1', cooldown))) {
       const wait = Math.ceil((await this.store.ttlMs(cooldownKey)) / 1000);
       await this.refuse(user, phoneE164, origin, 'cooldown');
@@ -38,13 +46,14 @@ export class SmsLimits {
     }
     const caps: [string, number][] = [
       [`sms:limit:user:${user.id}`, s.maxPerUserPerHour],
-      [`sms:limit:phone:${sha256Hex(phoneE164)}`, s.maxPerPhonePerHour],
+      [`sms:limit:phone-${purpose}:${sha256Hex(phoneE164)}`, purpose === 'login' ? s.maxPerPhonePerHour : s.maxPinsPerPhonePerHour],
       [`sms:limit:ip:${origin.ip ?? 'unknown'}`, s.maxPerIpPerHour],
       ['sms:limit:global', s.maxGlobalPerHour],
     ];
     for (const [key, limit] of caps) {
       const { count, ttlMs } = await this.store.increment(key, HOUR);
       if (count > limit) {
+        await this.store.del(cooldownKey);
         await this.refuse(user, phoneE164, origin, key.split(':')[2]!);
         throw new AppError('rate_limited', 'Too many codes were requested. Try again later or use another method.', {
           retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)),

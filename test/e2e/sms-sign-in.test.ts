@@ -5,7 +5,8 @@ import { beginTotpEnrolment, expectKind, kindOf, mfaCounters, sql, submitPasswor
 import { accountWithUser, confidentialClient, type Fixture } from '../helpers/provision.js';
 import { callbackOf, RelyingParty } from '../helpers/relying-party.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
-import type { Page, UserAgent } from '../helpers/user-agent.js';
+import { addTotpDevice, expectAccountPage, pathOf, verifyDevice } from '../helpers/self-service.js';
+import { UserAgent, type Page } from '../helpers/user-agent.js';
 
 /**
  * SMS sign-in end to end: a Twofold process with SMS_PROVIDER=vonage whose SDK talks to a fake
@@ -227,15 +228,31 @@ describe('default method and "Use another method"', () => {
     const digits = '447400123456';
     numbers.add(digits);
 
-    // Two browsers enrol at the same time (the only way to two devices before self-service):
-    // A starts a mobile passcode, B enrols SMS and finishes first, then A finishes.
+    // Two browsers enrol at the same time: A starts a mobile passcode, B enrols SMS and
+    // finishes first. A's enrolment began before the user had a device; it cannot add a second
+    // one now: A must pass the challenge of B's device (and its code is sent).
     const a = await newRp();
     const startA = await a.start();
-    const { page: qr, app } = await beginTotpEnrolment(a.agent, await submitPassword(a.agent, startA.page, user), 'Work phone');
+    const { page: qr, app: staleApp } = await beginTotpEnrolment(a.agent, await submitPassword(a.agent, startA.page, user), 'Stale phone');
     const claimsB = await enrolSms(user, '07400 123456', digits);
     expect(claimsB.amr).toEqual(['pwd', 'sms', 'mfa']);
-    const tokensA = await startA.finish(callbackOf(await a.agent.submit(qr, '/enrol/verify', { code: await app.next() })));
-    expect((await a.verifyIdToken(tokensA.id_token!)).amr).toEqual(['pwd', 'otp', 'mfa']);
+    const beforeStale = sent(digits).length;
+    const staleVerify = await a.agent.submit(qr, '/enrol/verify', { code: await staleApp.next() });
+    expectKind(staleVerify, 'challenge');
+    expect(staleVerify.html).toContain('•••• 3456');
+    expect(sent(digits)).toHaveLength(beforeStale + 1);
+    const tokensA = await startA.finish(callbackOf(await a.agent.submit(staleVerify, '/mfa', { code: latestCode(digits, 7) })));
+    expect((await a.verifyIdToken(tokensA.id_token!)).amr).toEqual(['pwd', 'sms', 'mfa']);
+    expect(await sql(db.url, 'SELECT id FROM mfa_devices WHERE user_id = $1 AND verified_at IS NOT NULL', [user.userId])).toHaveLength(1);
+
+    // A second device the way a person adds one: on /account, not as the default.
+    const browser = new UserAgent();
+    const accountChallenge = await submitPassword(browser, await browser.request(`${server.url}/account`), user);
+    expectKind(accountChallenge, 'challenge');
+    expectAccountPage(await browser.submit(accountChallenge, '/mfa', { code: latestCode(digits, 7) }));
+    const added = await addTotpDevice(browser, server.url, 'Work phone');
+    const app = added.app;
+    expect(pathOf(await verifyDevice(browser, added.page, await app.next(), false))).toBe('/account');
 
     // The first verified device (SMS) stays the default.
     const devices = await sql<{ id: string; kind: string; isDefault: boolean }>(

@@ -15,7 +15,7 @@ import { openDataServices, type DataServices } from '../../src/services.js';
 import { SmsLimits } from '../../src/sms/sms-limits.js';
 import { VonageSmsSender } from '../../src/sms/vonage-sms-sender.js';
 import { RedisStore } from '../../src/storage/redis-store.js';
-import type { Device } from '../../src/storage/repositories/devices-repository.js';
+import type { Device, PendingLimits } from '../../src/storage/repositories/devices-repository.js';
 import { SmsCodeRepository } from '../../src/storage/repositories/sms-code-repository.js';
 import type { User } from '../../src/storage/repositories/users-repository.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
@@ -88,7 +88,7 @@ interface Harness {
  * A factor with its own Redis namespace (so counters of one test never meet another's) and
  * the given settings over the defaults; the cooldown is off unless a test turns it on.
  */
-function harness(settings: Partial<Config['sms']> = {}, timeoutMs = 3000): Harness {
+function harness(settings: Partial<Config['sms']> = {}, timeoutMs = 3000, pendingLimits: PendingLimits = { perUser: 5, usersPerPhone: 1000 }): Harness {
   const prefix = `twofold-it-sms:${crypto.randomUUID()}:`;
   const store = new RedisStore(redis, prefix);
   const sms: Config['sms'] = { ...config.sms, resendCooldownSeconds: 0, ...settings };
@@ -100,6 +100,7 @@ function harness(settings: Partial<Config['sms']> = {}, timeoutMs = 3000): Harne
     audit: services.audit,
     logger,
     settings: sms,
+    pendingLimits,
     secret: config.dataEncryptionKey,
   });
   return { factor, store, prefix };
@@ -173,7 +174,7 @@ async function verifiedSmsDevice(h: Harness, user: User, phone = freshGbNumber()
   const c = ctx();
   const device = await h.factor.beginEnrolment(user, { country: 'GB', phone: phone.input }, c);
   expect(await h.factor.confirmEnrolment(user, device, lastCode(phone.e164, 4), c)).toBe(true);
-  return (await services.data.transaction((tx) => tx.devices.markVerified(user.id, device.id, false)))!;
+  return (await services.data.transaction((tx) => tx.devices.markVerified(user.id, device.id, false)))!.device;
 }
 
 describe('enrolment PIN', () => {
@@ -198,7 +199,7 @@ describe('enrolment PIN', () => {
     expect(stored).not.toBeNull();
     expect(stored).not.toContain(pin);
 
-    expect(await h.factor.describeEnrolment(user, device)).toEqual({ kind: 'sms', maskedPhone: '•••• 3456' });
+    expect(await h.factor.describeEnrolment(user, device)).toEqual({ kind: 'sms', maskedPhone: '•••• 3456', pinSent: true });
     expect(await h.factor.confirmEnrolment(user, device, pin, c)).toBe(true);
     // Used up: the same PIN again is refused (there is no PIN any more).
     expect((await rejection(h.factor.confirmEnrolment(user, device, pin, c))).code).toBe('invalid_pin');
@@ -475,8 +476,8 @@ describe('limits against SMS pumping', () => {
     await expectLimitHit(user.id, 'user', 7);
   });
 
-  test('hourly cap per phone number, across users (also in parallel)', async () => {
-    const h = harness({ maxPerPhonePerHour: 2 });
+  test('hourly cap of enrolment PINs per phone number, across users (also in parallel)', async () => {
+    const h = harness({ maxPinsPerPhonePerHour: 2 });
     const phone = freshGbNumber();
     const users = await Promise.all([newUser(), newUser(), newUser(), newUser()]);
     const enrol = (u: User) => h.factor.beginEnrolment(u, { country: 'GB', phone: phone.input }, ctx());
@@ -485,16 +486,61 @@ describe('limits against SMS pumping', () => {
     const err = await rejection(enrol(users[2]!));
     expect(err.code).toBe('rate_limited');
     expect(messagesTo(phone.e164)).toHaveLength(2);
-    await expectLimitHit(users[2]!.id, 'phone');
+    await expectLimitHit(users[2]!.id, 'phone-enrolment');
     // Nothing was created for the refused enrolment.
     expect(await services.data.devices.listForUser(users[2]!.id)).toHaveLength(0);
 
-    const h2 = harness({ maxPerPhonePerHour: 3 });
+    const h2 = harness({ maxPinsPerPhonePerHour: 3 });
     const many = await Promise.all(Array.from({ length: 10 }, () => newUser()));
     const parallelPhone = freshGbNumber();
     const results = await Promise.allSettled(many.map((u) => h2.factor.beginEnrolment(u, { country: 'GB', phone: parallelPhone.input }, ctx())));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
     expect(messagesTo(parallelPhone.e164)).toHaveLength(3);
+  });
+
+  test("others enrolling a number (other accounts, up to every cap) cannot hold back its owner's sign-in codes", async () => {
+    const h = harness({ maxPinsPerPhonePerHour: 3, maxPerPhonePerHour: 3 });
+    const owner = await newUser();
+    const phone = freshGbNumber();
+    const device = await verifiedSmsDevice(h, owner, phone);
+    // Strangers enrol the owner's number until the PIN cap refuses them, in parallel.
+    const strangers = await Promise.all(Array.from({ length: 6 }, () => newUser()));
+    await Promise.allSettled(strangers.map((u) => h.factor.beginEnrolment(u, { country: 'GB', phone: phone.input }, ctx())));
+    expect((await rejection(h.factor.beginEnrolment(strangers[0]!, { country: 'GB', phone: phone.input }, ctx()))).code).toBe('rate_limited');
+    // The owner still gets a code at each new sign-in.
+    const before = messagesTo(phone.e164).length;
+    for (let i = 0; i < 3; i++) await h.factor.beginChallenge(owner, device, ctx());
+    expect(messagesTo(phone.e164).length - before).toBe(3);
+  });
+
+  test('at most N different users may have one number pending at once (also in parallel)', async () => {
+    const h = harness({ maxPinsPerPhonePerHour: 1000 }, 3000, { perUser: 5, usersPerPhone: 3 });
+    const phone = freshGbNumber();
+    const users = await Promise.all(Array.from({ length: 10 }, () => newUser()));
+    const before = messagesTo(phone.e164).length;
+    const results = await Promise.allSettled(users.map((u) => h.factor.beginEnrolment(u, { country: 'GB', phone: phone.input }, ctx())));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    for (const r of results) if (r.status === 'rejected') expect((r.reason as AppError).code).toBe('rate_limited');
+    // Refused enrolments sent nothing and left no device behind.
+    expect(messagesTo(phone.e164).length - before).toBe(3);
+    const { rows } = await services.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM mfa_devices WHERE phone_e164 = $1', [phone.e164]);
+    expect(rows[0]!.n).toBe(3);
+    // One of those users enrolling the number again is not another user.
+    const first = users[results.findIndex((r) => r.status === 'fulfilled')]!;
+    await h.factor.beginEnrolment(first, { country: 'GB', phone: phone.input }, ctx());
+  });
+
+  test('at most 5 devices pending per user (also in parallel), each expiring after the enrolment TTL', async () => {
+    const h = harness({ maxPinsPerPhonePerHour: 1000, maxPerUserPerHour: 1000 });
+    const user = await newUser();
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => h.factor.beginEnrolment(user, { country: 'GB', phone: freshGbNumber().input }, ctx())));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
+    expect(await services.data.devices.listForUser(user.id)).toHaveLength(5);
+    // Past the TTL they are gone for every reader, and no longer count.
+    await services.db.pool.query("UPDATE mfa_devices SET created_at = now() - interval '2 hours' WHERE user_id = $1", [user.id]);
+    expect(await services.data.devices.listForUser(user.id)).toHaveLength(0);
+    await h.factor.beginEnrolment(user, { country: 'GB', phone: freshGbNumber().input }, ctx());
+    expect(await services.data.devices.listForUser(user.id)).toHaveLength(1);
   });
 
   test('hourly cap per IP (also in parallel)', async () => {
@@ -636,20 +682,21 @@ describe('default device', () => {
   test('the first verified device becomes the default; a later one does not unless asked', async () => {
     const h = harness();
     const user = await newUser();
-    const totpFactor = new TotpFactor(services.data.devices, services.box, 'Twofold');
+    const totpFactor = new TotpFactor(services.data.devices, services.box, 'Twofold', { perUser: 5, usersPerPhone: 3 });
 
     // An SMS device, verified first.
     const sms = await verifiedSmsDevice(h, user);
     expect(sms.isDefault).toBe(true);
 
     // Then a mobile passcode device, through its own enrolment.
-    const totpDevice = await totpFactor.beginEnrolment(user, { nickname: 'Phone app' });
-    const view = await totpFactor.describeEnrolment(user, totpDevice);
-    if (view.kind !== 'totp') throw new Error('expected a TOTP enrolment view');
+    const flow = ctx();
+    const totpDevice = await totpFactor.beginEnrolment(user, { nickname: 'Phone app' }, flow);
+    const view = await totpFactor.describeEnrolment(user, totpDevice, flow);
+    if (view.kind !== 'totp' || !view.secret) throw new Error('expected a TOTP enrolment view');
     expect(await totpFactor.confirmEnrolment(user, totpDevice, totp(secretFromUri(view.uri)))).toBe(true);
     const verified = await services.data.transaction((tx) => tx.devices.markVerified(user.id, totpDevice.id, false));
-    expect(verified).toMatchObject({ isDefault: false });
-    expect(verified!.verifiedAt).not.toBeNull();
+    expect(verified?.device).toMatchObject({ isDefault: false });
+    expect(verified!.device.verifiedAt).not.toBeNull();
 
     let devices = await services.data.devices.listForUser(user.id);
     expect(devices.filter((d) => d.isDefault).map((d) => d.id)).toEqual([sms.id]);

@@ -5,13 +5,13 @@ import { constantTimeEqual, randomDigits } from '../../crypto/random-codes.js';
 import { AppError } from '../../http/app-error.js';
 import type { Logger } from '../../logger.js';
 import { maskPhone, parsePhoneNumber } from '../../sms/phone-number.js';
-import type { SmsLimits } from '../../sms/sms-limits.js';
+import type { SmsLimits, SmsPurpose } from '../../sms/sms-limits.js';
 import { isSmsSendError, type SmsSender } from '../../sms/sms-sender.js';
-import type { Device, DevicesRepository } from '../../storage/repositories/devices-repository.js';
+import type { Device, DevicesRepository, PendingLimits } from '../../storage/repositories/devices-repository.js';
 import type { SmsCodeRepository } from '../../storage/repositories/sms-code-repository.js';
 import type { User } from '../../storage/repositories/users-repository.js';
 import { MFA_FAILURE_LIMIT } from '../lockout.js';
-import type { EnrolmentView, FactorContext, MfaFactor } from '../mfa-factor.js';
+import { enrolmentBindingOf, type EnrolmentView, type FactorContext, type MfaFactor } from '../mfa-factor.js';
 
 /** Wrong PINs allowed before a PIN is void (the user requests a new one). */
 export const PIN_ATTEMPTS = 5;
@@ -37,6 +37,7 @@ export class SmsFactor implements MfaFactor {
       audit: AuditLog;
       logger: Logger;
       settings: Config['sms'];
+      pendingLimits: PendingLimits;
       /** Keys the code hashes, so a leaked store does not give the codes away. */
       secret: Buffer;
     },
@@ -50,10 +51,18 @@ export class SmsFactor implements MfaFactor {
 
   async beginEnrolment(user: User, input: Record<string, unknown>, ctx: FactorContext): Promise<Device> {
     const { e164 } = parsePhoneNumber(String(input.country ?? ''), String(input.phone ?? ''));
-    const id = crypto.randomUUID();
-    // Send first: a number that cannot receive the PIN leaves nothing behind.
-    await this.sendPin(user, id, e164, ctx);
-    const device = await this.deps.devices.create({ id, userId: user.id, kind: 'sms', nickname: null, sealedSecret: null, phoneE164: e164 });
+    // The bounds on pending devices (per user, users per number) are checked before any SMS.
+    const device = await this.deps.devices.createPending(
+      { id: crypto.randomUUID(), userId: user.id, kind: 'sms', nickname: null, sealedSecret: null, phoneE164: e164, enrolmentBinding: enrolmentBindingOf(ctx) },
+      this.deps.pendingLimits,
+    );
+    try {
+      await this.sendPin(user, device.id, e164, ctx);
+    } catch (err) {
+      // A number that cannot receive the PIN (or may not now) leaves nothing behind.
+      await this.deps.devices.removePending(user.id, device.id);
+      throw err;
+    }
     return device;
   }
 
@@ -63,7 +72,7 @@ export class SmsFactor implements MfaFactor {
   }
 
   async describeEnrolment(_user: User, device: Device): Promise<EnrolmentView> {
-    return { kind: 'sms', maskedPhone: maskPhone(device.phoneE164!) };
+    return { kind: 'sms', maskedPhone: maskPhone(device.phoneE164!), pinSent: Boolean(await this.deps.codes.get('pin', device.id)) };
   }
 
   async confirmEnrolment(user: User, device: Device, code: unknown, ctx: FactorContext): Promise<boolean> {
@@ -92,9 +101,13 @@ export class SmsFactor implements MfaFactor {
   async beginChallenge(user: User, device: Device, ctx: FactorContext): Promise<void> {
     const s = this.deps.settings;
     const code = randomDigits(s.codeLength);
-    await this.send(user, device.phoneE164!, `Your Twofold sign-in code is ${code}. It expires in ${Math.round(s.codeTtlSeconds / 60)} minutes.`, 'login', ctx);
+    await this.send(user, device.phoneE164!, `Your Twofold sign-in code is ${code}. It expires in ${Math.round(s.codeTtlSeconds / 60)} minutes.`, 'login', ctx.flowId, ctx);
     // Replaces any earlier code of this sign-in: only the latest one is valid.
     await this.deps.codes.put('login', ctx.flowId, { deviceId: device.id, hash: this.hash(ctx.flowId, code) }, s.codeTtlSeconds);
+  }
+
+  async challengeCodeSent(device: Device, flowId: string): Promise<boolean> {
+    return (await this.deps.codes.get('login', flowId))?.deviceId === device.id;
   }
 
   async verify(_user: User, device: Device, code: unknown, ctx: FactorContext): Promise<boolean> {
@@ -119,12 +132,13 @@ export class SmsFactor implements MfaFactor {
   private async sendPin(user: User, deviceId: string, e164: string, ctx: FactorContext): Promise<void> {
     const s = this.deps.settings;
     const pin = randomDigits(s.pinLength);
-    await this.send(user, e164, `Your Twofold verification PIN is ${pin}. It expires in ${Math.round(s.pinTtlSeconds / 60)} minutes.`, 'enrolment', ctx);
+    await this.send(user, e164, `Your Twofold verification PIN is ${pin}. It expires in ${Math.round(s.pinTtlSeconds / 60)} minutes.`, 'enrolment', deviceId, ctx);
     await this.deps.codes.put('pin', deviceId, { deviceId, hash: this.hash(deviceId, pin) }, s.pinTtlSeconds);
   }
 
-  private async send(user: User, e164: string, text: string, purpose: 'login' | 'enrolment', ctx: FactorContext): Promise<void> {
-    const release = await this.deps.limits.reserve(user, e164, ctx.origin);
+  /** `scope` is what a resend cooldown is counted within: the sign-in, or the device being enrolled. */
+  private async send(user: User, e164: string, text: string, purpose: SmsPurpose, scope: string, ctx: FactorContext): Promise<void> {
+    const release = await this.deps.limits.reserve(user, e164, ctx.origin, purpose, scope);
     const to = maskPhone(e164);
     try {
       await this.deps.sender.send(e164, text);

@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
 import QRCode from 'qrcode';
 import type { SecretBox } from '../../crypto/secret-box.js';
-import type { DevicesRepository, Device } from '../../storage/repositories/devices-repository.js';
+import type { DevicesRepository, Device, PendingLimits } from '../../storage/repositories/devices-repository.js';
 import type { User } from '../../storage/repositories/users-repository.js';
 import { AppError } from '../../http/app-error.js';
 import { generateTotpSecret, totpUri, verifyTotp } from '../totp.js';
-import type { EnrolmentView, MfaFactor } from '../mfa-factor.js';
+import { enrolmentBindingOf, type EnrolmentView, type FactorContext, type MfaFactor } from '../mfa-factor.js';
 
 export const NICKNAME_MAX = 64;
 
@@ -21,9 +21,10 @@ export class TotpFactor implements MfaFactor {
     private readonly devices: DevicesRepository,
     private readonly box: SecretBox,
     private readonly issuer: string,
+    private readonly pendingLimits: PendingLimits,
   ) {}
 
-  async beginEnrolment(user: User, input: Record<string, unknown>): Promise<Device> {
+  async beginEnrolment(user: User, input: Record<string, unknown>, ctx: FactorContext): Promise<Device> {
     const nickname = typeof input.nickname === 'string' ? input.nickname.trim() : '';
     if (!nickname) throw new AppError('validation_failed', 'Enter a device nickname.');
     if (nickname.length > NICKNAME_MAX || /[\p{Cc}]/u.test(nickname)) {
@@ -31,14 +32,27 @@ export class TotpFactor implements MfaFactor {
     }
     const id = crypto.randomUUID();
     const sealedSecret = this.box.seal(generateTotpSecret(), aadFor(id));
-    return this.devices.create({ id, userId: user.id, kind: 'totp', nickname, sealedSecret, phoneE164: null });
+    return this.devices.createPending(
+      { id, userId: user.id, kind: 'totp', nickname, sealedSecret, phoneE164: null, enrolmentBinding: enrolmentBindingOf(ctx) },
+      this.pendingLimits,
+    );
   }
 
-  async describeEnrolment(user: User, device: Device): Promise<EnrolmentView> {
+  /** The secret is shown only to the flow that created (or last renewed) it. */
+  async describeEnrolment(user: User, device: Device, ctx: FactorContext): Promise<EnrolmentView> {
+    if (device.verifiedAt || device.enrolmentBinding !== enrolmentBindingOf(ctx)) return { kind: 'totp', renewable: true };
     const secret = this.secretOf(device);
     const uri = totpUri({ issuer: this.issuer, accountName: user.username, secret });
     const qrDataUrl = await QRCode.toDataURL(uri, { errorCorrectionLevel: 'M', margin: 1, width: 220 });
     return { kind: 'totp', secret, uri, qrDataUrl };
+  }
+
+  /** "Show a new QR code" from another session: a fresh secret, which only that session sees. */
+  async renewEnrolment(user: User, device: Device, ctx: FactorContext): Promise<void> {
+    const sealedSecret = this.box.seal(generateTotpSecret(), aadFor(device.id));
+    if (!(await this.devices.renewEnrolment(user.id, device.id, sealedSecret, enrolmentBindingOf(ctx)))) {
+      throw new AppError('not_found', 'That device was not found.');
+    }
   }
 
   confirmEnrolment(user: User, device: Device, code: unknown): Promise<boolean> {

@@ -1,3 +1,4 @@
+import { AppError } from '../../http/app-error.js';
 import type { Queryable } from '../postgres.js';
 import { isUuid } from './accounts-repository.js';
 
@@ -15,28 +16,96 @@ export interface Device {
   lastTimeStep: number | null;
   createdAt: Date;
   lastUsedAt: Date | null;
+  /** Keyed hash of the sign-in or session that created the device (null once verified). */
+  enrolmentBinding: string | null;
 }
+
+export interface NewDevice {
+  id: string;
+  userId: string;
+  kind: DeviceKind;
+  nickname: string | null;
+  sealedSecret: string | null;
+  phoneE164: string | null;
+  enrolmentBinding?: string | null;
+}
+
+/** Bounds on devices waiting for verification. */
+export interface PendingLimits {
+  /** Unverified devices one user may have at once. */
+  perUser: number;
+  /** Different users who may have one phone number pending at once. */
+  usersPerPhone: number;
+}
+
+export const PENDING_DEVICES_PER_USER = 5;
 
 const COLUMNS = `id, user_id AS "userId", kind, nickname, sealed_secret AS "sealedSecret", phone_e164 AS "phoneE164",
   verified_at AS "verifiedAt", is_default AS "isDefault", last_time_step::float8 AS "lastTimeStep",
-  created_at AS "createdAt", last_used_at AS "lastUsedAt"`;
+  created_at AS "createdAt", last_used_at AS "lastUsedAt", enrolment_binding AS "enrolmentBinding"`;
+
+/** A device is alive when verified, or while its enrolment has not expired. */
+const ALIVE = `(verified_at IS NOT NULL OR created_at > now() - make_interval(secs => $PENDING_TTL))`;
+
+export interface DevicesRepositoryOptions {
+  /** Seconds an unverified device stays; older ones are gone for every reader. */
+  pendingTtlSeconds: number;
+  /** Runs fn on a repository bound to one transaction (the same one when already in one). */
+  transaction: <T>(fn: (tx: DevicesRepository) => Promise<T>) => Promise<T>;
+}
 
 export class DevicesRepository {
-  constructor(private readonly db: Queryable) {}
+  constructor(
+    private readonly db: Queryable,
+    private readonly options: DevicesRepositoryOptions,
+  ) {}
 
-  async create(input: { id: string; userId: string; kind: DeviceKind; nickname: string | null; sealedSecret: string | null; phoneE164: string | null }): Promise<Device> {
+  /** `$PENDING_TTL` in a query becomes the parameter after `params`. */
+  private query<R extends object>(sql: string, params: unknown[]) {
+    return this.db.query<R>(sql.replaceAll('$PENDING_TTL', `$${params.length + 1}`), [...params, this.options.pendingTtlSeconds]);
+  }
+
+  async create(input: NewDevice): Promise<Device> {
     const { rows } = await this.db.query<Device>(
-      `INSERT INTO mfa_devices (id, user_id, kind, nickname, sealed_secret, phone_e164)
-       VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
-      [input.id, input.userId, input.kind, input.nickname, input.sealedSecret, input.phoneE164],
+      `INSERT INTO mfa_devices (id, user_id, kind, nickname, sealed_secret, phone_e164, enrolment_binding)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
+      [input.id, input.userId, input.kind, input.nickname, input.sealedSecret, input.phoneE164, input.enrolmentBinding ?? null],
     );
     return rows[0]!;
   }
 
-  /** The user's devices, default first, then verified, then oldest. */
+  /**
+   * Creates an unverified device within the bounds, or throws rate_limited. One transaction:
+   * the user's row is locked (then the number's advisory lock), so parallel enrolments are
+   * counted one after the other and cannot slip past a bound; expired enrolments are dropped.
+   */
+  async createPending(input: NewDevice, limits: PendingLimits): Promise<Device> {
+    return this.options.transaction(async (tx) => {
+      await tx.db.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [input.userId]);
+      await tx.query(`DELETE FROM mfa_devices WHERE user_id = $1 AND NOT ${ALIVE}`, [input.userId]);
+      const { rows: mine } = await tx.db.query<{ n: number }>('SELECT count(*)::int AS n FROM mfa_devices WHERE user_id = $1 AND verified_at IS NULL', [input.userId]);
+      if (mine[0]!.n >= limits.perUser) {
+        throw new AppError('rate_limited', `You have ${limits.perUser} devices waiting for verification. Verify or remove one first.`);
+      }
+      if (input.phoneE164) {
+        await tx.db.query("SELECT pg_advisory_xact_lock(hashtextextended('twofold pending phone:' || $1, 0))", [input.phoneE164]);
+        const { rows: others } = await tx.query<{ n: number }>(
+          `SELECT count(DISTINCT user_id)::int AS n FROM mfa_devices
+           WHERE phone_e164 = $1 AND verified_at IS NULL AND user_id <> $2 AND ${ALIVE}`,
+          [input.phoneE164, input.userId],
+        );
+        if (others[0]!.n >= limits.usersPerPhone) {
+          throw new AppError('rate_limited', 'This number cannot be added right now. Try again later or use another method.');
+        }
+      }
+      return tx.create(input);
+    });
+  }
+
+  /** The user's devices (expired enrolments left out), default first, then verified, then oldest. */
   async listForUser(userId: string): Promise<Device[]> {
-    const { rows } = await this.db.query<Device>(
-      `SELECT ${COLUMNS} FROM mfa_devices WHERE user_id = $1
+    const { rows } = await this.query<Device>(
+      `SELECT ${COLUMNS} FROM mfa_devices WHERE user_id = $1 AND ${ALIVE}
        ORDER BY is_default DESC, verified_at IS NULL, created_at, id`,
       [userId],
     );
@@ -46,8 +115,19 @@ export class DevicesRepository {
   /** Always scoped to the owner: a device id alone never reaches another user's device. */
   async findForUser(userId: string, deviceId: string): Promise<Device | undefined> {
     if (!isUuid(deviceId)) return undefined;
-    const { rows } = await this.db.query<Device>(`SELECT ${COLUMNS} FROM mfa_devices WHERE id = $1 AND user_id = $2`, [deviceId, userId]);
+    const { rows } = await this.query<Device>(`SELECT ${COLUMNS} FROM mfa_devices WHERE id = $1 AND user_id = $2 AND ${ALIVE}`, [deviceId, userId]);
     return rows[0];
+  }
+
+  /** New enrolment material for a device still being enrolled, bound to the flow that asked. */
+  async renewEnrolment(userId: string, deviceId: string, sealedSecret: string | null, binding: string): Promise<boolean> {
+    if (!isUuid(deviceId)) return false;
+    const { rowCount } = await this.query(
+      `UPDATE mfa_devices SET sealed_secret = COALESCE($3, sealed_secret), enrolment_binding = $4, created_at = now()
+       WHERE id = $1 AND user_id = $2 AND verified_at IS NULL AND ${ALIVE}`,
+      [deviceId, userId, sealedSecret, binding],
+    );
+    return rowCount === 1;
   }
 
   /**
@@ -55,22 +135,25 @@ export class DevicesRepository {
    * Run inside a transaction: the user's device rows are locked so two verifications cannot
    * both become the default.
    */
-  async markVerified(userId: string, deviceId: string, makeDefault: boolean): Promise<Device | undefined> {
-    const { rows: locked } = await this.db.query<{ id: string; isDefault: boolean }>(
-      'SELECT id, is_default AS "isDefault" FROM mfa_devices WHERE user_id = $1 ORDER BY id FOR UPDATE',
+  async markVerified(userId: string, deviceId: string, makeDefault: boolean, options: { onlyIfFirst?: boolean } = {}): Promise<{ device: Device; first: boolean } | undefined> {
+    const { rows: locked } = await this.db.query<{ id: string; isDefault: boolean; verified: boolean }>(
+      'SELECT id, is_default AS "isDefault", verified_at IS NOT NULL AS verified FROM mfa_devices WHERE user_id = $1 ORDER BY id FOR UPDATE',
       [userId],
     );
-    if (!locked.some((d) => d.id === deviceId)) return undefined;
+    const target = locked.find((d) => d.id === deviceId);
+    if (!target) return undefined;
+    const first = !locked.some((d) => d.verified && d.id !== deviceId);
+    if (options.onlyIfFirst && !first) return undefined;
     const becomesDefault = makeDefault || !locked.some((d) => d.isDefault);
     if (becomesDefault) {
       await this.db.query('UPDATE mfa_devices SET is_default = false WHERE user_id = $1 AND is_default AND id <> $2', [userId, deviceId]);
     }
     const { rows } = await this.db.query<Device>(
-      `UPDATE mfa_devices SET verified_at = COALESCE(verified_at, now()), is_default = is_default OR $3
+      `UPDATE mfa_devices SET verified_at = COALESCE(verified_at, now()), is_default = is_default OR $3, enrolment_binding = NULL
        WHERE id = $1 AND user_id = $2 RETURNING ${COLUMNS}`,
       [deviceId, userId, becomesDefault],
     );
-    return rows[0];
+    return rows[0] ? { device: rows[0], first } : undefined;
   }
 
   /** Replay guard: accepts a TOTP time step only if it is newer than every step accepted before. */
@@ -85,6 +168,11 @@ export class DevicesRepository {
 
   async touch(deviceId: string): Promise<void> {
     await this.db.query('UPDATE mfa_devices SET last_used_at = now() WHERE id = $1', [deviceId]);
+  }
+
+  /** Drops a device whose enrolment could not start (its PIN could not be sent). */
+  async removePending(userId: string, deviceId: string): Promise<void> {
+    await this.db.query('DELETE FROM mfa_devices WHERE id = $1 AND user_id = $2 AND verified_at IS NULL', [deviceId, userId]);
   }
 
   /** Removes every device of the user (account recovery); returns how many there were. */

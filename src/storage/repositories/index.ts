@@ -18,11 +18,21 @@ export interface Repositories {
   audit: AuditRepository;
 }
 
-function bind(db: Queryable): Repositories {
+export interface DataStoreOptions {
+  /** Seconds an unverified device waits for its verification. */
+  enrolmentTtlSeconds: number;
+}
+
+/** `pool` is given when `db` is the pool itself (not one transaction's client). */
+function bind(db: Queryable, options: DataStoreOptions, pool?: pg.Pool): Repositories {
+  const devices: DevicesRepository = new DevicesRepository(db, {
+    pendingTtlSeconds: options.enrolmentTtlSeconds,
+    transaction: (fn) => (pool ? withTransaction(pool, (client) => fn(bind(client, options).devices)) : fn(devices)),
+  });
   return {
     accounts: new AccountsRepository(db),
     users: new UsersRepository(db),
-    devices: new DevicesRepository(db),
+    devices,
     recoveryCodes: new RecoveryCodesRepository(db),
     clients: new ClientsRepository(db),
     signingKeys: new SigningKeysRepository(db),
@@ -36,10 +46,10 @@ export interface DataStore extends Repositories {
   ping(): Promise<void>;
 }
 
-export function createDataStore(pool: pg.Pool): DataStore {
+export function createDataStore(pool: pg.Pool, options: DataStoreOptions): DataStore {
   return {
-    ...bind(pool),
-    transaction: (fn) => withTransaction(pool, (client) => fn(bind(client))),
+    ...bind(pool, options, pool),
+    transaction: (fn) => withTransaction(pool, (client) => fn(bind(client, options))),
     async ping() {
       await pool.query('SELECT 1');
     },

@@ -114,6 +114,11 @@ export class UsersRepository {
     return rowCount === 1;
   }
 
+  /** Inside a transaction: changes of one user's factors run one after the other. */
+  async lockRow(id: string): Promise<void> {
+    await this.db.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id]);
+  }
+
   /** Ends every session and refresh token of the user issued before `at`. */
   async signOutEverywhere(id: string, at: Date): Promise<void> {
     await this.db.query('UPDATE users SET sessions_valid_after = GREATEST(sessions_valid_after, $2) WHERE id = $1', [id, at]);
