@@ -189,10 +189,8 @@ export class DeviceManagement {
    * changes of one user run one after the other (and never deadlock on each other's rows). The
    * mark is taken inside the transaction, so it follows the change's own start.
    */
-  private async signOutEverywhere(tx: Repositories, user: User): Promise<Date> {
-    const mark = signOutMark();
-    await tx.users.signOutEverywhere(user.id, mark);
-    return mark;
+  private signOutEverywhere(tx: Repositories, user: User): Promise<Date> {
+    return tx.users.signOutEverywhere(user.id, signOutMark());
   }
 
   /** The audit record of a sign-out everywhere (the mark itself is set by signOutEverywhere). */

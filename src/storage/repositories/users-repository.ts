@@ -119,9 +119,18 @@ export class UsersRepository {
     await this.db.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id]);
   }
 
-  /** Ends every session and refresh token of the user issued before `at`. */
-  async signOutEverywhere(id: string, at: Date): Promise<void> {
-    await this.db.query('UPDATE users SET sessions_valid_after = GREATEST(sessions_valid_after, $2) WHERE id = $1', [id, at]);
+  /**
+   * Ends every session and refresh token of the user issued before `at`, and returns the mark
+   * set. Sign-ins are stamped no earlier than the mark in force, so a mark already at or past
+   * `at` moves one second further: a sign-in stamped at the old mark must end too.
+   */
+  async signOutEverywhere(id: string, at: Date): Promise<Date> {
+    const { rows } = await this.db.query<{ mark: Date }>(
+      `UPDATE users SET sessions_valid_after = GREATEST(sessions_valid_after + interval '1 second', $2)
+       WHERE id = $1 RETURNING sessions_valid_after AS mark`,
+      [id, at],
+    );
+    return rows[0]?.mark ?? at;
   }
 
   async listByAccount(accountId: string): Promise<User[]> {
