@@ -75,14 +75,18 @@ export class SignInFlow {
    * the second factor is asked. Undefined: the password must be proven again first.
    */
   async stepUp(flowId: string, userId: string, sessionLoginTs: number | undefined, origin: RequestOrigin): Promise<SignInStep | undefined> {
-    const user = await this.data.users.findById(userId);
-    if (!user) throw new AppError('interaction_expired', 'Your sign-in has expired. Start again.');
+    const auth = await this.data.users.findAuthState(userId);
+    if (!auth) throw new AppError('interaction_expired', 'Your sign-in has expired. Start again.');
     if (sessionLoginTs === undefined) return undefined;
-    const step = await this.afterFirstFactor(flowId, user, true, origin);
-    const state = await this.states.get(flowId);
     // Enrolling binds a new factor to the account: on an old password, whoever sits at an
-    // unattended session could bind their own. So enrolment needs a recent password.
-    if (state?.stage === 'enrol' && Date.now() / 1000 - sessionLoginTs > this.reauthMaxAgeSeconds) {
+    // unattended session could bind their own. Decided before any state exists, so no
+    // parallel request of this interaction can start an enrolment meanwhile.
+    const recent = Date.now() / 1000 - sessionLoginTs <= this.reauthMaxAgeSeconds;
+    if (!recent && !auth.hasVerifiedDevice) return undefined;
+    const step = await this.afterFirstFactor(flowId, auth.user, true, origin);
+    const state = await this.states.get(flowId);
+    // The device went away since: no enrolment on the old password either.
+    if (!recent && state?.stage === 'enrol') {
       await this.states.clear(flowId);
       return undefined;
     }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { beginTotpEnrolment, expectKind, expectTwofoldPage, kindOf, postTo, submitPassword } from '../helpers/mfa.js';
+import { beginTotpEnrolment, expectKind, expectTwofoldPage, kindOf, postTo, sql, submitPassword } from '../helpers/mfa.js';
 import { accountWithUser, confidentialClient, type Fixture } from '../helpers/provision.js';
 import { callbackOf, RelyingParty } from '../helpers/relying-party.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
@@ -66,6 +66,14 @@ describe('a step-up that enrols a device', () => {
     const sneaky = await postTo(x.rp.agent, stepUp.page, '/enrol/method', { method: 'totp' });
     expect(kindOf(sneaky)).not.toBe('enrol-start');
     expect(kindOf(await postTo(x.rp.agent, stepUp.page, '/enrol/begin', { method: 'totp', nickname: 'Mine' }))).not.toBe('enrol');
+    // Not even with the page reloaded while enrolment requests race it.
+    const raced = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        i % 2 ? postTo(x.rp.agent, stepUp.page, '/enrol/begin', { method: 'totp', nickname: 'Mine' }) : x.rp.agent.request(stepUp.page.url),
+      ),
+    );
+    expect(raced.map(kindOf).filter((k) => k === 'enrol' || k === 'notice')).toEqual([]);
+    expect(await sql(db.url, 'SELECT id FROM mfa_devices WHERE user_id = $1', [user.userId])).toEqual([]);
 
     const notice = await submitPassword(x.rp.agent, stepUp.page, user);
     expectTwofoldPage(notice, server.url, 'notice');
