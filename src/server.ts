@@ -90,6 +90,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
     new Lockout(data.users, audit),
     audit,
     recoveryCodes,
+    config.reauthMaxAgeSeconds,
   );
   const devices = new DeviceManagement(data, factors, recoveryCodes, audit);
 

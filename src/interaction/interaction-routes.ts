@@ -80,6 +80,12 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     await page(ctx, 'login', 'Sign in', { clientName: client?.clientName ?? client?.clientId ?? '', ...locals }, status);
   }
 
+  /** When the interaction's session signed in (the interaction keeps no copy of it). */
+  async function sessionLoginTs(d: Details): Promise<number | undefined> {
+    const session = d.session?.cookie ? await provider.Session.find(d.session.cookie) : undefined;
+    return session?.accountId === d.session?.accountId ? session?.loginTs : undefined;
+  }
+
   /** Posts a form after checking its CSRF token and that the interaction is alive. */
   async function post(ctx: Context): Promise<{ d: Details; form: Record<string, string> }> {
     const d = await details(ctx);
@@ -94,7 +100,10 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
       const step = await flow.current(d.uid, requestOrigin(ctx));
       if (step) return show(ctx, step);
       const onlyStepUp = d.prompt.reasons.length > 0 && d.prompt.reasons.every((r) => r === MFA_STEP_UP);
-      if (onlyStepUp && d.session?.accountId) return show(ctx, await flow.stepUp(d.uid, d.session.accountId, requestOrigin(ctx)));
+      if (onlyStepUp && d.session?.accountId) {
+        const step = await flow.stepUp(d.uid, d.session.accountId, await sessionLoginTs(d), requestOrigin(ctx));
+        if (step) return show(ctx, step);
+      }
       return loginPage(ctx, d);
     }
     if (d.prompt.name === 'consent') {

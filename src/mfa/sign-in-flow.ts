@@ -61,6 +61,8 @@ export class SignInFlow {
     private readonly lockout: Lockout,
     private readonly audit: AuditLog,
     private readonly recoveryCodes: RecoveryCodes,
+    /** How long a session's password counts as recent enough to enrol a device on. */
+    private readonly reauthMaxAgeSeconds: number,
   ) {}
 
   /** Username and password; then whatever the user's devices and the policy demand. */
@@ -69,11 +71,28 @@ export class SignInFlow {
     return this.afterFirstFactor(flowId, user, mfaRequested, origin);
   }
 
-  /** Step-up: the session already proved the password; only the second factor is asked. */
-  async stepUp(flowId: string, userId: string, origin: RequestOrigin): Promise<SignInStep> {
-    const user = await this.data.users.findById(userId);
-    if (!user) throw new AppError('interaction_expired', 'Your sign-in has expired. Start again.');
-    return this.afterFirstFactor(flowId, user, true, origin);
+  /**
+   * Step-up: the session already proved the password (at `sessionLoginTs`, epoch seconds); only
+   * the second factor is asked. Undefined: the password must be proven again first.
+   */
+  async stepUp(flowId: string, userId: string, sessionLoginTs: number | undefined, origin: RequestOrigin): Promise<SignInStep | undefined> {
+    const auth = await this.data.users.findAuthState(userId);
+    if (!auth) throw new AppError('interaction_expired', 'Your sign-in has expired. Start again.');
+    if (sessionLoginTs === undefined) return undefined;
+    // Enrolling binds a new factor to the account: on an old password, whoever sits at an
+    // unattended session could bind their own. Decided before any state exists, so no
+    // parallel request of this interaction can start an enrolment meanwhile.
+    const recent = Date.now() / 1000 - sessionLoginTs <= this.reauthMaxAgeSeconds;
+    if (!recent && !auth.hasVerifiedDevice) return undefined;
+    const step = await this.afterFirstFactor(flowId, auth.user, true, origin);
+    const state = await this.states.get(flowId);
+    // The device went away since: no enrolment on the old password either.
+    if (!recent && state?.stage === 'enrol') {
+      await this.states.clear(flowId);
+      return undefined;
+    }
+    if (state) await this.states.save(flowId, { ...state, stepUpOf: sessionLoginTs });
+    return step;
   }
 
   /** The current step, for showing the page again (refresh, back button). */
@@ -278,14 +297,16 @@ export class SignInFlow {
   private async complete(flowId: string, user: User, secondFactor: SecondFactorAmr | null, origin: RequestOrigin, loaded?: UserAuthState): Promise<SignInStep> {
     const auth = loaded ?? (await this.data.users.findAuthState(user.id));
     if (!auth || auth.user.lockedAt) return { kind: 'locked' };
-    if (!secondFactor) {
-      const state = await this.states.get(flowId);
-      if (auth.accountMfaRequired || state?.mfaRequired) return this.afterFirstFactor(flowId, auth.user, true, origin);
-    }
+    const state = await this.states.get(flowId);
+    if (!secondFactor && (auth.accountMfaRequired || state?.mfaRequired)) return this.afterFirstFactor(flowId, auth.user, true, origin);
     await this.states.clear(flowId);
     const { acr, amr } = authenticationContext(secondFactor);
     await this.audit.record('login.succeeded', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { acr, amr } });
-    return { kind: 'complete', login: { accountId: user.id, acr, amr, ts: loginTimestamp(auth.sessionsValidAfter) } };
+    // auth_time is when the user last proved the password: a step-up adds the second factor
+    // but no fresh password, so the session keeps its sign-in time (max_age and "recent
+    // sign-in" checks must not take a code for a new password).
+    const ts = state?.stepUpOf ?? loginTimestamp(auth.sessionsValidAfter);
+    return { kind: 'complete', login: { accountId: user.id, acr, amr, ts } };
   }
 
   private async load(flowId: string): Promise<{ state: SignInState; user: User; auth: UserAuthState }> {

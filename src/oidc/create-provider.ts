@@ -6,7 +6,7 @@ import type { RedisStore } from '../storage/redis-store.js';
 import type { MemoryStore } from '../storage/memory-store.js';
 import { renderPage } from '../http/views.js';
 import { createAdapterClass } from './storage-adapter.js';
-import { createFindAccount } from './find-account.js';
+import { createFindAccount, tokenIsAlive } from './find-account.js';
 import { createInteractionPolicy } from './interaction-policy.js';
 import { ACR_VALUES } from './authentication-context.js';
 import { mayAdminister } from '../accounts/roles.js';
@@ -59,7 +59,20 @@ export function createProvider({ config, data, store, signingKeys }: ProviderDep
     features: {
       devInteractions: { enabled: false },
       revocation: { enabled: true },
-      introspection: { enabled: true },
+      introspection: {
+        enabled: true,
+        // oidc-provider's introspection never asks for the account, so it would call a token
+        // active that the token endpoint or userinfo refuses; `false` here answers
+        // {active: false}, for a token of a locked user or from before a sign-out mark.
+        async allowedPolicy(ctx, client, token) {
+          // oidc-provider's default: a public client learns nothing about other clients' tokens.
+          if (client.clientAuthMethod === 'none' && token.clientId !== client.clientId) return false;
+          const { accountId } = token as { accountId?: string };
+          if (!accountId) return true;
+          const state = await authStateOf(ctx, accountId);
+          return Boolean(state) && tokenIsAlive(state!, token);
+        },
+      },
       userinfo: { enabled: true },
       // The admin API is a resource server of ours: scope `admin`, JWT access tokens.
       resourceIndicators: {
@@ -113,11 +126,14 @@ export function createProvider({ config, data, store, signingKeys }: ProviderDep
       await grant.save();
       return grant;
     },
-    // Admin tokens say how the user signed in (the API demands MFA) and when.
+    // Access tokens carry the sign-in time they stand for (oidc-provider's keep none), so a
+    // sign-out mark ends them as it ends the refresh token; admin tokens also say how the user
+    // signed in (the API demands MFA). Stored with the token, it needs no session that may be gone.
     async extraTokenClaims(ctx, token) {
-      if (token.kind !== 'AccessToken' || token.aud !== adminResource) return undefined;
+      if (token.kind !== 'AccessToken') return undefined;
       const source = ctx.oidc.entities.AuthorizationCode ?? ctx.oidc.entities.RefreshToken;
       if (!source) return undefined;
+      if (token.aud !== adminResource) return { auth_time: source.authTime };
       return { acr: source.acr, amr: source.amr, auth_time: source.authTime };
     },
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),

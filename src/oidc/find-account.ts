@@ -1,25 +1,44 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AuthStateOfRequest } from './auth-state-of-request.js';
+import type { UserAuthState } from '../storage/repositories/users-repository.js';
 import { isBeforeMark } from './session-validity.js';
 
 interface TokenLike {
   kind?: string;
   authTime?: number;
+  extra?: Record<string, unknown>;
+}
+
+const ENDED_BY_MARKS = new Set(['AuthorizationCode', 'RefreshToken', 'AccessToken']);
+
+/**
+ * The sign-in time a token stands for. oidc-provider keeps no authTime on access tokens, so
+ * ours carry it as an extra claim (set at issuance, see extraTokenClaims). A token without one
+ * counts as signed in at time 0: any sign-out mark ends it.
+ */
+function signInTimeOf(token: TokenLike): number | undefined {
+  if (token.kind !== 'AccessToken') return token.authTime;
+  const authTime = token.extra?.auth_time;
+  return typeof authTime === 'number' ? authTime : undefined;
+}
+
+/** Whether a code or token of the user is still alive: not locked, not signed out since. */
+export function tokenIsAlive(state: UserAuthState, token: TokenLike): boolean {
+  if (!token.kind || !ENDED_BY_MARKS.has(token.kind)) return true;
+  if (state.user.lockedAt) return false;
+  return !isBeforeMark(signInTimeOf(token), state.sessionsValidAfter);
 }
 
 /**
- * oidc-provider's account lookup. For refresh tokens it is also the gate that ends them:
- * a locked user, or a token authenticated before a sign-out-everywhere mark, finds no account
- * and the grant fails with invalid_grant.
+ * oidc-provider's account lookup. With a code or token (token endpoint, userinfo) it is also
+ * the gate that ends them: a locked user, or a token authenticated before a
+ * sign-out-everywhere mark, finds no account (invalid_grant, or invalid_token at userinfo).
  */
 export function createFindAccount(authStateOf: AuthStateOfRequest) {
   return async (ctx: KoaContextWithOIDC, sub: string, token?: TokenLike) => {
     const state = await authStateOf(ctx, sub);
     if (!state) return undefined;
-    if (token && (token.kind === 'RefreshToken' || token.kind === 'AccessToken')) {
-      if (state.user.lockedAt) return undefined;
-      if (token.authTime !== undefined && isBeforeMark(token.authTime, state.sessionsValidAfter)) return undefined;
-    }
+    if (token && !tokenIsAlive(state, token)) return undefined;
     const { user } = state;
     return {
       accountId: user.id,

@@ -12,7 +12,8 @@ export const MFA_STEP_UP = 'mfa_step_up';
 /**
  * oidc-provider's default prompts plus two login checks of ours:
  * - an existing session ends when its user was signed out everywhere (policy enabled, lock,
- *   reset, factor change), is locked, or now needs MFA the session did not prove;
+ *   reset, factor change), is locked, or now needs MFA the session did not prove (account
+ *   policy, or the user has a verified device);
  * - acr_values=aal2 on a password-only session steps the user up (never passes through).
  */
 export function createInteractionPolicy(authStateOf: AuthStateOfRequest) {
@@ -20,13 +21,16 @@ export function createInteractionPolicy(authStateOf: AuthStateOfRequest) {
   const login = policy.get('login')!;
 
   login.checks.add(
-    new Check(SESSION_ENDED, 'the session was ended and the End-User must sign in again', async (ctx) => {
+    // prompt=none then answers login_required (OIDC: the End-User must authenticate).
+    new Check(SESSION_ENDED, 'the session was ended and the End-User must sign in again', 'login_required', async (ctx) => {
       const { session } = ctx.oidc;
       if (!session?.accountId) return Check.NO_NEED_TO_PROMPT;
       const state = await authStateOf(ctx, session.accountId);
       if (!state || state.user.lockedAt) return Check.REQUEST_PROMPT;
       if (isBeforeMark(session.loginTs, state.sessionsValidAfter)) return Check.REQUEST_PROMPT;
-      if (state.accountMfaRequired && session.acr !== 'aal2') return Check.REQUEST_PROMPT;
+      // A user who now has a device signs in with it: a password-only session of theirs is
+      // never reused (not even silently, by prompt=none).
+      if ((state.accountMfaRequired || state.hasVerifiedDevice) && session.acr !== 'aal2') return Check.REQUEST_PROMPT;
       return Check.NO_NEED_TO_PROMPT;
     }),
   );

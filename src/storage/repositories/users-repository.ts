@@ -22,6 +22,8 @@ export interface UserAuthState {
   accountMfaRequired: boolean;
   /** The later of the user's and the account's "sessions valid after" marks. */
   sessionsValidAfter: Date | null;
+  /** The user has a verified MFA device (then a password-only session no longer suffices). */
+  hasVerifiedDevice: boolean;
 }
 
 const COLUMNS = `u.id, u.account_id AS "accountId", u.username, u.role, u.is_support AS "isSupport",
@@ -54,16 +56,17 @@ export class UsersRepository {
 
   async findAuthState(id: string): Promise<UserAuthState | undefined> {
     if (!isUuid(id)) return undefined;
-    const { rows } = await this.db.query<User & { accountMfaRequired: boolean; sessionsValidAfter: Date | null }>(
+    const { rows } = await this.db.query<User & { accountMfaRequired: boolean; sessionsValidAfter: Date | null; hasVerifiedDevice: boolean }>(
       `SELECT ${COLUMNS}, a.mfa_required AS "accountMfaRequired",
-         GREATEST(u.sessions_valid_after, a.sessions_valid_after) AS "sessionsValidAfter"
+         GREATEST(u.sessions_valid_after, a.sessions_valid_after) AS "sessionsValidAfter",
+         EXISTS (SELECT 1 FROM mfa_devices d WHERE d.user_id = u.id AND d.verified_at IS NOT NULL) AS "hasVerifiedDevice"
        FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1`,
       [id],
     );
     const row = rows[0];
     if (!row) return undefined;
-    const { accountMfaRequired, sessionsValidAfter, ...user } = row;
-    return { user, accountMfaRequired, sessionsValidAfter };
+    const { accountMfaRequired, sessionsValidAfter, hasVerifiedDevice, ...user } = row;
+    return { user, accountMfaRequired, sessionsValidAfter, hasVerifiedDevice };
   }
 
   /**
