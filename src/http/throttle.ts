@@ -41,6 +41,11 @@ export class Throttle {
     }
   }
 
+  /** Gives back what one `consume` took (an attempt that turned out not to count). */
+  async refund(rule: ThrottleRule, subject: string): Promise<void> {
+    await this.store.decrement(this.key(rule, subject));
+  }
+
   async reset(rule: ThrottleRule, subject: string): Promise<void> {
     await this.store.del(this.key(rule, subject));
   }
