@@ -11,6 +11,8 @@ export const LOGIN_FAILURES_PER_IP: ThrottleRule = { name: 'login-ip', limit: 10
 
 export const INVALID_CREDENTIALS = 'Invalid username or password.';
 const THROTTLED = 'Too many failed sign-in attempts. Wait a few minutes and try again.';
+/** How long an attempt may wait for a place held by attempts still being checked. */
+const WAIT_FOR_PLACE_MS = 3000;
 /** The bucket of every input that is no valid username (not a hex digest, so it meets no real one). */
 const NOT_A_USERNAME = 'not-a-username';
 
@@ -38,12 +40,15 @@ export class PasswordLogin {
     const ipKey = origin.ip ?? 'unknown';
     // Counted before the verification, one atomic increment per bucket: parallel guesses
     // cannot all pass a check before any of them is counted.
-    const counted = await Promise.allSettled([
-      this.throttle.consume(LOGIN_FAILURES_PER_USERNAME, userKey, THROTTLED),
-      this.throttle.consume(LOGIN_FAILURES_PER_IP, ipKey, THROTTLED),
-    ]);
+    const buckets = [
+      [LOGIN_FAILURES_PER_USERNAME, userKey],
+      [LOGIN_FAILURES_PER_IP, ipKey],
+    ] as const;
+    const counted = await Promise.allSettled(buckets.map(([rule, subject]) => this.throttle.acquire(rule, subject, THROTTLED, WAIT_FOR_PLACE_MS)));
     const refused = counted.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (refused) {
+      // Not judged: the place taken in the other bucket is given back.
+      await Promise.all(buckets.filter((_, i) => counted[i]!.status === 'fulfilled').map(([rule, subject]) => this.throttle.refund(rule, subject)));
       if (isAppError(refused.reason) && refused.reason.code === 'rate_limited') {
         await this.audit.record('login.throttled', { details: { ip: origin.ip }, origin });
       }

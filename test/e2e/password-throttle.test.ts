@@ -98,6 +98,13 @@ describe('the password throttle under parallel guessing', () => {
     const pages = await Promise.all(Array.from({ length: USERNAME_LIMIT + 5 }, () => again.attempt(user.username, 'wrong password')));
     expect(tally(pages)).toEqual({ judged: USERNAME_LIMIT, refused: 5 });
   });
+
+  test('a burst of genuine sign-ins, more than the limit at once, waits for its places instead of being refused', async () => {
+    const user = await admin();
+    const browsers = await Promise.all(Array.from({ length: USERNAME_LIMIT * 2 }, () => signInPage(newIp())));
+    const pages = await Promise.all(browsers.map((b) => b.attempt(user.username, user.password)));
+    for (const p of pages) expect(new URL(callbackOf(p)).searchParams.get('code')).toBeTruthy();
+  });
 });
 
 describe('one canonical username', () => {
