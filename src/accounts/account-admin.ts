@@ -4,6 +4,7 @@ import { signOutMark } from '../oidc/session-validity.js';
 import type { Account } from '../storage/repositories/accounts-repository.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
+import { usernameKeyOf } from './username.js';
 
 export interface MfaPolicyChange {
   account: Account;
@@ -37,7 +38,8 @@ export class AccountAdmin {
   /** A user id or (case-insensitive) username. */
   async findUser(ref: string): Promise<User> {
     const trimmed = ref.trim();
-    const user = (await this.data.users.findById(trimmed)) ?? (await this.data.users.findByUsername(trimmed));
+    const key = usernameKeyOf(trimmed);
+    const user = (await this.data.users.findById(trimmed)) ?? (key ? await this.data.users.findByUsernameKey(key) : undefined);
     if (!user) throw new AppError('not_found', `No user "${ref}".`);
     return user;
   }

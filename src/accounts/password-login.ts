@@ -1,15 +1,20 @@
-import { AppError } from '../http/app-error.js';
+import { AppError, isAppError } from '../http/app-error.js';
 import { Throttle, type ThrottleRule } from '../http/throttle.js';
 import { sha256Hex } from '../crypto/random-codes.js';
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import type { UsersRepository, User } from '../storage/repositories/users-repository.js';
 import { verifyPassword } from './password-hasher.js';
+import { usernameKeyOf } from './username.js';
 
 export const LOGIN_FAILURES_PER_USERNAME: ThrottleRule = { name: 'login-user', limit: 10, windowSeconds: 15 * 60 };
 export const LOGIN_FAILURES_PER_IP: ThrottleRule = { name: 'login-ip', limit: 100, windowSeconds: 15 * 60 };
 
 export const INVALID_CREDENTIALS = 'Invalid username or password.';
 const THROTTLED = 'Too many failed sign-in attempts. Wait a few minutes and try again.';
+/** How long an attempt may wait for a place held by attempts still being checked. */
+const WAIT_FOR_PLACE_MS = 3000;
+/** The bucket of every input that is no valid username (not a hex digest, so it meets no real one). */
+const NOT_A_USERNAME = 'not-a-username';
 
 /**
  * Username + password. Unknown users and wrong passwords give one message and cost one argon2
@@ -28,23 +33,31 @@ export class PasswordLogin {
     const password = typeof passwordInput === 'string' ? passwordInput : '';
     if (!username || !password || username.length > 200) throw new AppError('invalid_credentials', INVALID_CREDENTIALS);
 
-    const userKey = sha256Hex(username.toLowerCase());
+    // Every look-alike of a username folds to its key; text that folds to no valid username
+    // names nobody, and all of it shares one bucket (it still costs the argon2 verification).
+    const key = usernameKeyOf(username);
+    const userKey = key === null ? NOT_A_USERNAME : sha256Hex(key);
     const ipKey = origin.ip ?? 'unknown';
-    let failuresOfUsername: number;
-    try {
-      [failuresOfUsername] = await Promise.all([
-        this.throttle.check(LOGIN_FAILURES_PER_USERNAME, userKey, THROTTLED),
-        this.throttle.check(LOGIN_FAILURES_PER_IP, ipKey, THROTTLED),
-      ]);
-    } catch (err) {
-      await this.audit.record('login.throttled', { details: { ip: origin.ip }, origin });
-      throw err;
+    // Counted before the verification, one atomic increment per bucket: parallel guesses
+    // cannot all pass a check before any of them is counted.
+    const buckets = [
+      [LOGIN_FAILURES_PER_USERNAME, userKey],
+      [LOGIN_FAILURES_PER_IP, ipKey],
+    ] as const;
+    const counted = await Promise.allSettled(buckets.map(([rule, subject]) => this.throttle.acquire(rule, subject, THROTTLED, WAIT_FOR_PLACE_MS)));
+    const refused = counted.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (refused) {
+      // Not judged: the place taken in the other bucket is given back.
+      await Promise.all(buckets.filter((_, i) => counted[i]!.status === 'fulfilled').map(([rule, subject]) => this.throttle.refund(rule, subject)));
+      if (isAppError(refused.reason) && refused.reason.code === 'rate_limited') {
+        await this.audit.record('login.throttled', { details: { ip: origin.ip }, origin });
+      }
+      throw refused.reason;
     }
 
-    const user = await this.users.findByUsername(username);
+    const user = key === null ? undefined : await this.users.findByUsernameKey(key);
     const ok = await verifyPassword(user?.passwordHash ?? null, password);
     if (!user || !ok) {
-      await Promise.all([this.throttle.hit(LOGIN_FAILURES_PER_USERNAME, userKey), this.throttle.hit(LOGIN_FAILURES_PER_IP, ipKey)]);
       await this.audit.record('login.password_failed', {
         accountId: user?.accountId ?? null,
         subjectUserId: user?.id ?? null,
@@ -52,7 +65,9 @@ export class PasswordLogin {
       });
       throw new AppError('invalid_credentials', INVALID_CREDENTIALS);
     }
-    if (failuresOfUsername > 0) await this.throttle.reset(LOGIN_FAILURES_PER_USERNAME, userKey);
+    // Only failures count: a success clears the username's bucket (the real user is not locked
+    // out by guesses made before) and gives back its own place in the IP's.
+    await Promise.all([this.throttle.reset(LOGIN_FAILURES_PER_USERNAME, userKey), this.throttle.refund(LOGIN_FAILURES_PER_IP, ipKey)]);
     await this.audit.record('login.password_ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin });
     return user;
   }

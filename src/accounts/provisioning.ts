@@ -6,9 +6,9 @@ import type { ClientMetadata } from '../storage/repositories/clients-repository.
 import type { DataStore } from '../storage/repositories/index.js';
 import type { Role, User } from '../storage/repositories/users-repository.js';
 import { hashPassword } from './password-hasher.js';
+import { newUsername } from './username.js';
 
 const NAME = /^[\p{L}\p{N}][\p{L}\p{N} ._'&-]{0,199}$/u;
-const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$/;
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 /** What Postgres jsonb cannot hold (U+0000, unpaired surrogates), and other control characters. */
@@ -50,14 +50,13 @@ export class Provisioning {
 
   async createUser(input: { account: string; username: string; role?: string; support?: boolean; password?: string }): Promise<{ user: User; generatedPassword?: string }> {
     const account = await this.findAccount(input.account);
-    const username = input.username.trim();
-    if (!USERNAME.test(username)) throw new AppError('validation_failed', 'Username must be 1-200 characters: letters, digits and ._@+-');
+    const { username, key: usernameKey } = newUsername(input.username);
     const role = (input.role ?? 'user') as Role;
     if (role !== 'user' && role !== 'admin') throw new AppError('validation_failed', 'Role must be "user" or "admin".');
     const generatedPassword = input.password === undefined ? generatePassword() : undefined;
     const passwordHash = await hashPassword(input.password ?? generatedPassword!);
     try {
-      const user = await this.data.users.create({ accountId: account.id, username, role, isSupport: Boolean(input.support), passwordHash });
+      const user = await this.data.users.create({ accountId: account.id, username, usernameKey, role, isSupport: Boolean(input.support), passwordHash });
       await this.audit.record('user.created', { accountId: account.id, subjectUserId: user.id, details: { username, role, support: user.isSupport } });
       return { user, generatedPassword };
     } catch (err) {

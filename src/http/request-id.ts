@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Context, Next } from 'koa';
-import type { Logger } from '../logger.js';
+import { withRequestId, type Logger } from '../logger.js';
 
 /** A request id on every request (kept from a trusted proxy's header) and one access log line. */
 export function requestId(logger: Logger) {
@@ -11,7 +11,8 @@ export function requestId(logger: Logger) {
     ctx.set('X-Request-Id', id);
     const started = process.hrtime.bigint();
     try {
-      await next();
+      // Audit and domain lines use the root logger: the id reaches them through the async context.
+      await withRequestId(id, next);
     } finally {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       logger.debug({ reqId: id, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');

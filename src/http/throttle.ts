@@ -41,6 +41,32 @@ export class Throttle {
     }
   }
 
+  /**
+   * For attempts whose outcome is known only after the work (a password check): takes a place
+   * in one atomic step, so parallel attempts never get more than `limit` places. A full bucket
+   * may be full of attempts still being checked, whose places the successful ones give back:
+   * a refused call returns its place and tries again with back-off for up to `waitMs`, so a
+   * burst of genuine sign-ins is delayed rather than refused. A refused call counts nothing.
+   */
+  async acquire(rule: ThrottleRule, subject: string, message: string, waitMs: number): Promise<void> {
+    const key = this.key(rule, subject);
+    const deadline = Date.now() + waitMs;
+    for (let delay = 25; ; delay = Math.min(delay * 2, 500)) {
+      const { count, ttlMs } = await this.store.increment(key, rule.windowSeconds);
+      if (count <= rule.limit) return;
+      await this.store.decrement(key);
+      if (Date.now() + delay > deadline) {
+        throw new AppError('rate_limited', message, { retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) });
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  /** Gives back a place taken by `acquire` or `consume` (an attempt that turned out not to count). */
+  async refund(rule: ThrottleRule, subject: string): Promise<void> {
+    await this.store.decrement(this.key(rule, subject));
+  }
+
   async reset(rule: ThrottleRule, subject: string): Promise<void> {
     await this.store.del(this.key(rule, subject));
   }

@@ -77,6 +77,13 @@ export class MemoryStore implements EphemeralStore {
     return { count, ttlMs: expiresAt - Date.now() };
   }
 
+  async decrement(key: string): Promise<void> {
+    const entry = this.string(key);
+    if (!entry) return;
+    if (!/^-?\d+$/.test(entry.value)) throw new Error('ERR value is not an integer or out of range');
+    this.entries.set(key, { value: String(Number(entry.value) - 1), expiresAt: entry.expiresAt });
+  }
+
   async ttlMs(key: string): Promise<number> {
     const entry = this.live(key);
     if (!entry) return -2;

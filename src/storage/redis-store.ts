@@ -68,6 +68,10 @@ export class RedisStore implements EphemeralStore {
     return { count: Number(count), ttlMs: Number(ttlMs) };
   }
 
+  async decrement(key: string): Promise<void> {
+    await this.redis.eval(DECREMENT, 1, this.key(key));
+  }
+
   async ttlMs(key: string): Promise<number> {
     return this.redis.pttl(this.key(key));
   }
@@ -87,3 +91,8 @@ const INCREMENT = `
 local count = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
 return {count, redis.call('PTTL', KEYS[1])}`;
+
+// DECR on an absent key would create one without expiry: only a live counter is touched.
+const DECREMENT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end
+return 0`;

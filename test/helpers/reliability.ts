@@ -13,8 +13,8 @@ import type { Fixture } from './provision.js';
 export async function moreUsers(databaseUrl: string, template: Fixture, n: number, tag: string): Promise<Fixture[]> {
   const rows = await sql<{ id: string; username: string }>(
     databaseUrl,
-    `INSERT INTO users (account_id, username, password_hash)
-     SELECT account_id, $2 || '-' || g, password_hash FROM users, generate_series(1, $3) g WHERE id = $1
+    `INSERT INTO users (account_id, username, username_key, password_hash)
+     SELECT account_id, $2 || '-' || g, lower($2) || '-' || g, password_hash FROM users, generate_series(1, $3) g WHERE id = $1
      RETURNING id, username`,
     [template.userId, `${tag}-${crypto.randomBytes(3).toString('hex')}`, n],
   );

@@ -140,6 +140,20 @@ describe('twofold CLI, good input', () => {
     expect(body.error).toBe('conflict');
   });
 
+  it('a username that only looks like a taken one (İ, fullwidth, combining marks) is refused with one line', async () => {
+    expect((await cliJson(['user', 'create', '--account', 'Acme', '--username', 'kim@example.com'])).code).toBe(0);
+    for (const lookAlike of ['K\u0130M@example.com', '\uff4b\uff49\uff4d@example.com', 'ki\u0301m@example.com']) {
+      const run = await cli(['user', 'create', '--account', 'Acme', '--username', lookAlike]);
+      expectOneLineError(run, 2);
+      expect(run.stderr).toMatch(/Username must be 1-200 ASCII characters/);
+    }
+    const sameInAnotherCase = await cli(['user', 'create', '--account', 'Acme', '--username', 'KIM@Example.COM']);
+    expectOneLineError(sameInAnotherCase, 1);
+    expect(sameInAnotherCase.stderr).toMatch(/taken/);
+    const { rows } = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM users WHERE username_key = 'kim@example.com'");
+    expect(rows[0]!.n).toBe(1);
+  });
+
   it('client create: public, confidential with a generated secret, first-party', async () => {
     const pub = await cliJson(['client', 'create', '--client-id', 'spa', '--redirect-uri', 'http://localhost:5173/cb', '--public']);
     expect(pub.code).toBe(0);

@@ -33,15 +33,15 @@ export class AuditRepository {
     );
   }
 
-  /** Newest first; `beforeId` pages backwards. */
+  /** Newest first; `beforeId` pages backwards. Ordered by the bigint column, not the text `id` it is returned as. */
   async list(filter: { accountId?: string; subjectUserId?: string; limit: number; beforeId?: string }): Promise<AuditEvent[]> {
     const { rows } = await this.db.query<AuditEvent>(
       `SELECT id::text, occurred_at AS "occurredAt", type, account_id AS "accountId", actor_user_id AS "actorUserId",
          subject_user_id AS "subjectUserId", ip, user_agent AS "userAgent", details
        FROM audit_events
        WHERE ($1::uuid IS NULL OR account_id = $1) AND ($2::uuid IS NULL OR subject_user_id = $2)
-         AND ($3::bigint IS NULL OR id < $3)
-       ORDER BY id DESC LIMIT $4`,
+         AND ($3::bigint IS NULL OR audit_events.id < $3)
+       ORDER BY audit_events.id DESC LIMIT $4`,
       [filter.accountId ?? null, filter.subjectUserId ?? null, filter.beforeId ?? null, filter.limit],
     );
     return rows;

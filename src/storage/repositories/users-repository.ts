@@ -33,11 +33,12 @@ const COLUMNS = `u.id, u.account_id AS "accountId", u.username, u.role, u.is_sup
 export class UsersRepository {
   constructor(private readonly db: Queryable) {}
 
-  async create(input: { accountId: string; username: string; role: Role; isSupport: boolean; passwordHash: string }): Promise<User> {
+  /** `usernameKey` is the canonical form (src/accounts/username.ts); its unique index refuses look-alikes. */
+  async create(input: { accountId: string; username: string; usernameKey: string; role: Role; isSupport: boolean; passwordHash: string }): Promise<User> {
     const { rows } = await this.db.query<User>(
-      `INSERT INTO users AS u (account_id, username, role, is_support, password_hash)
-       VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
-      [input.accountId, input.username, input.role, input.isSupport, input.passwordHash],
+      `INSERT INTO users AS u (account_id, username, username_key, role, is_support, password_hash)
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
+      [input.accountId, input.username, input.usernameKey, input.role, input.isSupport, input.passwordHash],
     );
     return rows[0]!;
   }
@@ -48,9 +49,10 @@ export class UsersRepository {
     return rows[0];
   }
 
-  async findByUsername(username: string): Promise<User | undefined> {
-    if (!storableText(username)) return undefined;
-    const { rows } = await this.db.query<User>(`SELECT ${COLUMNS} FROM users u WHERE lower(u.username) = lower($1)`, [username]);
+  /** By the canonical key of a username (usernameKeyOf), never by the text as typed. */
+  async findByUsernameKey(key: string): Promise<User | undefined> {
+    if (!storableText(key)) return undefined;
+    const { rows } = await this.db.query<User>(`SELECT ${COLUMNS} FROM users u WHERE u.username_key = $1`, [key]);
     return rows[0];
   }
 
