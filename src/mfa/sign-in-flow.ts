@@ -304,8 +304,9 @@ export class SignInFlow {
     await this.audit.record('login.succeeded', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { acr, amr } });
     // auth_time is when the user last proved the password: a step-up adds the second factor
     // but no fresh password, so the session keeps its sign-in time (max_age and "recent
-    // sign-in" checks must not take a code for a new password).
-    const ts = state?.stepUpOf ?? loginTimestamp(auth.sessionsValidAfter);
+    // sign-in" checks must not take a code for a new password), moved only as far as a
+    // sign-out mark set meanwhile (enrolling the first device sets one) requires.
+    const ts = loginTimestamp(auth.sessionsValidAfter, state?.stepUpOf !== undefined ? state.stepUpOf * 1000 : undefined);
     return { kind: 'complete', login: { accountId: user.id, acr, amr, ts } };
   }
 
