@@ -16,29 +16,37 @@ const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
  */
 export function hostCheck(allowedHosts: readonly string[]) {
   const allowed = new Set(allowedHosts);
+  const issuerHost = allowedHosts[0]!;
   return async (ctx: Context, next: Next) => {
-    if (!ANY_HOST.has(ctx.path) && !isOurs(ctx, allowed)) {
-      throw new AppError('bad_request', 'This server does not answer for that host name.');
+    if (!ANY_HOST.has(ctx.path)) {
+      const verdict = hostOf(ctx, allowed);
+      if (!verdict) throw new AppError('bad_request', 'This server does not answer for that host name.');
+      // Even the loopback name is not reflected: URLs built for such a request are ISSUER's.
+      if (verdict === 'loopback') ctx.req.headers.host = issuerHost;
     }
     await next();
   };
 }
 
-function isOurs(ctx: Context, allowed: Set<string>): boolean {
+function hostOf(ctx: Context, allowed: Set<string>): 'allowed' | 'loopback' | undefined {
   const host = normaliseHost(ctx.host);
-  if (!host) return false;
+  if (!host) return undefined;
   // An absolute-form request target ("GET http://other/ HTTP/1.1") would be the base of every URL.
   const target = ctx.req.url ?? '';
   if (!target.startsWith('/')) {
     try {
-      if (normaliseHost(new URL(target).host) !== host) return false;
+      if (normaliseHost(new URL(target).host) !== host) return undefined;
     } catch {
-      return false;
+      return undefined;
     }
   }
-  if (!/^https?$/i.test(ctx.protocol)) return false;
-  if (allowed.has(host)) return true;
+  if (!/^https?$/i.test(ctx.protocol)) return undefined;
   const forwarded = ctx.app.proxy && ctx.get('x-forwarded-host') !== '';
+  // Koa reads the first of comma-separated values and the host of "user@host": a Host header
+  // is one name, exactly.
+  if (!forwarded && normaliseHost(ctx.get('host')) !== host) return undefined;
+  if (allowed.has(host)) return 'allowed';
   const port = ctx.req.socket.localPort;
-  return !forwarded && fromLoopbackSocket(ctx) && LOOPBACK_NAMES.some((name) => host === normaliseHost(`${name}:${port}`));
+  const ownLoopback = !forwarded && target.startsWith('/') && fromLoopbackSocket(ctx) && LOOPBACK_NAMES.some((name) => host === normaliseHost(`${name}:${port}`));
+  return ownLoopback ? 'loopback' : undefined;
 }
