@@ -10,10 +10,12 @@ import { healthRoutes } from './http/health-routes.js';
 import { requestId } from './http/request-id.js';
 import { securityHeaders } from './http/security-headers.js';
 import { entryPointLimits } from './http/entry-point-limits.js';
+import { BACK_CHANNEL_HEADER, backChannelSecret } from './http/back-channel.js';
+import { hostCheck } from './http/host-check.js';
 import { redirectSizeLimits } from './http/redirect-size-limits.js';
 import type { Throttle } from './http/throttle.js';
 import { staticRoutes } from './http/static-routes.js';
-import { interactionRoutes } from './interaction/interaction-routes.js';
+import { interactionCsrfBinding, interactionRoutes } from './interaction/interaction-routes.js';
 import { demoRoutes } from './demo/demo-routes.js';
 import type { SignInFlow } from './mfa/sign-in-flow.js';
 import { mayAdminister } from './accounts/roles.js';
@@ -21,7 +23,7 @@ import { ADMIN_SCOPE } from './oidc/create-provider.js';
 import { adminRoutes } from './admin/admin-routes.js';
 import type { AdminTokenGuard } from './admin/admin-token-guard.js';
 import type { AccountAdmin } from './accounts/account-admin.js';
-import { accountRoutes } from './selfservice/account-routes.js';
+import { accountCsrfBinding, accountRoutes } from './selfservice/account-routes.js';
 import type { DeviceManagement } from './selfservice/device-management.js';
 import type { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
 import type { DataStore } from './storage/repositories/index.js';
@@ -50,6 +52,8 @@ export interface AppDeps {
  */
 export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, adminGuard, metrics, throttle, readiness, backChannel, viewExtras = () => ({}) }: AppDeps): Provider {
   const csrf = csrfTokens(config.cookieKeys[0]!);
+  const ownCalls = backChannelSecret(config.cookieKeys[0]!);
+  const backChannelHeaders = { [BACK_CHANNEL_HEADER]: ownCalls };
   provider.on('server_error', (ctx: { state: Record<string, unknown> }, err: unknown) => {
     if (toAppError(err).code === 'store_unavailable') ctx.state.storeUnavailable = true;
     else logger.error({ err }, 'oidc-provider server error');
@@ -58,7 +62,8 @@ export function createApp({ config, logger, provider, flow, data, devices, accou
   provider.use(metrics.middleware());
   provider.use(errorHandler(logger, () => metrics.storeError()));
   provider.use(securityHeaders);
-  provider.use(entryPointLimits(throttle, config.entryRateLimitPerMinute));
+  provider.use(hostCheck(config.allowedHosts));
+  provider.use(entryPointLimits(throttle, config.entryRateLimitPerMinute, ownCalls));
   provider.use(redirectSizeLimits);
   // Each router only sees its own paths: the OpenID Connect endpoints (discovery, JWKS, token)
   // skip matching against every route of ours.
@@ -67,17 +72,17 @@ export function createApp({ config, logger, provider, flow, data, devices, accou
   provider.use(under(['/metrics'], new Router().get('/metrics', metrics.handler(config.metricsToken)).routes()));
 
   const mayHoldResourceScope = async (userId: string, scope: string) => scope === ADMIN_SCOPE && mayAdminister(await data.users.findById(userId));
-  const interactions = interactionRoutes({ provider, flow, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware, mayHoldResourceScope, viewExtras });
+  const interactions = interactionRoutes({ provider, flow, verifyCsrf: csrf.verify, csrfMiddleware: csrf.bound(interactionCsrfBinding), mayHoldResourceScope, viewExtras });
   provider.use(under(['/interaction'], interactions.routes()));
   provider.use(under(['/interaction'], interactions.allowedMethods()));
 
   provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, guard: adminGuard }).routes()));
   provider.use(
-    under(['/account'], accountRoutes({ config, data, devices, admin, sessions: accountSessions, backChannel, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware, viewExtras }).routes()),
+    under(['/account'], accountRoutes({ config, data, devices, admin, sessions: accountSessions, backChannel, backChannelHeaders, verifyCsrf: csrf.verify, csrfMiddleware: csrf.bound(accountCsrfBinding), viewExtras }).routes()),
   );
 
   if (config.demo) {
-    provider.use(under(['/demo'], demoRoutes({ issuer: config.issuer, backChannel, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes()));
+    provider.use(under(['/demo'], demoRoutes({ issuer: config.issuer, backChannel, backChannelHeaders, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes()));
   }
   return provider;
 }

@@ -22,6 +22,10 @@ export interface Config {
   demo: boolean;
   logLevel: LogLevel;
   trustProxy: boolean;
+  /** TRUST_PROXY_HOPS: proxies that append to X-Forwarded-For; the client is that many entries from the right. */
+  trustProxyHops: number;
+  /** ISSUER's host plus ALLOWED_HOSTS: the Host values (lower-case host[:port]) answered at all. */
+  allowedHosts: string[];
   totpIssuer: string;
   reauthMaxAgeSeconds: number;
   /** ENROLMENT_TTL: seconds an unverified device waits for its verification before it is dropped. */
@@ -94,6 +98,9 @@ export const base64Key32 = z.string()
 
 const cookieKeyList = list(/^.{32,}$/, 'must be comma-separated keys of at least 32 characters each');
 
+/** A host[:port] compared as the Host check compares it: lower-case, without a default port. */
+export const normaliseHost = (host: string): string => host.toLowerCase().replace(/:(80|443)$/, '');
+
 export const envShape = {
   NODE_ENV: oneOf(['production', 'development', 'test']).default('development'),
   PORT: int(0, 65535).default(3000),
@@ -109,6 +116,8 @@ export const envShape = {
   DEMO: bool.optional(),
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TRUST_PROXY: bool.default(false),
+  TRUST_PROXY_HOPS: int(1, 100).default(1),
+  ALLOWED_HOSTS: list(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'must be comma-separated host[:port] names, e.g. "id.example.com,id.example.net:8443"').optional(),
   TOTP_ISSUER: z.string()
     .refine((s) => s.length <= 64 && !s.includes(':'), 'must be at most 64 characters, without ":"')
     .default('Twofold'),
@@ -172,6 +181,8 @@ export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
   demo: e.DEMO ?? e.DATABASE_URL === undefined,
   logLevel: e.LOG_LEVEL,
   trustProxy: e.TRUST_PROXY,
+  trustProxyHops: e.TRUST_PROXY_HOPS,
+  allowedHosts: [...new Set([normaliseHost(new URL(e.ISSUER ?? `http://localhost:${e.PORT}`).host), ...(e.ALLOWED_HOSTS ?? []).map(normaliseHost)])],
   totpIssuer: e.TOTP_ISSUER,
   reauthMaxAgeSeconds: e.REAUTH_MAX_AGE,
   enrolmentTtlSeconds: e.ENROLMENT_TTL,

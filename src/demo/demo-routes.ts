@@ -16,6 +16,7 @@ const SESSION_COOKIE = 'twofold.demo.session';
 export function demoRoutes(options: {
   issuer: string;
   backChannel: () => string;
+  backChannelHeaders?: Record<string, string>;
   verifyCsrf: (ctx: Context, form: Record<string, string>) => void;
   csrfMiddleware: (ctx: Context, next: () => Promise<void>) => Promise<void>;
 }): Router {
@@ -27,6 +28,7 @@ export function demoRoutes(options: {
     cookiePath: '/demo',
     cookieName: 'twofold.demo.flow',
     backChannel: options.backChannel,
+    backChannelHeaders: options.backChannelHeaders,
   });
   const router = new Router({ prefix: '/demo' });
   router.use(options.csrfMiddleware);

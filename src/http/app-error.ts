@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'support_required'
   | 'sms_send_failed'
   | 'store_unavailable'
+  | 'service_unavailable'
   | 'internal_error';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -43,6 +44,7 @@ const STATUS: Record<ErrorCode, number> = {
   support_required: 403,
   sms_send_failed: 502,
   store_unavailable: 503,
+  service_unavailable: 503,
   internal_error: 500,
 };
 

@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { Throttle, ThrottleRule } from './throttle.js';
+import { isBackChannel } from './back-channel.js';
 
 /**
  * Per-IP (and, at the token endpoint, per-client) request limits on the unauthenticated entry
@@ -25,7 +26,8 @@ function basicClientId(ctx: Context): string | undefined {
   }
 }
 
-export function entryPointLimits(throttle: Throttle, perIpPerMinute: number) {
+/** `backChannelSecret`: this process's own code redemptions (every /account sign-in) are not an outside IP's. */
+export function entryPointLimits(throttle: Throttle, perIpPerMinute: number, backChannelSecret?: string) {
   const TOKEN_PER_IP: ThrottleRule = { name: 'token-ip', limit: perIpPerMinute, windowSeconds: 60 };
   const TOKEN_PER_CLIENT: ThrottleRule = { name: 'token-client', limit: perIpPerMinute * 2, windowSeconds: 60 };
   const CODES_PER_IP: ThrottleRule = { name: 'codes-ip', limit: perIpPerMinute, windowSeconds: 60 };
@@ -35,6 +37,7 @@ export function entryPointLimits(throttle: Throttle, perIpPerMinute: number) {
     if (ctx.method === 'POST') {
       const ip = ctx.ip || 'unknown';
       if (ctx.path === '/token') {
+        if (backChannelSecret !== undefined && isBackChannel(ctx, backChannelSecret)) return next();
         const clientId = basicClientId(ctx);
         await Promise.all([throttle.consume(TOKEN_PER_IP, ip, message), clientId ? throttle.consume(TOKEN_PER_CLIENT, clientId, message) : undefined]);
       } else if (CODE_PATHS.test(ctx.path)) {

@@ -28,6 +28,8 @@ export class OidcSignInClient {
       cookieName: string;
       /** Where this process reaches itself for the back channel (token, JWKS). */
       backChannel: () => string;
+      /** Sent with every back-channel call (marks it as this process's own, see back-channel.ts). */
+      backChannelHeaders?: Record<string, string>;
     },
   ) {}
 
@@ -73,23 +75,45 @@ export class OidcSignInClient {
     if (typeof ctx.query.error === 'string') {
       throw new AppError('forbidden', String(ctx.query.error_description ?? ctx.query.error).slice(0, 300));
     }
-    const response = await fetch(`${this.options.backChannel()}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'authorization_code',
-        code: String(ctx.query.code ?? ''),
-        redirect_uri: this.redirectUri,
-        client_id: this.options.clientId,
-        code_verifier: pending.verifier,
-      }),
+    const tokens = await this.redeem({
+      grant_type: 'authorization_code',
+      code: String(ctx.query.code ?? ''),
+      redirect_uri: this.redirectUri,
+      client_id: this.options.clientId,
+      code_verifier: pending.verifier,
     });
-    const tokens = (await response.json()) as { id_token?: string; error?: string; error_description?: string };
-    if (!response.ok || !tokens.id_token) throw new AppError('bad_request', `The sign-in could not be completed: ${tokens.error_description ?? tokens.error ?? response.status}`);
-    this.jwks ??= createRemoteJWKSet(new URL(`${this.options.backChannel()}/jwks`));
+    this.jwks ??= createRemoteJWKSet(new URL(`${this.options.backChannel()}/jwks`), { headers: { ...this.options.backChannelHeaders } });
     const { payload } = await jwtVerify(tokens.id_token, this.jwks, { issuer: this.options.issuer, audience: this.options.clientId });
     if (payload.nonce !== pending.nonce) throw new AppError('bad_request', 'The ID token does not match this sign-in.');
     return { claims: payload, idToken: tokens.id_token, returnTo: pending.returnTo };
+  }
+
+  /**
+   * The token request. An answer that is not the token endpoint's JSON (an HTML error page, a
+   * proxy's 502, a cut connection) is a temporary failure: the user is told to try again.
+   */
+  private async redeem(form: Record<string, string>): Promise<{ id_token: string }> {
+    // The cause is logged as a line, not a stack: nothing in this process is broken.
+    const unavailable = (cause: unknown) =>
+      new AppError('service_unavailable', 'The sign-in could not be completed just now. Try again in a moment.', { cause: (cause as Error).message ?? String(cause), retryAfterSeconds: 5 });
+    let response: Response;
+    let tokens: { id_token?: unknown; error?: unknown; error_description?: unknown };
+    try {
+      response = await fetch(`${this.options.backChannel()}/token`, {
+        method: 'POST',
+        headers: { ...this.options.backChannelHeaders, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: new URLSearchParams(form),
+      });
+      const parsed: unknown = await response.json();
+      if (!parsed || typeof parsed !== 'object') throw new Error(`token endpoint answered ${response.status} without a JSON object`);
+      tokens = parsed as typeof tokens;
+    } catch (err) {
+      throw unavailable(err);
+    }
+    if (response.ok && typeof tokens.id_token === 'string') return { id_token: tokens.id_token };
+    if (response.status >= 500 || response.status === 429) throw unavailable(new Error(`token endpoint answered ${response.status}`));
+    const reason = typeof tokens.error_description === 'string' ? tokens.error_description : typeof tokens.error === 'string' ? tokens.error : String(response.status);
+    throw new AppError('bad_request', `The sign-in could not be completed: ${reason.slice(0, 300)}`);
   }
 
   /** RP-initiated logout at the provider, back to `postLogoutPath`. */

@@ -33,6 +33,9 @@ const STEP_VIEWS: Record<Exclude<SignInStep['kind'], 'complete'>, string> = {
   enrol: 'enrol',
 };
 
+/** A form's CSRF token is valid only in the interaction it was shown in. */
+export const interactionCsrfBinding = (ctx: Context): string => `interaction:${String(ctx.params?.uid ?? '')}`;
+
 const STEP_STATUS: Partial<Record<SignInStep['kind'], number>> = { locked: 423 };
 
 /**

@@ -158,5 +158,7 @@ export function createProvider({ config, data, store, signingKeys }: ProviderDep
   };
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  // The client is the address the nearest trusted proxies saw, never what the client wrote.
+  provider.maxIpsCount = config.trustProxyHops;
   return provider;
 }

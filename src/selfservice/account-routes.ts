@@ -21,6 +21,12 @@ import type { FactorContext } from '../mfa/mfa-factor.js';
 
 const SESSION_COOKIE = 'twofold.account';
 
+/** A form's CSRF token is valid only in the signed-in session it was shown in (the cookie alone before sign-in). */
+export const accountCsrfBinding = (ctx: Context): string | undefined => {
+  const sessionId = ctx.cookies.get(SESSION_COOKIE, { signed: true });
+  return sessionId ? `account:${sessionId}` : undefined;
+};
+
 /** `replaces` is carried into a redirect only when it can be a device id (never echo arbitrary input into a header). */
 const replacedId = (value: string | undefined): value is string => typeof value === 'string' && isUuid(value);
 
@@ -42,6 +48,7 @@ export function accountRoutes(deps: {
   admin: AccountAdmin;
   sessions: AccountSessionRepository;
   backChannel: () => string;
+  backChannelHeaders?: Record<string, string>;
   verifyCsrf: (ctx: Context, form: Record<string, string>) => void;
   csrfMiddleware: (ctx: Context, next: () => Promise<void>) => Promise<void>;
   viewExtras: () => Record<string, unknown>;
@@ -54,6 +61,7 @@ export function accountRoutes(deps: {
     cookiePath: '/account',
     cookieName: 'twofold.account.flow',
     backChannel: deps.backChannel,
+    backChannelHeaders: deps.backChannelHeaders,
   });
   const router = new Router({ prefix: '/account' });
   router.use(deps.csrfMiddleware);

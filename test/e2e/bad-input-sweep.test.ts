@@ -14,6 +14,7 @@ import {
   firstValue,
   formBody,
   formCase,
+  headerSafe,
   hugeString,
   json,
   leakIn,
@@ -70,6 +71,7 @@ const PLAN: Record<string, [runs: number, ms: number]> = {
   'sign-in: CSRF token': [100, 9],
   'oidc: /auth parameters': [250, 14],
   'oidc: token, userinfo, introspection, revocation, end-session': [250, 9],
+  'hosts: X-Forwarded-Host, X-Forwarded-Proto': [150, 9],
   '/account: nickname, replaces': [120, 17],
   '/account: country, phone': [120, 13],
   '/account: code, makeDefault, replaces': [150, 23],
@@ -563,6 +565,58 @@ describe('OpenID Connect endpoints', () => {
         const body = encodeParts(parts);
         const headers = auth ? { authorization: auth } : undefined;
         return method === 'GET' ? send(`${url}?${body}`, { headers, accept }) : send(url, { body, contentType, headers, accept });
+      },
+      neverChanges: true,
+    });
+  }, 180_000);
+});
+
+describe('hosts', () => {
+  test('X-Forwarded-Host and X-Forwarded-Proto (TRUST_PROXY) at discovery, /auth, /interaction, /account and /token', async () => {
+    const ours = new URL(issuer).host;
+    // The host Koa (and so oidc-provider) would build URLs from: the first value, "user@" dropped.
+    const seenHost = (h: string) => {
+      let first = h.split(',')[0]!.trim();
+      if (first.includes('@')) {
+        try {
+          first = new URL(`http://${first}`).host;
+        } catch {
+          return '';
+        }
+      }
+      return first.toLowerCase().replace(/:(80|443)$/, '');
+    };
+    const host = fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom('evil.example', `evil.example:${new URL(issuer).port}`, `${ours}/x`, `${ours}@evil.example`, `evil.example, ${ours}`, `${ours}.evil.example`, `${ours}:1`, '127.0.0.1:1', 'localhost', '[::1]', 'e'.repeat(6000), ours, ours.toUpperCase(), `${ours}, evil.example`, `x@${ours}`) },
+      { weight: 2, arbitrary: shortString },
+      { weight: 1, arbitrary: anyString },
+    ).filter((h) => h !== '' && headerSafe(h));
+    const proto = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(undefined, 'http', 'http') }, { weight: 1, arbitrary: fc.constantFrom('https', 'HTTP', 'javascript', 'file', 'http, https', 'https, http', 'ht tp') }, { weight: 1, arbitrary: shortString.filter(headerSafe) });
+    const targets = ['discovery', 'auth', 'interaction', 'account', 'token'] as const;
+    const authUrl = () => `${issuer}/auth?${new URLSearchParams({ client_id: client.clientId, redirect_uri: RP_REDIRECT, response_type: 'code', scope: 'openid', state: 's', code_challenge: crypto.createHash('sha256').update('v').digest('base64url'), code_challenge_method: 'S256' })}`;
+    const hostOf = (u: string) => {
+      try {
+        return new URL(u).host;
+      } catch {
+        return '';
+      }
+    };
+    const protoOk = (p: string | undefined) => p === undefined || p === '' || /^https?$/i.test(p.split(',')[0]!.trim());
+    await sweep(fc.record({ host, proto, target: fc.constantFrom(...targets), accept: HTML_OR_JSON_ACCEPT }), {
+      surface: 'hosts: X-Forwarded-Host, X-Forwarded-Proto',
+      expecting: 'oauth',
+      request: ({ host: h, proto: p, target, accept }) => {
+        const headers: Record<string, string> = { 'x-forwarded-host': h, ...(p !== undefined ? { 'x-forwarded-proto': p } : {}) };
+        if (target === 'discovery') return send(`${issuer}/.well-known/openid-configuration`, { headers, accept });
+        if (target === 'auth') return send(authUrl(), { headers, accept });
+        if (target === 'interaction') return send(`${issuer}/interaction/${login.uid}`, { headers, accept, cookie: login.agent.cookiesFor(`${issuer}/interaction/${login.uid}`) });
+        if (target === 'account') return send(`${issuer}/account`, { headers, accept });
+        return send(`${issuer}/token`, { headers, accept, body: 'grant_type=authorization_code&code=x', contentType: 'application/x-www-form-urlencoded' });
+      },
+      mustReject: ({ host: h, proto: p }) => seenHost(h) !== ours || !protoOk(p),
+      acceptedOk: (r) => {
+        const reflected = [r.headers.get('location') ?? '', ...(r.body.match(/https?:\/\/[^\s"'<>]+/g) ?? [])].find((u) => /^https?:/i.test(u) && !u.startsWith(RP_REDIRECT) && hostOf(u) !== ours);
+        return reflected ? `a URL under another host: ${reflected.slice(0, 200)}` : undefined;
       },
       neverChanges: true,
     });

@@ -108,6 +108,20 @@ describe('loadConfig', () => {
     expect(names(problems({ [name]: value }))).toEqual([name]);
   });
 
+  it('TRUST_PROXY_HOPS: a whole number of at least 1, default 1', () => {
+    expect(loadConfig({ DATA_DIR: dataDir, TRUST_PROXY: 'true' }).trustProxyHops).toBe(1);
+    expect(loadConfig({ DATA_DIR: dataDir, TRUST_PROXY: 'true', TRUST_PROXY_HOPS: '2' }).trustProxyHops).toBe(2);
+    for (const bad of ['0', '-1', '1.5', 'two', '1000']) expect(names(problems({ TRUST_PROXY_HOPS: bad }))).toEqual(['TRUST_PROXY_HOPS']);
+  });
+
+  it("ALLOWED_HOSTS: host[:port] names added to ISSUER's host, lower-case, without default ports", () => {
+    expect(loadConfig({ DATA_DIR: dataDir, ISSUER: 'https://ID.example.com' }).allowedHosts).toEqual(['id.example.com']);
+    expect(loadConfig({ DATA_DIR: dataDir, ISSUER: 'http://127.0.0.1:4000/t' }).allowedHosts).toEqual(['127.0.0.1:4000']);
+    expect(loadConfig({ DATA_DIR: dataDir, ISSUER: 'https://id.example.com', ALLOWED_HOSTS: 'Login.Example.NET:443, id.example.com,[::1]:8443' }).allowedHosts)
+      .toEqual(['id.example.com', 'login.example.net', '[::1]:8443']);
+    for (const bad of ['evil.example/path', 'http://evil.example', 'a b', 'evil.example:port', ',']) expect(names(problems({ ALLOWED_HOSTS: bad }))).toEqual(['ALLOWED_HOSTS']);
+  });
+
   it('requires the secrets and an explicit SMS provider in production', () => {
     const lines = problems({ NODE_ENV: 'production' });
     expect(lines.sort()).toEqual([
