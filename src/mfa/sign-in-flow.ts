@@ -2,7 +2,7 @@ import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import type { PasswordLogin } from '../accounts/password-login.js';
 import { AppError } from '../http/app-error.js';
 import { authenticationContext, type SecondFactorAmr } from '../oidc/authentication-context.js';
-import { loginTimestamp, signOutMark } from '../oidc/session-validity.js';
+import { loginTimestamp } from '../oidc/session-validity.js';
 import type { Device } from '../storage/repositories/devices-repository.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { SignInState, SignInStateRepository } from '../storage/repositories/sign-in-state-repository.js';
@@ -247,18 +247,12 @@ export class SignInFlow {
       const step = await this.enrolmentStep(flowId, user, state, origin);
       return step.kind === 'enrol' ? { ...step, error: device.kind === 'sms' ? 'Invalid PIN' : INVALID_CODE } : step;
     }
-    // Only the user's first device is enrolled here (a device verified meanwhile elsewhere must
-    // be passed instead), and it ends every password-only session and refresh token of the
-    // user; this sign-in is stamped no earlier than that mark, so it lives on.
-    const verified = await this.data.transaction(async (tx) => {
-      await tx.users.lockRow(user.id);
-      const done = await tx.devices.markVerified(user.id, device.id, false, { onlyIfFirst: true });
-      if (done) await tx.users.signOutEverywhere(user.id, signOutMark());
-      return done;
-    });
+    // Only the user's first device is enrolled here: a device verified meanwhile elsewhere must
+    // be passed instead. (Its password-only sessions and tokens end by the rule that a user with
+    // a device is never accepted at aal1.)
+    const verified = await this.data.transaction((tx) => tx.devices.markVerified(user.id, device.id, false, { onlyIfFirst: true }));
     if (!verified) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin);
     await this.audit.record('device.verified', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId: device.id } });
-    await this.audit.record('sessions.revoked', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { scope: 'user', reason: 'mfa_enabled' } });
     return this.complete(flowId, user, factor.amr, origin);
   }
 

@@ -126,14 +126,14 @@ export function createProvider({ config, data, store, signingKeys }: ProviderDep
       await grant.save();
       return grant;
     },
-    // Access tokens carry the sign-in time they stand for (oidc-provider's keep none), so a
-    // sign-out mark ends them as it ends the refresh token; admin tokens also say how the user
-    // signed in (the API demands MFA). Stored with the token, it needs no session that may be gone.
+    // Access tokens carry the sign-in time and level they stand for (oidc-provider's keep
+    // neither), so a sign-out mark, or MFA turned on, ends them as it ends the refresh token;
+    // admin tokens also carry the amr (the API demands MFA). Stored with the token, it needs no session that may be gone.
     async extraTokenClaims(ctx, token) {
       if (token.kind !== 'AccessToken') return undefined;
       const source = ctx.oidc.entities.AuthorizationCode ?? ctx.oidc.entities.RefreshToken;
       if (!source) return undefined;
-      if (token.aud !== adminResource) return { auth_time: source.authTime };
+      if (token.aud !== adminResource) return { auth_time: source.authTime, acr: source.acr };
       return { acr: source.acr, amr: source.amr, auth_time: source.authTime };
     },
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),

@@ -6,6 +6,7 @@ import { isBeforeMark } from './session-validity.js';
 interface TokenLike {
   kind?: string;
   authTime?: number;
+  acr?: string;
   extra?: Record<string, unknown>;
 }
 
@@ -22,10 +23,19 @@ function signInTimeOf(token: TokenLike): number | undefined {
   return typeof authTime === 'number' ? authTime : undefined;
 }
 
-/** Whether a code or token of the user is still alive: not locked, not signed out since. */
+/** How the sign-in a token stands for was made (access tokens carry it as an extra claim). */
+function acrOf(token: TokenLike): unknown {
+  return token.kind === 'AccessToken' ? token.extra?.acr : token.acr;
+}
+
+/**
+ * Whether a code or token of the user is still alive: not locked, not signed out since, and
+ * not password-only once the user has a device (turning MFA on ends those sign-ins).
+ */
 export function tokenIsAlive(state: UserAuthState, token: TokenLike): boolean {
   if (!token.kind || !ENDED_BY_MARKS.has(token.kind)) return true;
   if (state.user.lockedAt) return false;
+  if (state.hasVerifiedDevice && acrOf(token) === 'aal1') return false;
   return !isBeforeMark(signInTimeOf(token), state.sessionsValidAfter);
 }
 

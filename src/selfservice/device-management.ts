@@ -98,8 +98,9 @@ export class DeviceManagement {
   /**
    * Verifies a new device. With "make default" it becomes the default and every session of the
    * user ends (the seed: the system logs you out); without, the user stays signed in, but the
-   * other sessions still end when this is the user's first device (password-only sessions must
-   * not outlive MFA being turned on) or when it replaces a number (every removal signs out).
+   * other sessions still end when it replaces a number (every removal signs out). A first
+   * device ends the password-only sessions by the rule that a user with a device is never
+   * accepted at aal1.
    * `replaces` is the user's old SMS device when changing the number: removed in the same step.
    * `mark` is set when sessions were ended, so the caller's own session can carry on.
    */
@@ -120,9 +121,9 @@ export class DeviceManagement {
     const makeDefault = options.makeDefault || Boolean(replaced?.isDefault);
     const { mark, reason } = await this.data.transaction(async (tx) => {
       await tx.users.lockRow(user.id);
-      const done = await tx.devices.markVerified(user.id, device.id, makeDefault);
+      await tx.devices.markVerified(user.id, device.id, makeDefault);
       if (replaced) await tx.devices.remove(user.id, replaced.id);
-      const why = options.makeDefault ? 'default_device_changed' : replaced ? 'device_removed' : done?.first ? 'mfa_enabled' : undefined;
+      const why = options.makeDefault ? 'default_device_changed' : replaced ? 'device_removed' : undefined;
       return { mark: why ? await this.signOutEverywhere(tx, user) : undefined, reason: why };
     });
     await this.audit.record('device.verified', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId, makeDefault } });

@@ -153,7 +153,13 @@ describe('turning MFA on ends password-only sessions', () => {
     const { page, finish } = await rp.start({ scope: 'openid offline_access' });
     const tokens = await finish(callbackOf(await submitPassword(rp.agent, page, user)));
     expect((await rp.verifyIdToken(tokens.id_token!)).acr).toBe('aal1');
-    return { user, rp, refreshToken: await refreshWorks(rp, tokens.refresh_token!) };
+    return { user, rp, accessToken: tokens.access_token, refreshToken: await refreshWorks(rp, tokens.refresh_token!) };
+  }
+
+  async function userinfoStatus(accessToken: string): Promise<number> {
+    const res = await fetch(`${server.url}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+    await res.arrayBuffer();
+    return res.status;
   }
 
   async function promptNone(rp: RelyingParty): Promise<string | null> {
@@ -162,14 +168,16 @@ describe('turning MFA on ends password-only sessions', () => {
   }
 
   test('a first device verified on /account without "make default": other aal1 sessions and refresh tokens end; /account stays', async () => {
-    const { user, rp, refreshToken } = await passwordOnly();
+    const { user, rp, accessToken, refreshToken } = await passwordOnly();
     expect(await promptNone(rp)).toBeNull();
+    expect(await userinfoStatus(accessToken)).toBe(200);
     const browser = new UserAgent();
     await openAccount(browser, server.url, user);
     const added = await addTotpDevice(browser, server.url, 'First phone');
     expect(pathOf(await verifyDevice(browser, added.page, await added.app.next(), false))).toBe('/account');
 
     await refreshFails(rp, refreshToken);
+    expect(await userinfoStatus(accessToken)).toBe(401);
     expect(await promptNone(rp)).toBe('login_required');
     expectAccountPage(await browser.request(`${server.url}/account`));
   });

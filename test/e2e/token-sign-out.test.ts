@@ -162,3 +162,26 @@ describe('a locked user', () => {
     await expectEnded(signedIn);
   });
 });
+
+describe('sign-out marks ahead of the clock', () => {
+  // Sign-ins are stamped no earlier than the marks in force, which can be ahead of the clock
+  // (a mark is the next second, and several may come in one second). A later sign-out must
+  // still end a sign-in stamped at such a mark, for the user's mark and the account's.
+  test('a sign-in stamped at a user mark ahead of the clock ends at the next `user reset-mfa`', async () => {
+    const user = await accountWithUser(db.url, { mfaRequired: false });
+    await sql(db.url, "UPDATE users SET sessions_valid_after = date_trunc('second', now()) + interval '3 seconds' WHERE id = $1", [user.userId]);
+    const mine = tokensOf(await signInWithPassword(server.url, client, user));
+    await expectAlive(mine, user);
+    await cli(db.url, ['user', 'reset-mfa', user.username]);
+    await expectEnded(mine);
+  });
+
+  test("a sign-in stamped at a user's mark ahead of the clock ends when the account's policy is enabled", async () => {
+    const user = await accountWithUser(db.url, { mfaRequired: false });
+    await sql(db.url, "UPDATE users SET sessions_valid_after = date_trunc('second', now()) + interval '3 seconds' WHERE id = $1", [user.userId]);
+    const mine = tokensOf(await signInWithPassword(server.url, client, user));
+    await expectAlive(mine, user);
+    await cli(db.url, ['account', 'set-mfa-required', user.accountId, 'true']);
+    await expectEnded(mine);
+  });
+});

@@ -44,11 +44,17 @@ export class AccountsRepository {
     return Number(rows[0]!.n);
   }
 
-  /** Sets the policy; when it becomes required, every session of the account ends (one UPDATE). */
+  /**
+   * Sets the policy; when it becomes required, every session of the account ends (one UPDATE).
+   * Sign-ins are stamped no earlier than the marks in force, which may be ahead of the clock:
+   * the new mark passes the account's and its users' marks, so none of those sign-ins survives.
+   */
   async setMfaRequired(id: string, required: boolean, actorUserId: string | null, signOutAt: Date | null): Promise<Account | undefined> {
     const { rows } = await this.db.query<Account>(
       `UPDATE accounts SET mfa_required = $2, mfa_policy_updated_at = now(), mfa_policy_updated_by = $3,
-         sessions_valid_after = COALESCE($4, sessions_valid_after)
+         sessions_valid_after = CASE WHEN $4::timestamptz IS NULL THEN sessions_valid_after ELSE GREATEST($4::timestamptz,
+           sessions_valid_after + interval '1 second',
+           (SELECT max(u.sessions_valid_after) + interval '1 second' FROM users u WHERE u.account_id = accounts.id)) END
        WHERE id = $1 RETURNING ${COLUMNS}`,
       [id, required, actorUserId, signOutAt],
     );

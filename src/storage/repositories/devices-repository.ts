@@ -133,17 +133,16 @@ export class DevicesRepository {
   /**
    * Marks a device verified; it becomes the default when asked or when the user has none yet.
    * Run inside a transaction: the user's device rows are locked so two verifications cannot
-   * both become the default.
+   * both become the default; `onlyIfFirst` refuses (undefined) when another device is verified.
    */
-  async markVerified(userId: string, deviceId: string, makeDefault: boolean, options: { onlyIfFirst?: boolean } = {}): Promise<{ device: Device; first: boolean } | undefined> {
+  async markVerified(userId: string, deviceId: string, makeDefault: boolean, options: { onlyIfFirst?: boolean } = {}): Promise<Device | undefined> {
     const { rows: locked } = await this.db.query<{ id: string; isDefault: boolean; verified: boolean }>(
       'SELECT id, is_default AS "isDefault", verified_at IS NOT NULL AS verified FROM mfa_devices WHERE user_id = $1 ORDER BY id FOR UPDATE',
       [userId],
     );
     const target = locked.find((d) => d.id === deviceId);
     if (!target) return undefined;
-    const first = !locked.some((d) => d.verified && d.id !== deviceId);
-    if (options.onlyIfFirst && !first) return undefined;
+    if (options.onlyIfFirst && locked.some((d) => d.verified && d.id !== deviceId)) return undefined;
     const becomesDefault = makeDefault || !locked.some((d) => d.isDefault);
     if (becomesDefault) {
       await this.db.query('UPDATE mfa_devices SET is_default = false WHERE user_id = $1 AND is_default AND id <> $2', [userId, deviceId]);
@@ -153,7 +152,7 @@ export class DevicesRepository {
        WHERE id = $1 AND user_id = $2 RETURNING ${COLUMNS}`,
       [deviceId, userId, becomesDefault],
     );
-    return rows[0] ? { device: rows[0], first } : undefined;
+    return rows[0];
   }
 
   /** Replay guard: accepts a TOTP time step only if it is newer than every step accepted before. */

@@ -30,6 +30,14 @@ const COLUMNS = `u.id, u.account_id AS "accountId", u.username, u.role, u.is_sup
   u.password_hash AS "passwordHash", u.failed_mfa_attempts AS "failedMfaAttempts", u.locked_at AS "lockedAt",
   u.locked_reason AS "lockedReason", u.created_at AS "createdAt"`;
 
+/**
+ * A user's new "sessions valid after" mark, at least `at`. Sign-ins are stamped no earlier than
+ * the marks in force (the user's and the account's), which may be ahead of the clock; a new
+ * mark must pass them, or a sign-in stamped at one would outlive this sign-out.
+ */
+const nextMark = (at: string) => `GREATEST(${at}, users.sessions_valid_after + interval '1 second',
+  (SELECT a.sessions_valid_after + interval '1 second' FROM accounts a WHERE a.id = users.account_id))`;
+
 export class UsersRepository {
   constructor(private readonly db: Queryable) {}
 
@@ -113,7 +121,7 @@ export class UsersRepository {
    */
   async resetMfaState(id: string, signOutAt: Date): Promise<boolean> {
     const { rowCount } = await this.db.query(
-      'UPDATE users SET failed_mfa_attempts = 0, sessions_valid_after = GREATEST(sessions_valid_after, $2) WHERE id = $1',
+      `UPDATE users SET failed_mfa_attempts = 0, sessions_valid_after = ${nextMark('$2')} WHERE id = $1`,
       [id, signOutAt],
     );
     return rowCount === 1;
@@ -124,15 +132,10 @@ export class UsersRepository {
     await this.db.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id]);
   }
 
-  /**
-   * Ends every session and refresh token of the user issued before `at`, and returns the mark
-   * set. Sign-ins are stamped no earlier than the mark in force, so a mark already at or past
-   * `at` moves one second further: a sign-in stamped at the old mark must end too.
-   */
+  /** Ends every session and refresh token of the user issued before `at`; returns the mark set. */
   async signOutEverywhere(id: string, at: Date): Promise<Date> {
     const { rows } = await this.db.query<{ mark: Date }>(
-      `UPDATE users SET sessions_valid_after = GREATEST(sessions_valid_after + interval '1 second', $2)
-       WHERE id = $1 RETURNING sessions_valid_after AS mark`,
+      `UPDATE users SET sessions_valid_after = ${nextMark('$2')} WHERE id = $1 RETURNING sessions_valid_after AS mark`,
       [id, at],
     );
     return rows[0]?.mark ?? at;

@@ -36,13 +36,15 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({
       nodeEnv: 'development', port: 3000, issuer: 'http://localhost:3000', dataDir,
       demo: true, logLevel: 'info', trustProxy: false, totpIssuer: 'Twofold', reauthMaxAgeSeconds: 300,
+      enrolmentTtlSeconds: 3600,
     });
     expect(c.databaseUrl).toBeUndefined();
     expect(c.redisUrl).toBeUndefined();
     expect(c.sms).toEqual({
       provider: 'console', vonage: undefined, timeoutMs: 5000, pinLength: 4, codeLength: 7,
       pinTtlSeconds: 600, codeTtlSeconds: 600, resendCooldownSeconds: 30, maxPerUserPerHour: 10,
-      maxPerPhonePerHour: 10, maxPerIpPerHour: 20, maxGlobalPerHour: 1000, allowedCallingCodes: null,
+      maxPerPhonePerHour: 10, maxPinsPerPhonePerHour: 5, maxPendingUsersPerPhone: 3, maxPerIpPerHour: 20,
+      maxGlobalPerHour: 1000, allowedCallingCodes: null,
     });
     expect(c.cookieKeys).toHaveLength(1);
     expect(c.cookieKeys[0].length).toBeGreaterThanOrEqual(32);
