@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { startFakeVonage, type FakeVonage } from '../helpers/fake-vonage.js';
+import { startFakeVonage, vonageSettings, type FakeVonage } from '../helpers/fake-vonage.js';
 import { Authenticator, beginTotpEnrolment, enrolThroughSignIn, expectKind, interactionUid, kindOf, sql, submitPassword } from '../helpers/mfa.js';
 import { accountWithUser, confidentialClient } from '../helpers/provision.js';
 import { callbackOf, RelyingParty } from '../helpers/relying-party.js';
@@ -37,11 +37,7 @@ const env = (extra: Record<string, string> = {}) => ({
   DATABASE_URL: db.url,
   REDIS_URL,
   ...secrets,
-  SMS_PROVIDER: 'vonage',
-  VONAGE_API_KEY: 'key',
-  VONAGE_API_SECRET: 'secret',
-  VONAGE_FROM: 'Twofold',
-  VONAGE_REST_HOST: fake.url,
+  ...vonageSettings(fake),
   SMS_RESEND_COOLDOWN: '0',
   SMS_LIMIT_USER_HOURLY: '1000',
   SMS_LIMIT_PHONE_HOURLY: '1000',

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { startFakeVonage, type FakeVonage } from '../helpers/fake-vonage.js';
+import { startFakeVonage, vonageSettings, type FakeVonage } from '../helpers/fake-vonage.js';
 import { expectKind, interactionUid, submitPassword } from '../helpers/mfa.js';
 import { accountWithUser, confidentialClient, type Fixture } from '../helpers/provision.js';
 import { callbackOf, RelyingParty } from '../helpers/relying-party.js';
@@ -27,11 +27,7 @@ beforeAll(async () => {
     DATABASE_URL: db.url,
     REDIS_URL,
     ...clusterSecrets(),
-    SMS_PROVIDER: 'vonage',
-    VONAGE_API_KEY: 'key',
-    VONAGE_API_SECRET: 'secret',
-    VONAGE_FROM: 'Twofold',
-    VONAGE_REST_HOST: fake.url,
+    ...vonageSettings(fake),
     SMS_RESEND_COOLDOWN: String(COOLDOWN),
     SMS_LIMIT_USER_HOURLY: '6',
     SMS_LIMIT_PHONE_HOURLY: '1000',

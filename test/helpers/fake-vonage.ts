@@ -21,6 +21,11 @@ export interface FakeVonage {
   close(): Promise<void>;
 }
 
+/** Settings that point a Twofold process's real Vonage SDK at this fake. */
+export function vonageSettings(fake: FakeVonage): Record<string, string> {
+  return { SMS_PROVIDER: 'vonage', VONAGE_API_KEY: 'key', VONAGE_API_SECRET: 'secret', VONAGE_FROM: 'Twofold', VONAGE_REST_HOST: fake.url };
+}
+
 /** The real SDK sends JSON with HTTP Basic auth; older clients send a form with api_key/api_secret. */
 function readFields(req: IncomingMessage, body: string): Record<string, string> {
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();

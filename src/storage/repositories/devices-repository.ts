@@ -20,15 +20,7 @@ export interface Device {
   enrolmentBinding: string | null;
 }
 
-export interface NewDevice {
-  id: string;
-  userId: string;
-  kind: DeviceKind;
-  nickname: string | null;
-  sealedSecret: string | null;
-  phoneE164: string | null;
-  enrolmentBinding?: string | null;
-}
+export type NewDevice = Pick<Device, 'id' | 'userId' | 'kind' | 'nickname' | 'sealedSecret' | 'phoneE164'> & { enrolmentBinding?: string | null };
 
 /** Bounds on devices waiting for verification. */
 export interface PendingLimits {
