@@ -1,6 +1,6 @@
 import { Algorithm, hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
-import { AppError } from '../http/app-error.js';
 import { randomToken } from '../crypto/random-codes.js';
+import { acceptNewPassword, normalisePassword } from './password-rules.js';
 
 /** OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane (about 13 ms per hash on our machines). */
 const ARGON2_OPTIONS = {
@@ -10,9 +10,8 @@ const ARGON2_OPTIONS = {
   parallelism: 1,
 } as const;
 
-export const PASSWORD_MIN_LENGTH = 8;
-/** Longer inputs are refused before any hashing, so huge submitted passwords cannot tie up the server. */
-export const PASSWORD_MAX_LENGTH = 1024;
+/** Longer submitted inputs are refused before any hashing, so huge passwords cannot tie up the server. */
+export const VERIFY_MAX_LENGTH = 1024;
 
 let dummyHash: Promise<string> | undefined;
 
@@ -25,15 +24,9 @@ function getDummyHash(): Promise<string> {
   return dummyHash;
 }
 
+/** A new password: refused (validation_failed, naming the rule) unless it passes the password rules. */
 export async function hashPassword(pw: string): Promise<string> {
-  if (typeof pw !== 'string' || pw.length > PASSWORD_MAX_LENGTH) {
-    throw new AppError('validation_failed', `Password must be at most ${PASSWORD_MAX_LENGTH} characters.`);
-  }
-  // Counted in code points, so a password of 8 emoji is as long as it looks.
-  if ([...pw].length < PASSWORD_MIN_LENGTH) {
-    throw new AppError('validation_failed', `Password must be at least ${PASSWORD_MIN_LENGTH} characters.`);
-  }
-  return argon2Hash(pw, ARGON2_OPTIONS);
+  return argon2Hash(acceptNewPassword(pw), ARGON2_OPTIONS);
 }
 
 /**
@@ -41,12 +34,16 @@ export async function hashPassword(pw: string): Promise<string> {
  * hash so that the answer takes about as long as for a real user, then returns false.
  * A stored hash that argon2 cannot parse is a server fault and throws rather than reading as
  * "wrong password".
+ * Passwords are hashed NFKC-normalised; a hash made before that (of the text as typed) still
+ * verifies: only input that normalisation changes costs a second verification.
  */
 export async function verifyPassword(hash: string | null, pw: string): Promise<boolean> {
-  if (typeof pw !== 'string' || pw.length > PASSWORD_MAX_LENGTH) return false;
+  if (typeof pw !== 'string' || pw.length > VERIFY_MAX_LENGTH) return false;
+  const normalised = normalisePassword(pw);
   if (hash === null) {
-    await argon2Verify(await getDummyHash(), pw);
+    await argon2Verify(await getDummyHash(), normalised);
     return false;
   }
-  return argon2Verify(hash, pw);
+  if (await argon2Verify(hash, normalised)) return true;
+  return normalised !== pw && argon2Verify(hash, pw);
 }

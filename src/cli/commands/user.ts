@@ -13,7 +13,7 @@ export const userCreateCommand: Command = {
     '--account ACCOUNT   the account id or name',
     '--role ROLE         user (default) or admin (manages the account\'s MFA policy)',
     '--support           a support user (may act on every account)',
-    '--password-stdin    read the password from standard input (at least 8 characters)',
+    '--password-stdin    read the password from standard input (12 to 256 characters, not a commonly used password)',
   ],
   async run(args, ctx) {
     const { values } = parseCommandArgs(this.name, args, {

@@ -10,15 +10,15 @@ describe('password hasher', () => {
   });
 
   it('salts: the same password hashes differently each time', async () => {
-    const [a, b] = await Promise.all([hashPassword('password123'), hashPassword('password123')]);
+    const [a, b] = await Promise.all([hashPassword('tulip ledger 123'), hashPassword('tulip ledger 123')]);
     expect(a).not.toBe(b);
   });
 
   it('refuses a wrong password', async () => {
-    const h = await hashPassword('password123');
-    expect(await verifyPassword(h, 'password124')).toBe(false);
+    const h = await hashPassword('tulip ledger 123');
+    expect(await verifyPassword(h, 'tulip ledger 124')).toBe(false);
     expect(await verifyPassword(h, '')).toBe(false);
-    expect(await verifyPassword(h, 'PASSWORD123')).toBe(false);
+    expect(await verifyPassword(h, 'TULIP LEDGER 123')).toBe(false);
   });
 
   it('returns false for an unknown user (null hash) after doing the same work', async () => {
@@ -26,7 +26,7 @@ describe('password hasher', () => {
     expect(await verifyPassword(null, '')).toBe(false);
     // Cost: a null hash should take about one real verification, not nothing. Measured in
     // process CPU time (argon2 runs on libuv threads), which a busy machine does not inflate.
-    const h = await hashPassword('password123');
+    const h = await hashPassword('tulip ledger 123');
     const cpuMs = () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1000;
@@ -43,7 +43,7 @@ describe('password hasher', () => {
   });
 
   it('refuses overlong passwords without hashing', async () => {
-    const h = await hashPassword('password123');
+    const h = await hashPassword('tulip ledger 123');
     const huge = 'a'.repeat(1025);
     const cpu = () => {
       const u = process.cpuUsage();
@@ -57,18 +57,25 @@ describe('password hasher', () => {
     expect(cpu() - t).toBeLessThan(10);
   });
 
-  it('accepts 1024 characters and rejects 1025 when hashing', async () => {
-    const max = 'b'.repeat(1024);
+  it('hashes only passwords that pass the password rules (12 to 256 characters, not common)', async () => {
+    const max = 'b'.repeat(256);
     expect(await verifyPassword(await hashPassword(max), max)).toBe(true);
-    await expect(hashPassword('b'.repeat(1025))).rejects.toMatchObject({ code: 'validation_failed' });
+    await expect(hashPassword('b'.repeat(257))).rejects.toMatchObject({ code: 'validation_failed', message: expect.stringContaining('at most 256') });
+    const err = await hashPassword('short pass1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: 'validation_failed', status: 422, message: expect.stringContaining('at least 12') });
+    await expect(hashPassword('')).rejects.toBeInstanceOf(AppError);
+    await expect(hashPassword('qwerty123456')).rejects.toMatchObject({ code: 'validation_failed', message: expect.stringContaining('commonly used') });
+    expect(await hashPassword('123456789012x')).toMatch(/^\$argon2id\$/);
   });
 
-  it('rejects passwords shorter than 8 characters with validation_failed', async () => {
-    const err = await hashPassword('short12').catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(AppError);
-    expect(err).toMatchObject({ code: 'validation_failed', status: 422 });
-    await expect(hashPassword('')).rejects.toBeInstanceOf(AppError);
-    expect(await hashPassword('12345678')).toMatch(/^\$argon2id\$/);
+  it('hashes the NFKC form, so the same password typed composed, decomposed or full-width verifies', async () => {
+    const composed = 'caf\u00e9 au lait 42';
+    const h = await hashPassword(composed.normalize('NFD'));
+    expect(await verifyPassword(h, composed)).toBe(true);
+    expect(await verifyPassword(h, composed.normalize('NFD'))).toBe(true);
+    const wide = await hashPassword('\uff34\uff55\uff4c\uff49\uff50 ledger 77');
+    expect(await verifyPassword(wide, 'Tulip ledger 77')).toBe(true);
   });
 
   it('handles unicode passwords', async () => {
