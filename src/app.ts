@@ -27,6 +27,8 @@ import { accountCsrfBinding, accountRoutes } from './selfservice/account-routes.
 import type { DeviceManagement } from './selfservice/device-management.js';
 import type { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
 import type { DataStore } from './storage/repositories/index.js';
+import type { PasswordReset } from './accounts/password-reset.js';
+import { passwordResetRoutes } from './selfservice/password-reset-routes.js';
 
 export interface AppDeps {
   config: Config;
@@ -42,6 +44,7 @@ export interface AppDeps {
   throttle: Throttle;
   readiness: Record<string, () => Promise<void>>;
   backChannel: () => string;
+  passwordReset: PasswordReset;
   viewExtras?: () => Record<string, unknown>;
 }
 
@@ -50,7 +53,7 @@ export interface AppDeps {
  * its endpoints (provider.use inserts them ahead), so one error handler and one set of
  * security headers cover everything.
  */
-export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, adminGuard, metrics, throttle, readiness, backChannel, viewExtras = () => ({}) }: AppDeps): Provider {
+export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, adminGuard, metrics, throttle, readiness, backChannel, passwordReset, viewExtras = () => ({}) }: AppDeps): Provider {
   const csrf = csrfTokens(config.cookieKeys[0]!);
   const ownCalls = backChannelSecret(config.cookieKeys[0]!);
   const backChannelHeaders = { [BACK_CHANNEL_HEADER]: ownCalls };
@@ -76,6 +79,7 @@ export function createApp({ config, logger, provider, flow, data, devices, accou
   provider.use(under(['/interaction'], interactions.routes()));
   provider.use(under(['/interaction'], interactions.allowedMethods()));
 
+  provider.use(under(['/password-reset'], passwordResetRoutes({ reset: passwordReset, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes()));
   provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, guard: adminGuard }).routes()));
   provider.use(
     under(['/account'], accountRoutes({ config, data, devices, admin, sessions: accountSessions, backChannel, backChannelHeaders, verifyCsrf: csrf.verify, csrfMiddleware: csrf.bound(accountCsrfBinding), viewExtras }).routes()),

@@ -30,6 +30,8 @@ export interface Config {
   reauthMaxAgeSeconds: number;
   /** ENROLMENT_TTL: seconds an unverified device waits for its verification before it is dropped. */
   enrolmentTtlSeconds: number;
+  /** PASSWORD_RESET_TTL: seconds a password-reset link stays valid. */
+  passwordResetTtlSeconds: number;
   /** METRICS_TOKEN: when set, /metrics needs `Authorization: Bearer <token>`. */
   metricsToken?: string;
   /** KEY_REFRESH_SECONDS: how often each process checks for rotated signing keys. */
@@ -123,6 +125,7 @@ export const envShape = {
     .default('Twofold'),
   REAUTH_MAX_AGE: int(1, 86_400).default(300),
   ENROLMENT_TTL: int(60, 7 * 86_400).default(3600),
+  PASSWORD_RESET_TTL: int(1, 7 * 86_400).default(1800),
   ENTRY_RATE_LIMIT: int(1, 1_000_000).default(600),
   KEY_REFRESH_SECONDS: int(1, 3600).default(30),
   METRICS_TOKEN: z.string().refine((s) => s.length >= 16, 'must be at least 16 characters').optional(),
@@ -186,6 +189,7 @@ export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
   totpIssuer: e.TOTP_ISSUER,
   reauthMaxAgeSeconds: e.REAUTH_MAX_AGE,
   enrolmentTtlSeconds: e.ENROLMENT_TTL,
+  passwordResetTtlSeconds: e.PASSWORD_RESET_TTL,
   metricsToken: e.METRICS_TOKEN,
   keyRefreshSeconds: e.KEY_REFRESH_SECONDS,
   entryRateLimitPerMinute: e.ENTRY_RATE_LIMIT,

@@ -141,6 +141,19 @@ export class UsersRepository {
     return rows[0]?.mark ?? at;
   }
 
+  /**
+   * A new password, and every session and refresh token of the user issued before `at` ends,
+   * in one statement. Devices, recovery codes, the MFA failure counter and the lock stay as
+   * they are. Returns the mark set (undefined: no such user).
+   */
+  async setPassword(id: string, passwordHash: string, at: Date): Promise<Date | undefined> {
+    const { rows } = await this.db.query<{ mark: Date }>(
+      `UPDATE users SET password_hash = $2, sessions_valid_after = ${nextMark('$3')} WHERE id = $1 RETURNING sessions_valid_after AS mark`,
+      [id, passwordHash, at],
+    );
+    return rows[0]?.mark;
+  }
+
   async listByAccount(accountId: string): Promise<User[]> {
     const { rows } = await this.db.query<User>(`SELECT ${COLUMNS} FROM users u WHERE u.account_id = $1 ORDER BY lower(u.username)`, [accountId]);
     return rows;

@@ -264,3 +264,12 @@ function loadInChild(dir: string, startAt: number): Promise<string> {
     child.on('close', (code) => (code === 0 ? done(out) : fail(new Error(`child exited ${code}: ${err}`))));
   });
 }
+
+describe('PASSWORD_RESET_TTL', () => {
+  it('defaults to 1800 seconds, takes whole seconds and refuses 0 or words', () => {
+    expect(loadConfig({ DATA_DIR: dataDir }).passwordResetTtlSeconds).toBe(1800);
+    expect(loadConfig({ DATA_DIR: dataDir, PASSWORD_RESET_TTL: '120' }).passwordResetTtlSeconds).toBe(120);
+    expect(problems({ PASSWORD_RESET_TTL: '0' })).toContain('PASSWORD_RESET_TTL: must be between 1 and 604800');
+    expect(problems({ PASSWORD_RESET_TTL: 'half an hour' })).toContain('PASSWORD_RESET_TTL: must be a whole number');
+  });
+});

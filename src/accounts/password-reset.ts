@@ -1,0 +1,129 @@
+import crypto from 'node:crypto';
+import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
+import { randomToken, sha256Hex } from '../crypto/random-codes.js';
+import { AppError } from '../http/app-error.js';
+import type { Throttle, ThrottleRule } from '../http/throttle.js';
+import type { Logger } from '../logger.js';
+import { signOutMark } from '../oidc/session-validity.js';
+import type { DataStore } from '../storage/repositories/index.js';
+import type { User } from '../storage/repositories/users-repository.js';
+import { hashPassword } from './password-hasher.js';
+import { confirmNewPassword } from './password-change.js';
+
+export const RESETS_PER_ADDRESS: ThrottleRule = { name: 'reset-address', limit: 5, windowSeconds: 60 * 60 };
+export const RESETS_PER_IP: ThrottleRule = { name: 'reset-ip', limit: 50, windowSeconds: 60 * 60 };
+
+export const RESET_ANSWER = 'If an account uses that address, we sent a link to it.';
+export const LINK_INVALID = 'This password reset link is no longer valid. Ask for a new one.';
+const THROTTLED = 'Too many password reset requests. Wait a while and try again.';
+
+/** 256 random bits, 43 base64url characters in the link. */
+const TOKEN_BYTES = 32;
+const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+/** Sends a mail from a template; never throws (a failure is logged and audited by the sender). */
+export interface MailSender {
+  send(to: string, template: string, locals: Record<string, unknown>, meta: { accountId?: string | null; userId?: string | null; origin?: RequestOrigin }): Promise<unknown>;
+}
+
+/** The "your password was changed / reset" security notice. */
+export interface PasswordNotices {
+  passwordChanged(user: User, how: 'changed' | 'reset', origin?: RequestOrigin): Promise<unknown>;
+}
+
+/** Lower-case and trimmed, as addresses are stored; undefined when it cannot be an address. */
+export function normaliseResetEmail(input: unknown): string | undefined {
+  const email = typeof input === 'string' ? input.trim().toLowerCase() : '';
+  return email.length <= 254 && /^[^\s@]+@[^\s@]+$/.test(email) ? email : undefined;
+}
+
+/**
+ * "Forgot password?": a link to the user's verified address that sets a new password once.
+ * The answer to a request never depends on the address: the same text and status, and the
+ * same work before the answer (throttles, a token and its hash); finding the user, storing
+ * the link and sending the mail happen after it, for every address alike.
+ */
+export class PasswordReset {
+  private readonly key: Buffer;
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(
+    private readonly deps: {
+      data: DataStore;
+      throttle: Throttle;
+      audit: AuditLog;
+      mail: MailSender;
+      notices: PasswordNotices;
+      logger: Logger;
+      issuer: string;
+      ttlSeconds: number;
+      secret: Buffer;
+    },
+  ) {
+    this.key = crypto.createHmac('sha256', deps.secret).update('twofold password reset token hashing').digest();
+  }
+
+  private hash(token: string): string {
+    return crypto.createHmac('sha256', this.key).update(token).digest('hex');
+  }
+
+  /** Validates and throttles, then answers; the link is issued and mailed in the background. */
+  async request(emailInput: unknown, origin: RequestOrigin): Promise<void> {
+    const email = normaliseResetEmail(emailInput);
+    if (!email) throw new AppError('validation_failed', 'Enter the email address of your account.');
+    const { throttle } = this.deps;
+    // Counted whether or not the address is known: the limit says nothing about who exists.
+    await throttle.consume(RESETS_PER_IP, origin.ip ?? 'unknown', THROTTLED);
+    await throttle.consume(RESETS_PER_ADDRESS, sha256Hex(email), THROTTLED);
+    const token = randomToken(TOKEN_BYTES);
+    const tokenHash = this.hash(token);
+    const task = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.deliver(email, token, tokenHash, origin))
+      .catch((err: unknown) => this.deps.logger.error({ err: (err as Error).message }, 'password reset request failed'));
+    this.pending.add(task);
+    void task.finally(() => this.pending.delete(task));
+  }
+
+  private async deliver(email: string, token: string, tokenHash: string, origin: RequestOrigin): Promise<void> {
+    const { data, audit, mail, issuer, ttlSeconds } = this.deps;
+    const recipient = await data.passwordResets.issueForVerifiedEmail(email, tokenHash, ttlSeconds);
+    if (!recipient) return;
+    await audit.record('password.reset_requested', { accountId: recipient.accountId, subjectUserId: recipient.userId, origin });
+    const minutes = Math.max(1, Math.round(ttlSeconds / 60));
+    await mail.send(recipient.email, 'password-reset', { link: `${issuer}/password-reset/${token}`, minutes }, { accountId: recipient.accountId, userId: recipient.userId, origin });
+  }
+
+  /** Settles when every request taken so far has been handled (graceful shutdown, tests). */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  /** Whether a link can still be used (looking does not use it). */
+  async isValid(token: string): Promise<boolean> {
+    return TOKEN.test(token) && (await this.deps.data.passwordResets.findValid(this.hash(token))) !== undefined;
+  }
+
+  /**
+   * Sets the new password of the link's user, once: the link is used and the password set in
+   * one transaction, and every session and refresh token of the user ends. Devices, recovery
+   * codes, the MFA failure counter and the lock are left alone: the next sign-in still needs
+   * the second factor, and a locked user stays locked.
+   */
+  async complete(token: string, newPassword: unknown, confirmation: unknown, origin: RequestOrigin): Promise<User> {
+    if (!(await this.isValid(token))) throw new AppError('not_found', LINK_INVALID);
+    const password = confirmNewPassword(newPassword, confirmation);
+    const passwordHash = await hashPassword(password);
+    const { data, audit, notices } = this.deps;
+    const userId = await data.transaction(async (tx) => {
+      const id = await tx.passwordResets.consume(this.hash(token));
+      if (!id) throw new AppError('not_found', LINK_INVALID);
+      await tx.users.setPassword(id, passwordHash, signOutMark());
+      return id;
+    });
+    const user = (await data.users.findById(userId))!;
+    await audit.record('password.reset', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin });
+    await audit.record('sessions.revoked', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { scope: 'user', reason: 'password_reset' } });
+    await notices.passwordChanged(user, 'reset', origin);
+    return user;
+  }
+}
