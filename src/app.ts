@@ -28,6 +28,7 @@ import type { DeviceManagement } from './selfservice/device-management.js';
 import type { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
 import type { DataStore } from './storage/repositories/index.js';
 import type { PasswordReset } from './accounts/password-reset.js';
+import type { PasswordChange } from './accounts/password-change.js';
 import { passwordResetRoutes } from './selfservice/password-reset-routes.js';
 
 export interface AppDeps {
@@ -45,6 +46,7 @@ export interface AppDeps {
   readiness: Record<string, () => Promise<void>>;
   backChannel: () => string;
   passwordReset: PasswordReset;
+  passwordChange: PasswordChange;
   viewExtras?: () => Record<string, unknown>;
 }
 
@@ -53,7 +55,7 @@ export interface AppDeps {
  * its endpoints (provider.use inserts them ahead), so one error handler and one set of
  * security headers cover everything.
  */
-export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, adminGuard, metrics, throttle, readiness, backChannel, passwordReset, viewExtras = () => ({}) }: AppDeps): Provider {
+export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, adminGuard, metrics, throttle, readiness, backChannel, passwordReset, passwordChange, viewExtras = () => ({}) }: AppDeps): Provider {
   const csrf = csrfTokens(config.cookieKeys[0]!);
   const ownCalls = backChannelSecret(config.cookieKeys[0]!);
   const backChannelHeaders = { [BACK_CHANNEL_HEADER]: ownCalls };
@@ -82,7 +84,7 @@ export function createApp({ config, logger, provider, flow, data, devices, accou
   provider.use(under(['/password-reset'], passwordResetRoutes({ reset: passwordReset, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes()));
   provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, guard: adminGuard }).routes()));
   provider.use(
-    under(['/account'], accountRoutes({ config, data, devices, admin, sessions: accountSessions, backChannel, backChannelHeaders, verifyCsrf: csrf.verify, csrfMiddleware: csrf.bound(accountCsrfBinding), viewExtras }).routes()),
+    under(['/account'], accountRoutes({ config, data, devices, admin, passwords: passwordChange, sessions: accountSessions, backChannel, backChannelHeaders, verifyCsrf: csrf.verify, csrfMiddleware: csrf.bound(accountCsrfBinding), viewExtras }).routes()),
   );
 
   if (config.demo) {

@@ -31,6 +31,8 @@ import { ensureAccountClient } from './selfservice/account-client.js';
 import { DeviceManagement } from './selfservice/device-management.js';
 import { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
 import { PENDING_DEVICES_PER_USER } from './storage/repositories/devices-repository.js';
+import { PasswordReset, type MailSender, type PasswordNotices } from './accounts/password-reset.js';
+import { PasswordChange } from './accounts/password-change.js';
 
 export interface RunningServer {
   readonly port: number;
@@ -82,10 +84,11 @@ export async function startServer(config: Config, logger: Logger, options: { han
   const factors = new FactorRegistry().register(sms).register(new TotpFactor(data.devices, box, config.totpIssuer, pendingLimits));
   const countries = countryOptions(config.sms.allowedCallingCodes);
   const recoveryCodes = new RecoveryCodes(data, audit, config.dataEncryptionKey);
+  const passwordLogin = new PasswordLogin(data.users, throttle, audit);
   const flow = new SignInFlow(
     data,
     new SignInStateRepository(store),
-    new PasswordLogin(data.users, throttle, audit),
+    passwordLogin,
     factors,
     new Lockout(data.users, audit),
     audit,
@@ -93,6 +96,12 @@ export async function startServer(config: Config, logger: Logger, options: { han
     config.reauthMaxAgeSeconds,
   );
   const devices = new DeviceManagement(data, factors, recoveryCodes, audit);
+  const mail: MailSender = { send: async () => undefined };
+  const notices: PasswordNotices = { passwordChanged: async () => undefined };
+  const passwordReset = new PasswordReset({
+    data, throttle, audit, mail, notices, logger, issuer: config.issuer, ttlSeconds: config.passwordResetTtlSeconds, secret: config.dataEncryptionKey,
+  });
+  const passwordChange = new PasswordChange(data, passwordLogin, audit, notices);
 
   let port = config.port;
   const accountSessions = new AccountSessionRepository(store);
@@ -115,6 +124,8 @@ export async function startServer(config: Config, logger: Logger, options: { han
       adminGuard: new AdminTokenGuard({ issuer: config.issuer, audience: adminResourceOf(config.issuer), users: data.users, signingKeys }),
       readiness: { postgres: () => data.ping(), store: () => store.ping() },
       backChannel: () => `http://127.0.0.1:${port}`,
+      passwordReset,
+      passwordChange,
       viewExtras: () => ({ countries }),
     });
     return provider.callback();
@@ -172,6 +183,8 @@ export async function startServer(config: Config, logger: Logger, options: { han
       });
       clearTimeout(force);
       clearInterval(idle);
+      // Reset requests answered already are mailed before the stores close.
+      await passwordReset.settled();
       await store.close().catch(() => undefined);
       await services.close().catch((err) => logger.warn({ err: (err as Error).message }, 'closing the database failed'));
       logger.info('stopped');

@@ -1,12 +1,14 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountAdmin } from '../accounts/account-admin.js';
+import type { PasswordChange } from '../accounts/password-change.js';
 import type { Config } from '../config/config-schema.js';
 import type { AccountSessionRepository } from '../storage/repositories/account-session-repository.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import { accountAdminRoutes } from './account-admin-routes.js';
 import { accountDeviceRoutes } from './account-device-routes.js';
 import { accountGuards } from './account-guards.js';
+import { accountPasswordRoutes } from './account-password-routes.js';
 import { accountRecoveryCodeRoutes } from './account-recovery-code-routes.js';
 import { accountSessionRoutes } from './account-session-routes.js';
 import type { DeviceManagement } from './device-management.js';
@@ -23,6 +25,7 @@ export function accountRoutes(deps: {
   data: DataStore;
   devices: DeviceManagement;
   admin: AccountAdmin;
+  passwords: PasswordChange;
   sessions: AccountSessionRepository;
   backChannel: () => string;
   backChannelHeaders?: Record<string, string>;
@@ -36,6 +39,7 @@ export function accountRoutes(deps: {
   router.use(accountSessionRoutes(guards, deps.devices).routes());
   router.use(accountDeviceRoutes(guards, deps.devices).routes());
   router.use(accountRecoveryCodeRoutes(guards, deps.devices).routes());
+  router.use(accountPasswordRoutes(guards, deps.passwords).routes());
   router.use(accountAdminRoutes(guards, deps.data, deps.admin).routes());
   return router;
 }

@@ -25,6 +25,7 @@ export function accountSessionRoutes(guards: AccountGuards, devices: DeviceManag
       'removed-all': 'All devices were removed. Multi-factor authentication is off for your account.',
       default: 'Your default authentication method was changed.',
       verified: 'Your device is verified.',
+      password: 'Your password was changed. Your other sessions were signed out.',
     };
     await page(ctx, 'account', 'My Profile & Settings', {
       user: s.user,
