@@ -500,7 +500,7 @@ describe('request validation', () => {
       try {
         expectError(res, status, code);
       } catch (err) {
-        throw new Error(`${name}: ${(err as Error).message}`);
+        throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
       }
     }
     expect((await api(server.url, token, 'GET', path)).json).toEqual(initial);

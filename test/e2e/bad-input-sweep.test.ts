@@ -974,7 +974,7 @@ describe('CLI flags (runCli in-process)', () => {
           })(),
         }, env);
       } catch (e) {
-        throw new Error(`runCli threw for ${JSON.stringify(argv)}: ${(e as Error).stack}`);
+        throw new Error(`runCli threw for ${JSON.stringify(argv)}: ${(e as Error).stack}`, { cause: e });
       } finally {
         process.stdout.write = realOut;
         process.stderr.write = realErr;
