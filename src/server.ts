@@ -59,7 +59,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
   if (!config.redisUrl) logger.warn('no REDIS_URL: sessions and codes are kept in this process only (single node, lost on restart)');
 
   if (config.demo) {
-    const passwords = await seedDemo(data, services.provisioning, config.issuer);
+    const passwords = await seedDemo(data, services.provisioning);
     await ensureDemoClient(data, config.issuer);
     if (passwords) printDemoBanner(config.issuer, passwords);
   }
