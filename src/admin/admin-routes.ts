@@ -14,7 +14,7 @@ import { openApiDocument } from './openapi.js';
 const MAX_AUDIT_PAGE = 200;
 
 /**
- * /admin/v1: the policy management API (CONTRACT.md "Admin API"). Thin: authenticate the
+ * /admin/v1: the policy management API (README, "Admin API"). Thin: authenticate the
  * bearer token, check the caller's role for the account, validate, call AccountAdmin.
  * No route adds, verifies or changes a device.
  */
@@ -71,7 +71,7 @@ export function adminRoutes(deps: { issuer: string; data: DataStore; admin: Acco
     const unknown = Object.keys(body).filter((k) => k !== 'mfaRequired');
     const { mfaRequired } = body as { mfaRequired?: unknown };
     if (unknown.length > 0 || typeof mfaRequired !== 'boolean') throw new AppError('validation_failed', 'The body must be {"mfaRequired": true} or {"mfaRequired": false}.');
-    // The seed: MFA is on by default and turning it off takes a support ticket.
+    // MFA is on by default and only support may turn it off.
     if (!mfaRequired) requireSupport(ctx);
     const { account: updated } = await admin.setMfaRequired(account.id, mfaRequired, caller(ctx).id, requestOrigin(ctx));
     ctx.body = policyBody(updated);
@@ -109,8 +109,8 @@ export function adminRoutes(deps: { issuer: string; data: DataStore; admin: Acco
     };
   });
 
-  // Any other path or method under /admin/v1 answers in the API's error shape too (CONTRACT:
-  // errors are {"error","message"}): 405 with Allow for a known path, else 404. Keep it last.
+  // Any other path or method under /admin/v1 answers in the API's error shape too
+  // ({"error","message"}): 405 with Allow for a known path, else 404. Keep it last.
   router.all('/{*rest}', (ctx) => {
     const allowed = [...new Set((ctx.matched ?? []).filter((layer) => layer.methods.length > 0 && !String(layer.path).endsWith('{*rest}')).flatMap((layer) => layer.methods))];
     if (allowed.length === 0) throw new AppError('not_found', 'No such endpoint.');

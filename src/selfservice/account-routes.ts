@@ -186,7 +186,7 @@ export function accountRoutes(deps: {
       const result = await devices.verify(s.user, ctx.params.id!, form.code, { makeDefault: form.makeDefault === '1', replaces: form.replaces || undefined }, flowOf(ctx, s));
       if (result.verified) {
         if (result.signedOut) {
-          // The seed: making it the default signs you out; you sign in again with MFA.
+          // Making it the default signs you out; you sign in again with MFA.
           await endSession(ctx, s);
           ctx.status = 303;
           ctx.redirect('/account/signed-out?reason=default');
@@ -310,7 +310,7 @@ export function accountRoutes(deps: {
   });
 
   /**
-   * The account admin page: the seed's account-wide "Require Multi-Factor" setting and the
+   * The account admin page: the account-wide "Require Multi-Factor" setting and the
    * users' MFA status. Same domain functions and rules as the admin API; always needs MFA.
    */
   async function adminContext(ctx: Context, s: Signed) {

@@ -97,7 +97,7 @@ export class DeviceManagement {
 
   /**
    * Verifies a new device. With "make default" it becomes the default and every session of the
-   * user ends (the seed: the system logs you out); without, the user stays signed in, but the
+   * user ends (the user signs in again, with it); without, the user stays signed in, but the
    * other sessions still end when this is the user's first device (password-only sessions must
    * not outlive MFA being turned on) or when it replaces a number (every removal signs out).
    * `replaces` is the user's old SMS device when changing the number: removed in the same step.
