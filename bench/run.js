@@ -625,7 +625,7 @@ function printTable(res) {
     for (const [k, v] of Object.entries(res.coldStart)) if (typeof v === 'number') lines.push(`${pad(k, 48, true)} ${pad(v, 8)}`);
   }
   lines.push('');
-  lines.push('Targets (issue 7):');
+  lines.push('Targets:');
   for (const t of res.targets) lines.push(`  [${t.met == null ? ' ?  ' : t.met ? ' ok ' : 'MISS'}] ${t.name}: ${t.measured}`);
   lines.push('');
   if (res.meta.otherCoresAtStart > 0.3) lines.push(`WARNING: other processes kept ${res.meta.otherCoresAtStart} CPUs busy before the run started (see "other"): absolute numbers are depressed and noisy.`);

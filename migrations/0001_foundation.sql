@@ -2,7 +2,7 @@
 CREATE TABLE accounts (
   id                    uuid PRIMARY KEY DEFAULT gen_random_uuid(),
   name                  text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
-  -- The seed: MFA is required account-wide by default; only support turns it off.
+  -- MFA is required account-wide by default; only support turns it off.
   mfa_required          boolean NOT NULL DEFAULT true,
   mfa_policy_updated_at timestamptz NOT NULL DEFAULT now(),
   mfa_policy_updated_by uuid NULL,

@@ -19,6 +19,7 @@ if (fs.existsSync(results)) {
   const failed = r.numFailedTests + r.numRuntimeErrorTestSuites;
   line = `${r.numPassedTests} passed, ${failed} failed, ${r.numPendingTests} skipped`;
   // The tail of a long log is what survives: repeat each failure's first lines there.
+  // eslint-disable-next-line no-control-regex -- matching the ESC that starts a colour code is the point
   const plain = (s) => s.replace(/\u001b\[[0-9;]*m/g, '');
   const firstLines = (s) => plain(s).split('\n').filter((l) => l.trim() !== '' && !/^\s*at /.test(l)).slice(0, 12).map((l) => `    ${l.slice(0, 300)}`).join('\n');
   const failures = [];

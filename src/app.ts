@@ -95,6 +95,7 @@ export function createApp({ config, logger, provider, flow, data, devices, accou
 
 /** Runs `middleware` only for paths at or below one of `prefixes`. */
 // `any`: each router types its own context.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function under(prefixes: string[], middleware: (ctx: any, next: Next) => unknown) {
   return (ctx: Context, next: Next) => (prefixes.some((p) => ctx.path === p || ctx.path.startsWith(`${p}/`)) ? middleware(ctx, next) : next());
 }

@@ -61,7 +61,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
   if (!config.redisUrl) logger.warn('no REDIS_URL: sessions and codes are kept in this process only (single node, lost on restart)');
 
   if (config.demo) {
-    const passwords = await seedDemo(data, services.provisioning, config.issuer);
+    const passwords = await seedDemo(data, services.provisioning);
     await ensureDemoClient(data, config.issuer);
     if (passwords) printDemoBanner(config.issuer, passwords);
   }
@@ -80,7 +80,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
     pendingLimits,
     secret: config.dataEncryptionKey,
   });
-  // The seed lists SMS first.
+  // Registration order is the order users are offered the methods in: SMS first.
   const factors = new FactorRegistry().register(sms).register(new TotpFactor(data.devices, box, config.totpIssuer, pendingLimits));
   const countries = countryOptions(config.sms.allowedCallingCodes);
   const recoveryCodes = new RecoveryCodes(data, audit, config.dataEncryptionKey);

@@ -14,7 +14,7 @@ import { openApiDocument } from './openapi.js';
 const MAX_AUDIT_PAGE = 200;
 
 /**
- * /admin/v1: the policy management API (CONTRACT.md "Admin API"). Thin: authenticate the
+ * /admin/v1: the policy management API. Thin: authenticate the
  * bearer token, check the caller's role for the account, validate, call AccountAdmin.
  * No route adds, verifies or changes a device.
  */

@@ -1,5 +1,5 @@
 /**
- * `twofold`, the operator's command line (CONTRACT.md "Command line"). runCli returns the exit
+ * `twofold`, the operator's command line (README, "Command line"). runCli returns the exit
  * code and never exits the process: 0 success, 1 a domain error (not found, conflict, the
  * database unreachable), 2 bad input (usage, settings, validation).
  */

@@ -1,7 +1,7 @@
 /**
- * The settings of CONTRACT.md as one declarative zod schema over the environment. Keys are the
- * environment variable names, so every issue's path names the bad setting. Messages never
- * quote the value (it may be a secret).
+ * The settings (README's configuration table) as one declarative zod schema over the
+ * environment. Keys are the environment variable names, so every issue's path names the bad
+ * setting. Messages never quote the value (it may be a secret).
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';

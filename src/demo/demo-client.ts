@@ -4,16 +4,16 @@ import type { DataStore } from '../storage/repositories/index.js';
 export const DEMO_CLIENT_ID = 'twofold-demo';
 
 /**
- * On an empty database: the "Example" account (MFA required, as every new account), an admin
- * and a user with generated passwords, and the first-party demo client. Returns the passwords
- * so the caller can show them once; undefined when the database already had data.
+ * On an empty database: the "Example" account (MFA required, as every new account), and an admin
+ * and a user with generated passwords. Returns the passwords so the caller can show them once;
+ * undefined when the database already had data. The demo client is upserted on every start
+ * instead (ensureDemoClient), so that it follows the issuer.
  */
-export async function seedDemo(data: DataStore, provisioning: Provisioning, issuer: string): Promise<{ admin: string; user: string } | undefined> {
+export async function seedDemo(data: DataStore, provisioning: Provisioning): Promise<{ admin: string; user: string } | undefined> {
   if ((await data.accounts.count()) > 0) return undefined;
   await provisioning.createAccount('Example');
   const admin = await provisioning.createUser({ account: 'Example', username: 'admin@example.com', role: 'admin' });
   const user = await provisioning.createUser({ account: 'Example', username: 'user@example.com', role: 'user' });
-  await ensureDemoClient(data, issuer);
   return { admin: admin.generatedPassword!, user: user.generatedPassword! };
 }
 

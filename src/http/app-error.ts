@@ -11,10 +11,8 @@ export type ErrorCode =
   | 'conflict'
   | 'rate_limited'
   | 'invalid_credentials'
-  | 'invalid_code'
   | 'invalid_pin'
   | 'invalid_phone_number'
-  | 'account_locked'
   | 'interaction_expired'
   | 'mfa_required'
   | 'support_required'
@@ -35,10 +33,8 @@ const STATUS: Record<ErrorCode, number> = {
   conflict: 409,
   rate_limited: 429,
   invalid_credentials: 401,
-  invalid_code: 401,
   invalid_pin: 401,
   invalid_phone_number: 422,
-  account_locked: 423,
   interaction_expired: 400,
   mfa_required: 403,
   support_required: 403,

@@ -2,7 +2,7 @@ import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import type { User, UsersRepository } from '../storage/repositories/users-repository.js';
 import { signOutMark } from '../oidc/session-validity.js';
 
-/** The seed: more than six incorrect codes (the 7th) lock the user until support unlocks. */
+/** More than six consecutive incorrect codes (the 7th) lock the user until support unlocks. */
 export const MFA_FAILURE_LIMIT = 7;
 
 export class Lockout {

@@ -48,7 +48,7 @@ export function summarise(device: Device): DeviceSummary {
 }
 
 /**
- * The sign-in state machine of DESIGN.md section 4, after oidc-provider asked for a login:
+ * The sign-in state machine, after oidc-provider asked for a login:
  * password → (locked | MFA challenge | forced enrolment | done). Its state lives server-side
  * under the interaction id; nothing here sees an HTTP request.
  */

@@ -15,7 +15,7 @@ import { authStateOfRequest } from './auth-state-of-request.js';
 export const FIRST_PARTY = 'first_party';
 export const ADMIN_SCOPE = 'admin';
 export const adminResourceOf = (issuer: string) => `${issuer}/admin`;
-/** Admin API tokens are short-lived JWTs (CONTRACT: at most 10 minutes). */
+/** Admin API tokens are short-lived JWTs: at most 10 minutes. */
 export const ADMIN_TOKEN_TTL = 600;
 
 export interface ProviderDeps {

@@ -23,7 +23,7 @@ const accountOf = (ctx: Context): Account => ctx.state.account as Account;
 const backTo = (ctx: Context) => `/account/admin${signedOf(ctx).user.isSupport ? `?account=${accountOf(ctx).id}` : ''}`;
 
 /**
- * The account admin page: the seed's account-wide "Require Multi-Factor" setting and the
+ * The account admin page: the account-wide "Require Multi-Factor" setting and the
  * users' MFA status. Same domain functions and rules as the admin API; always needs MFA.
  */
 export function accountAdminRoutes(guards: AccountGuards, data: DataStore, admin: AccountAdmin): Router {

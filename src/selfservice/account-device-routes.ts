@@ -69,7 +69,7 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
       const result = await devices.verify(s.user, ctx.params.id!, posted.code, { makeDefault: posted.makeDefault === '1', replaces: posted.replaces || undefined }, flowOf(ctx, s));
       if (result.verified) {
         if (result.signedOut) {
-          // The seed: making it the default signs you out; you sign in again with MFA.
+          // Making it the default signs you out; you sign in again with MFA.
           await endSession(ctx, s);
           ctx.status = 303;
           ctx.redirect('/account/signed-out?reason=default');

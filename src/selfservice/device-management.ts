@@ -97,7 +97,7 @@ export class DeviceManagement {
 
   /**
    * Verifies a new device. With "make default" it becomes the default and every session of the
-   * user ends (the seed: the system logs you out); without, the user stays signed in, but the
+   * user ends (the user signs in again, with it); without, the user stays signed in, but the
    * other sessions still end when it replaces a number (every removal signs out). A first
    * device ends the password-only sessions by the rule that a user with a device is never
    * accepted at aal1.

@@ -23,7 +23,7 @@ import { signInEnrollingTotp } from '../helpers/totp-sign-in.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
 
 /**
- * The admin API (CONTRACT.md "Admin API") end to end: every token is a real one, obtained through
+ * The admin API (README, "Admin API") end to end: every token is a real one, obtained through
  * the authorization code flow of the built server; every check is made over HTTP.
  */
 let db: TestDatabase;
@@ -500,7 +500,7 @@ describe('request validation', () => {
       try {
         expectError(res, status, code);
       } catch (err) {
-        throw new Error(`${name}: ${(err as Error).message}`);
+        throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
       }
     }
     expect((await api(server.url, token, 'GET', path)).json).toEqual(initial);

@@ -40,7 +40,7 @@ import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '..
 import { csrfToken, UserAgent, type Page } from '../helpers/user-agent.js';
 
 /**
- * The bad-input sweep (issue 8, item 6): property-based tests (fast-check) over every hosted form
+ * The bad-input sweep: property-based tests (fast-check) over every hosted form
  * field, the query parameters of the OIDC endpoints, the /account forms, the admin API and the
  * CLI flags. Any string, huge strings, wrong types, missing fields, repeated parameters, unicode
  * edge cases, wrong content types. Every answer: never a 5xx, never a stack trace or internal
@@ -974,7 +974,7 @@ describe('CLI flags (runCli in-process)', () => {
           })(),
         }, env);
       } catch (e) {
-        throw new Error(`runCli threw for ${JSON.stringify(argv)}: ${(e as Error).stack}`);
+        throw new Error(`runCli threw for ${JSON.stringify(argv)}: ${(e as Error).stack}`, { cause: e });
       } finally {
         process.stdout.write = realOut;
         process.stderr.write = realErr;

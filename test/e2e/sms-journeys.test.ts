@@ -9,7 +9,7 @@ import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '..
 import { UserAgent, type Page } from '../helpers/user-agent.js';
 
 /**
- * The seed's SMS journeys walked as a person walks them, with the real resend cooldown on:
+ * The SMS journeys walked as a person walks them, with the real resend cooldown on:
  * add an SMS device, verify its PIN, then sign in again at once with the 7-digit code, then ask
  * for a new code after the cooldown. No page may say a code was sent when none was.
  */

@@ -180,7 +180,7 @@ describe('forced enrolment of a mobile passcode, then sign-in with it', () => {
       try {
         expectTwofoldPage(page, server.url, kind);
       } catch (err) {
-        throw new Error(`path "${name}": ${(err as Error).message}`);
+        throw new Error(`path "${name}": ${(err as Error).message}`, { cause: err });
       }
     }
 

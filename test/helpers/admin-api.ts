@@ -95,7 +95,7 @@ export async function api(
   return { status: res.status, headers: res.headers, text, json };
 }
 
-/** The CONTRACT's error shape, exactly: `{"error": code, "message": text}`. */
+/** The admin API's error shape, exactly: `{"error": code, "message": text}`. */
 export function expectError(res: ApiResponse, status: number, code: string): void {
   if (res.status !== status || res.json?.error !== code) {
     throw new Error(`expected ${status} ${code}, got ${res.status} ${res.text.slice(0, 500)}`);

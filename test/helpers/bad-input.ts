@@ -231,14 +231,14 @@ export async function send(
     res = await fetch(url, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(HANG_MS) });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    if (e.name === 'TimeoutError') throw new Error(`HANG: no answer within ${HANG_MS} ms: ${what}`);
+    if (e.name === 'TimeoutError') throw new Error(`HANG: no answer within ${HANG_MS} ms: ${what}`, { cause: err });
     // An oversized head is answered 431 and the connection closed while the client may still be
     // writing it: the client sees the reset first. That is the same refusal.
     const head = url.length + Object.values(headers).reduce((n, v) => n + v.length, 0);
     if (head > MAX_HEAD_BYTES && ['EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET'].includes(e.cause?.code ?? '')) {
       return { status: 431, headers: new Headers(), body: '', ms: Date.now() - started, what: `${what} (closed: head over ${MAX_HEAD_BYTES} bytes)` };
     }
-    throw new Error(`no HTTP answer (${e.name}: ${e.message}; ${e.cause?.code ?? ''} ${e.cause?.message ?? ''}): ${what}`);
+    throw new Error(`no HTTP answer (${e.name}: ${e.message}; ${e.cause?.code ?? ''} ${e.cause?.message ?? ''}): ${what}`, { cause: err });
   }
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text, ms: Date.now() - started, what };
