@@ -271,8 +271,9 @@ describe('the reset link', () => {
       expect(m.raw).not.toContain(next);
       expect(m.raw).not.toContain(u.password);
     }
-    // The token appears in the reset mail only.
+    // The token appears in the reset mail only: not in another mail, not in the server's log.
     expect(mails.filter((m) => m.raw.includes(token))).toEqual([resetMail]);
+    expect(server.output()).not.toContain(token);
   });
 
   test('only the latest link works; a link is its own user\'s; a made-up token is refused', async () => {
