@@ -26,6 +26,13 @@ async function mailTo(address: string): Promise<string> {
   return sink.to(address)[0]!.text;
 }
 
+/** A page answered with an error status on purpose: Chromium logs it, and that is no page problem. */
+function expectedStatus(status: number, path: string): void {
+  const i = suite.problems.findIndex((p) => p.includes(`status of ${status}`) && p.includes(path));
+  expect(i).toBeGreaterThanOrEqual(0);
+  suite.problems.splice(i, 1);
+}
+
 describeBrowser('password pages in Chromium', () => {
   suite = browserSuite({
     database: 'twofold_browser_password',
@@ -42,7 +49,7 @@ describeBrowser('password pages in Chromium', () => {
   test('Forgot password?: the request page, its answer, back to sign in; the mailed link sets a new password and the sign-in still asks for MFA', async () => {
     const email = `forgetful-${randomBytes(3).toString('hex')}@example.com`;
     const user = await accountWithUser(suite.db.url, { mfaRequired: true, email });
-    const page = await watchedPage(suite.context, suite.problems, [422]);
+    const page = await watchedPage(suite.context, suite.problems);
 
     await page.goto(`${suite.server.url}/account`);
     await page.waitForURL(/\/interaction\//);
@@ -72,6 +79,7 @@ describeBrowser('password pages in Chromium', () => {
     await page.getByRole('button', { name: 'Set Password' }).click();
     await page.waitForLoadState('load');
     expect(await page.getByRole('alert').innerText()).toBe('Your password must be at least 12 characters long.');
+    expectedStatus(422, '/password-reset/');
     await screenshot(page, 'password-reset-rule');
     const next = 'a brand new tulip ledger';
     await page.getByLabel('New password', { exact: true }).fill(next);
@@ -92,7 +100,7 @@ describeBrowser('password pages in Chromium', () => {
   test('Change password on /account: a wrong current password is named, the right one changes it and the user stays signed in', async () => {
     const user = await accountWithUser(suite.db.url, { mfaRequired: true });
     const apps = new Map<string, Authenticator>();
-    const page = await watchedPage(suite.context, suite.problems, [401]);
+    const page = await watchedPage(suite.context, suite.problems);
     await page.goto(`${suite.server.url}/account`);
     await page.waitForURL(/\/interaction\//);
     await logIn(page, user);
@@ -112,6 +120,7 @@ describeBrowser('password pages in Chromium', () => {
     await page.getByRole('button', { name: 'Change Password' }).click();
     await page.waitForLoadState('load');
     expect(await page.getByRole('alert').innerText()).toBe('Your current password is not correct.');
+    expectedStatus(401, '/account/password');
     await screenshot(page, 'password-change-wrong-current');
 
     await page.getByLabel('Current password', { exact: true }).fill(user.password);
