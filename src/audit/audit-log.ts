@@ -26,6 +26,7 @@ export type AuditEventType =
   | 'recovery_codes.generated'
   | 'recovery_codes.used'
   | 'device.default_changed'
+  | 'mail.send_failed'
 
 /** Where a request came from, for the audit trail. */
 export interface RequestOrigin {
