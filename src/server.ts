@@ -81,22 +81,24 @@ export async function startServer(config: Config, logger: Logger, options: { han
   // The seed lists SMS first.
   const factors = new FactorRegistry().register(sms).register(new TotpFactor(data.devices, box, config.totpIssuer, pendingLimits));
   const countries = countryOptions(config.sms.allowedCallingCodes);
-  const recoveryCodes = new RecoveryCodes(data, audit, config.dataEncryptionKey);
+  const { notices } = services;
+  const recoveryCodes = new RecoveryCodes(data, audit, config.dataEncryptionKey, notices);
   const flow = new SignInFlow(
     data,
     new SignInStateRepository(store),
     new PasswordLogin(data.users, throttle, audit),
     factors,
-    new Lockout(data.users, audit),
+    new Lockout(data.users, audit, notices),
     audit,
     recoveryCodes,
     config.reauthMaxAgeSeconds,
+    notices,
   );
-  const devices = new DeviceManagement(data, factors, recoveryCodes, audit);
+  const devices = new DeviceManagement(data, factors, recoveryCodes, audit, notices);
 
   let port = config.port;
   const accountSessions = new AccountSessionRepository(store);
-  const admin = new AccountAdmin(data, audit);
+  const admin = new AccountAdmin(data, audit, notices);
   // The HTTP app depends on the signing keys (oidc-provider's JWKS is fixed at construction):
   // it is built again when the keyring changes (rotation), and requests go to the newest one.
   const build = (signingKeys: JsonWebKey[]) => {

@@ -8,6 +8,7 @@ import { migrate } from './storage/migrate.js';
 import { createDataStore, type DataStore } from './storage/repositories/index.js';
 import { createMailer } from './mail/create-mailer.js';
 import { MailService } from './mail/mail-service.js';
+import { SecurityNotices } from './mail/security-notices.js';
 
 /** What both the server and the CLI need: the database (migrated) and the domain on top of it. */
 export interface DataServices {
@@ -18,6 +19,8 @@ export interface DataServices {
   box: SecretBox;
   /** Mails rendered from views/mail; send() never throws. */
   mail: MailService;
+  /** Security notices to users' verified addresses. */
+  notices: SecurityNotices;
   close(): Promise<void>;
 }
 
@@ -42,13 +45,15 @@ export async function openDataServices(
     await db.close();
     throw err;
   }
+  const notices = new SecurityNotices(mail);
   return {
     db,
     data,
     audit,
-    provisioning: new Provisioning(data, audit),
+    provisioning: new Provisioning(data, audit, notices),
     box: new SecretBox(config.dataEncryptionKey),
     mail,
+    notices,
     close: async () => {
       await mail.close();
       await db.close();

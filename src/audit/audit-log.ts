@@ -27,6 +27,7 @@ export type AuditEventType =
   | 'recovery_codes.used'
   | 'device.default_changed'
   | 'mail.send_failed'
+  | 'user.email_changed'
 
 /** Where a request came from, for the audit trail. */
 export interface RequestOrigin {

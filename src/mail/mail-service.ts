@@ -37,11 +37,22 @@ export class MailService {
     private readonly settings: { issuer: string },
   ) {}
 
+  /** Sends still under way: close() lets them finish (each is bounded by the mailer's timeout). */
+  private readonly pending = new Set<Promise<void>>();
+
   get provider(): string {
     return this.mailer.name;
   }
 
-  async send(to: string, template: string, locals: Record<string, unknown>, context: MailContext = {}): Promise<void> {
+  /** Resolves when the mail was sent or its failure recorded; never rejects. */
+  send(to: string, template: string, locals: Record<string, unknown>, context: MailContext = {}): Promise<void> {
+    const sending = this.deliver(to, template, locals, context);
+    this.pending.add(sending);
+    void sending.finally(() => this.pending.delete(sending));
+    return sending;
+  }
+
+  private async deliver(to: string, template: string, locals: Record<string, unknown>, context: MailContext): Promise<void> {
     try {
       if (!TEMPLATE_NAME.test(template)) throw new MailSendError('unknown template', this.mailer.name);
       const all = { ...locals, issuer: this.settings.issuer, accountUrl: `${this.settings.issuer}/account`, formatUtc };
@@ -55,6 +66,7 @@ export class MailService {
       const reason = error instanceof MailSendError ? error.reason : 'could not render the mail';
       // The SMTP mailer has logged its failure already; a rendering failure is logged here.
       if (!(error instanceof MailSendError)) this.logger.error({ err: { type: (error as Error)?.name, message: (error as Error)?.message }, template }, 'mail could not be rendered');
+      // record() itself never throws.
       await this.audit.record('mail.send_failed', {
         accountId: context.accountId ?? null,
         subjectUserId: context.userId ?? null,
@@ -65,6 +77,7 @@ export class MailService {
   }
 
   async close(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
     await this.mailer.close?.();
   }
 }
