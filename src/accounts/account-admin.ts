@@ -20,8 +20,9 @@ export interface MfaReset {
 
 /**
  * Operator and support actions on accounts and users: the MFA policy, unlocking and account
- * recovery. Shared by the `twofold` CLI (actor null) and the admin API (actor = the caller);
- * callers decide who may do what, this class only does it and audits it.
+ * recovery. Shared by the `twofold` CLI (actor null), the admin API and the admin page (actor =
+ * the caller); callers decide who may open what, this class does it, audits it and keeps the
+ * rules all callers share.
  */
 export class AccountAdmin {
   constructor(
@@ -67,6 +68,15 @@ export class AccountAdmin {
       await this.audit.record('sessions.revoked', { accountId: account.id, actorUserId, origin, details: { scope: 'account', reason: 'mfa_policy_enabled' } });
     }
     return { account, sessionsEnded: enabling };
+  }
+
+  /**
+   * The policy change a signed-in administrator asks for (admin API and page): MFA is on by
+   * default and turning it off takes a support ticket, so only support may disable it.
+   */
+  async changeMfaPolicy(actor: User, accountRef: string, required: boolean, origin?: RequestOrigin): Promise<MfaPolicyChange> {
+    if (!required && !actor.isSupport) throw new AppError('support_required', 'Only support can turn off multi-factor authentication: open a support ticket.');
+    return this.setMfaRequired(accountRef, required, actor.id, origin);
   }
 
   /** Unlocks the user and clears the MFA failure counter. */

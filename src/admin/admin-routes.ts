@@ -71,9 +71,7 @@ export function adminRoutes(deps: { issuer: string; data: DataStore; admin: Acco
     const unknown = Object.keys(body).filter((k) => k !== 'mfaRequired');
     const { mfaRequired } = body as { mfaRequired?: unknown };
     if (unknown.length > 0 || typeof mfaRequired !== 'boolean') throw new AppError('validation_failed', 'The body must be {"mfaRequired": true} or {"mfaRequired": false}.');
-    // The seed: MFA is on by default and turning it off takes a support ticket.
-    if (!mfaRequired) requireSupport(ctx);
-    const { account: updated } = await admin.setMfaRequired(account.id, mfaRequired, caller(ctx).id, requestOrigin(ctx));
+    const { account: updated } = await admin.changeMfaPolicy(caller(ctx), account.id, mfaRequired, requestOrigin(ctx));
     ctx.body = policyBody(updated);
   });
 

@@ -1,0 +1,74 @@
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import { z } from 'zod';
+import { listUsersWithMfa, type AccountAdmin } from '../accounts/account-admin.js';
+import { mayAdminister, mayManageAccount } from '../accounts/roles.js';
+import { AppError } from '../http/app-error.js';
+import { requestOrigin } from '../http/request-origin.js';
+import type { Account } from '../storage/repositories/accounts-repository.js';
+import type { DataStore } from '../storage/repositories/index.js';
+import { formOf, signedOf, type AccountGuards } from './account-guards.js';
+
+// Anything but "true"/"false" is answered after the sign-in checks, as "Choose Enabled or Disabled."
+const policyForm = z.object({
+  mfaRequired: z
+    .string()
+    .optional()
+    .transform((v) => (v === 'true' ? true : v === 'false' ? false : undefined)),
+});
+
+const accountOf = (ctx: Context): Account => ctx.state.account as Account;
+
+/** Support may open any account's page (?account=); anyone else only their own. */
+const backTo = (ctx: Context) => `/account/admin${signedOf(ctx).user.isSupport ? `?account=${accountOf(ctx).id}` : ''}`;
+
+/**
+ * The account admin page: the seed's account-wide "Require Multi-Factor" setting and the
+ * users' MFA status. Same domain functions and rules as the admin API; always needs MFA.
+ */
+export function accountAdminRoutes(guards: AccountGuards, data: DataStore, admin: AccountAdmin): Router {
+  const { signedIn, recentMfa, form, page, endSession } = guards;
+  const router = new Router();
+
+  /** The account the page is about, if the caller may manage it. */
+  const managedAccount = async (ctx: Context, next: Next) => {
+    const { user } = signedOf(ctx);
+    if (!mayAdminister(user)) throw new AppError('forbidden', 'Only account administrators and support can open this page.');
+    const accountId = user.isSupport && typeof ctx.query.account === 'string' ? ctx.query.account : user.accountId;
+    if (!mayManageAccount(user, accountId)) throw new AppError('forbidden', 'You may not manage this account.');
+    const account = await data.accounts.findById(accountId);
+    if (!account) throw new AppError('not_found', 'No such account.');
+    ctx.state.account = account;
+    await next();
+  };
+
+  router.get('/admin', signedIn, managedAccount, recentMfa(), async (ctx) => {
+    const account = accountOf(ctx);
+    await page(ctx, 'account-admin', 'User Management', {
+      account,
+      users: await listUsersWithMfa(data, account.id),
+      canDisable: signedOf(ctx).user.isSupport,
+      notice: ctx.query.saved ? 'The setting was saved.' : undefined,
+    });
+  });
+
+  router.post('/admin/mfa-policy', form(policyForm), signedIn, managedAccount, recentMfa(backTo), async (ctx) => {
+    const s = signedOf(ctx);
+    const account = accountOf(ctx);
+    const required = formOf(ctx, policyForm).mfaRequired;
+    if (required === undefined) throw new AppError('validation_failed', 'Choose Enabled or Disabled.');
+    const change = await admin.changeMfaPolicy(s.user, account.id, required, requestOrigin(ctx));
+    // Enabling signs out every session of the account, this one included: sign in again.
+    if (change.sessionsEnded && account.id === s.user.accountId) {
+      await endSession(ctx, s);
+      ctx.status = 303;
+      ctx.redirect('/account/signed-out?reason=policy');
+      return;
+    }
+    const back = backTo(ctx);
+    ctx.status = 303;
+    ctx.redirect(`${back}${back.includes('?') ? '&' : '?'}saved=1`);
+  });
+
+  return router;
+}

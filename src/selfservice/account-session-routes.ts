@@ -1,0 +1,52 @@
+import Router from '@koa/router';
+import { z } from 'zod';
+import { signedOf, type AccountGuards } from './account-guards.js';
+import type { DeviceManagement } from './device-management.js';
+
+/** "Sign out" carries nothing but its CSRF token. */
+const logoutForm = z.object({});
+
+/** Signing in to and out of /account, and its home page. */
+export function accountSessionRoutes(guards: AccountGuards, devices: DeviceManagement): Router {
+  const { client, signedIn, form, page } = guards;
+  const router = new Router();
+
+  router.get('/callback', async (ctx) => {
+    const { claims, idToken, returnTo } = await client.complete(ctx);
+    const authTime = Number(claims.auth_time ?? Math.floor(Date.now() / 1000));
+    await guards.startSession(ctx, { userId: String(claims.sub), authTime, acr: String(claims.acr ?? 'aal1'), idToken, validFrom: authTime });
+    ctx.redirect(returnTo.startsWith('/account') ? returnTo : '/account');
+  });
+
+  router.get('/', signedIn, async (ctx) => {
+    const s = signedOf(ctx);
+    const notices: Record<string, string> = {
+      removed: 'The device was removed. Your other sessions were signed out.',
+      'removed-all': 'All devices were removed. Multi-factor authentication is off for your account.',
+      default: 'Your default authentication method was changed.',
+      verified: 'Your device is verified.',
+    };
+    await page(ctx, 'account', 'My Profile & Settings', {
+      user: s.user,
+      overview: await devices.overview(s.user),
+      notice: notices[String(ctx.query.done)] ?? undefined,
+    });
+  });
+
+  router.post('/logout', form(logoutForm), async (ctx) => {
+    const session = await guards.endCookieSession(ctx);
+    ctx.status = 303;
+    ctx.redirect(client.logoutUrl(session?.idToken, '/account/signed-out'));
+  });
+
+  router.get('/signed-out', async (ctx) => {
+    const messages: Record<string, string> = {
+      default: 'Your new device is now your default authentication method, and you were signed out everywhere. Sign in again with it.',
+      policy: 'Multi-factor authentication is now required for everyone in your account, and everyone was signed out. Sign in again.',
+    };
+    const message = messages[String(ctx.query.reason)];
+    await page(ctx, 'logged-out', 'Signed out', { again: '/account', message });
+  });
+
+  return router;
+}
