@@ -100,7 +100,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
   let port = config.port;
   const accountSessions = new AccountSessionRepository(store);
   const admin = new AccountAdmin(data, audit, notices);
-  const emails = new EmailChange(data, audit, services.mail, notices, config.issuer, config.dataEncryptionKey);
+  const emails = new EmailChange(data, audit, services.mail, notices, config.issuer, config.dataEncryptionKey, throttle);
   // The HTTP app depends on the signing keys (oidc-provider's JWKS is fixed at construction):
   // it is built again when the keyring changes (rotation), and requests go to the newest one.
   const build = (signingKeys: JsonWebKey[]) => {

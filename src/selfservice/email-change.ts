@@ -2,6 +2,8 @@ import crypto from 'node:crypto';
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { parseEmail } from '../accounts/email-address.js';
 import { AppError } from '../http/app-error.js';
+import type { Throttle, ThrottleRule } from '../http/throttle.js';
+import { sha256Hex } from '../crypto/random-codes.js';
 import type { MailService } from '../mail/mail-service.js';
 import type { SecurityNotices } from '../mail/security-notices.js';
 import type { DataStore } from '../storage/repositories/index.js';
@@ -10,6 +12,10 @@ import type { User } from '../storage/repositories/users-repository.js';
 /** How long a verification link works. */
 export const EMAIL_CHANGE_TTL_SECONDS = 24 * 3600;
 const TOKEN = /^[A-Za-z0-9_-]{43}$/; // 32 random bytes, base64url
+/** Each request mails someone: caps per user and per recipient keep this from being a way to flood a mailbox. */
+const PER_USER: ThrottleRule = { name: 'email-change:user', limit: 5, windowSeconds: 3600 };
+const PER_ADDRESS: ThrottleRule = { name: 'email-change:address', limit: 3, windowSeconds: 3600 };
+const TOO_MANY = 'Too many verification links were requested. Try again later.';
 
 const invalidLink = () => new AppError('bad_request', 'This verification link is not valid: it was used, replaced by a newer one, or has expired. Ask for a new one.');
 
@@ -28,6 +34,7 @@ export class EmailChange {
     private readonly notices: SecurityNotices,
     private readonly issuer: string,
     secret: Buffer,
+    private readonly throttle?: Throttle,
   ) {
     this.key = crypto.createHmac('sha256', secret).update('twofold email change token hashing').digest();
   }
@@ -44,6 +51,8 @@ export class EmailChange {
   async request(user: User, input: unknown, origin: RequestOrigin): Promise<{ newEmail: string }> {
     const newEmail = parseEmail(input);
     if (newEmail === user.email && user.emailVerified) throw new AppError('validation_failed', 'That is already your email address.');
+    await this.throttle?.consume(PER_USER, user.id, TOO_MANY);
+    await this.throttle?.consume(PER_ADDRESS, sha256Hex(newEmail), TOO_MANY);
     const holder = await this.data.users.findByEmail(newEmail);
     const context = { accountId: user.accountId, userId: user.id, origin };
     if (holder && holder.id !== user.id) {

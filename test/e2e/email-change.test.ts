@@ -225,6 +225,24 @@ describe('Change email', () => {
     expect(await sql(db.url, 'SELECT 1 FROM email_changes WHERE user_id = $1', [u.userId])).toEqual([]);
   });
 
+  test('requests are capped: 5 an hour per user, 3 an hour per recipient; over it, a clear answer and no mail', async () => {
+    const u = await signedInUser();
+    const targets = Array.from({ length: 6 }, () => fresh('cap'));
+    for (const t of targets.slice(0, 5)) expect((await requestChange(u.browser, t)).status).toBe(200);
+    const refused = await requestChange(u.browser, targets[5]!);
+    expect(refused.status).toBe(429);
+    expect(alertOf(refused)).toBe('Too many verification links were requested. Try again later.');
+    await mailsTo(targets[4]!, 1);
+    expect(sink.to(targets[5]!)).toHaveLength(0);
+
+    const victim = fresh('victim');
+    const senders = await Promise.all([signedInUser(), signedInUser(), signedInUser(), signedInUser()]);
+    const answers = [];
+    for (const s of senders) answers.push((await requestChange(s.browser, victim)).status);
+    expect(answers).toEqual([200, 200, 200, 429]);
+    expect(await mailsTo(victim, 3)).toHaveLength(3);
+  });
+
   test('20 parallel confirmations of one link: the address changes once, one notice', async () => {
     const u = await signedInUser();
     const target = fresh('race');
