@@ -24,6 +24,7 @@ import { adminRoutes } from './admin/admin-routes.js';
 import type { AdminTokenGuard } from './admin/admin-token-guard.js';
 import type { AccountAdmin } from './accounts/account-admin.js';
 import { accountCsrfBinding, accountRoutes } from './selfservice/account-routes.js';
+import type { EmailChange } from './selfservice/email-change.js';
 import type { DeviceManagement } from './selfservice/device-management.js';
 import type { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
 import type { DataStore } from './storage/repositories/index.js';
@@ -37,6 +38,7 @@ export interface AppDeps {
   devices: DeviceManagement;
   accountSessions: AccountSessionRepository;
   admin: AccountAdmin;
+  emails: EmailChange;
   adminGuard: AdminTokenGuard;
   metrics: Metrics;
   throttle: Throttle;
@@ -50,7 +52,7 @@ export interface AppDeps {
  * its endpoints (provider.use inserts them ahead), so one error handler and one set of
  * security headers cover everything.
  */
-export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, adminGuard, metrics, throttle, readiness, backChannel, viewExtras = () => ({}) }: AppDeps): Provider {
+export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, emails, adminGuard, metrics, throttle, readiness, backChannel, viewExtras = () => ({}) }: AppDeps): Provider {
   const csrf = csrfTokens(config.cookieKeys[0]!);
   const ownCalls = backChannelSecret(config.cookieKeys[0]!);
   const backChannelHeaders = { [BACK_CHANNEL_HEADER]: ownCalls };
@@ -78,7 +80,7 @@ export function createApp({ config, logger, provider, flow, data, devices, accou
 
   provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, guard: adminGuard }).routes()));
   provider.use(
-    under(['/account'], accountRoutes({ config, data, devices, admin, sessions: accountSessions, backChannel, backChannelHeaders, verifyCsrf: csrf.verify, csrfMiddleware: csrf.bound(accountCsrfBinding), viewExtras }).routes()),
+    under(['/account'], accountRoutes({ config, data, devices, admin, emails, sessions: accountSessions, backChannel, backChannelHeaders, verifyCsrf: csrf.verify, csrfMiddleware: csrf.bound(accountCsrfBinding), viewExtras }).routes()),
   );
 
   if (config.demo) {

@@ -2,6 +2,7 @@ import type { Context, Next } from 'koa';
 import type { Logger } from '../logger.js';
 import { AppError, isAppError } from './app-error.js';
 import { renderPage } from './views.js';
+import { loggablePath } from './loggable-path.js';
 
 const UNAVAILABLE = 'Twofold is temporarily unavailable. Try again in a moment.';
 
@@ -48,8 +49,8 @@ export function errorHandler(logger: Logger, onStoreError: () => void = () => {}
     } catch (raw) {
       const err = toAppError(raw);
       if (err.code === 'store_unavailable') onStoreError();
-      if (err.status >= 500) logger.error({ err: err.details.cause ?? raw, code: err.code, path: ctx.path, reqId: ctx.state.requestId }, 'request failed');
-      else logger.info({ code: err.code, path: ctx.path, reqId: ctx.state.requestId }, 'request refused');
+      if (err.status >= 500) logger.error({ err: err.details.cause ?? raw, code: err.code, path: loggablePath(ctx.path), reqId: ctx.state.requestId }, 'request failed');
+      else logger.info({ code: err.code, path: loggablePath(ctx.path), reqId: ctx.state.requestId }, 'request refused');
       if (err.details.retryAfterSeconds) ctx.set('Retry-After', String(err.details.retryAfterSeconds));
       await writeError(ctx, err.status, err.code, err.message);
     }

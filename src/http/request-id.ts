@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { withRequestId, type Logger } from '../logger.js';
+import { loggablePath } from './loggable-path.js';
 
 /** A request id on every request (kept from a trusted proxy's header) and one access log line. */
 export function requestId(logger: Logger) {
@@ -15,7 +16,7 @@ export function requestId(logger: Logger) {
       await withRequestId(id, next);
     } finally {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      logger.debug({ reqId: id, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+      logger.debug({ reqId: id, method: ctx.method, path: loggablePath(ctx.path), status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
     }
   };
 }

@@ -10,6 +10,8 @@ import { accountGuards } from './account-guards.js';
 import { accountRecoveryCodeRoutes } from './account-recovery-code-routes.js';
 import { accountSessionRoutes } from './account-session-routes.js';
 import type { DeviceManagement } from './device-management.js';
+import type { EmailChange } from './email-change.js';
+import { accountEmailRoutes } from './email-routes.js';
 
 export { accountCsrfBinding } from './account-guards.js';
 
@@ -23,6 +25,7 @@ export function accountRoutes(deps: {
   data: DataStore;
   devices: DeviceManagement;
   admin: AccountAdmin;
+  emails: EmailChange;
   sessions: AccountSessionRepository;
   backChannel: () => string;
   backChannelHeaders?: Record<string, string>;
@@ -37,5 +40,6 @@ export function accountRoutes(deps: {
   router.use(accountDeviceRoutes(guards, deps.devices).routes());
   router.use(accountRecoveryCodeRoutes(guards, deps.devices).routes());
   router.use(accountAdminRoutes(guards, deps.data, deps.admin).routes());
+  router.use(accountEmailRoutes(guards, deps.emails).routes());
   return router;
 }

@@ -4,6 +4,7 @@ import { AccountsRepository } from './accounts-repository.js';
 import { AuditRepository } from './audit-repository.js';
 import { ClientsRepository } from './clients-repository.js';
 import { DevicesRepository } from './devices-repository.js';
+import { EmailChangesRepository } from './email-changes-repository.js';
 import { RecoveryCodesRepository } from './recovery-codes-repository.js';
 import { SigningKeysRepository } from './signing-keys-repository.js';
 import { UsersRepository } from './users-repository.js';
@@ -16,6 +17,7 @@ export interface Repositories {
   clients: ClientsRepository;
   signingKeys: SigningKeysRepository;
   audit: AuditRepository;
+  emailChanges: EmailChangesRepository;
 }
 
 export interface DataStoreOptions {
@@ -37,6 +39,7 @@ function bind(db: Queryable, options: DataStoreOptions, pool?: pg.Pool): Reposit
     clients: new ClientsRepository(db),
     signingKeys: new SigningKeysRepository(db),
     audit: new AuditRepository(db),
+    emailChanges: new EmailChangesRepository(db),
   };
 }
 
