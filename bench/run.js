@@ -184,6 +184,9 @@ function twofoldEnv(extra) {
     VONAGE_API_SECRET: 'bench-secret',
     VONAGE_FROM: 'Twofold',
     VONAGE_REST_HOST: 'http://127.0.0.1:9',
+    // Production refuses the console mailer too; no bench scenario sends a mail.
+    MAIL_PROVIDER: 'smtp',
+    SMTP_URL: 'smtp://127.0.0.1:9',
     // The per-IP / per-client entry limits still count every request (their Redis work is
     // measured) but must not refuse: all virtual users share 127.0.0.1 and one client.
     ENTRY_RATE_LIMIT: '1000000',

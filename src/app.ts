@@ -24,6 +24,7 @@ import { adminRoutes } from './admin/admin-routes.js';
 import type { AdminTokenGuard } from './admin/admin-token-guard.js';
 import type { AccountAdmin } from './accounts/account-admin.js';
 import { accountCsrfBinding, accountRoutes } from './selfservice/account-routes.js';
+import type { EmailChange } from './selfservice/email-change.js';
 import type { DeviceManagement } from './selfservice/device-management.js';
 import type { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
 import type { DataStore } from './storage/repositories/index.js';
@@ -40,6 +41,7 @@ export interface AppDeps {
   devices: DeviceManagement;
   accountSessions: AccountSessionRepository;
   admin: AccountAdmin;
+  emails: EmailChange;
   adminGuard: AdminTokenGuard;
   metrics: Metrics;
   throttle: Throttle;
@@ -55,7 +57,7 @@ export interface AppDeps {
  * its endpoints (provider.use inserts them ahead), so one error handler and one set of
  * security headers cover everything.
  */
-export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, adminGuard, metrics, throttle, readiness, backChannel, passwordReset, passwordChange, viewExtras = () => ({}) }: AppDeps): Provider {
+export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, emails, adminGuard, metrics, throttle, readiness, backChannel, passwordReset, passwordChange, viewExtras = () => ({}) }: AppDeps): Provider {
   const csrf = csrfTokens(config.cookieKeys[0]!);
   const ownCalls = backChannelSecret(config.cookieKeys[0]!);
   const backChannelHeaders = { [BACK_CHANNEL_HEADER]: ownCalls };
@@ -84,7 +86,7 @@ export function createApp({ config, logger, provider, flow, data, devices, accou
   provider.use(under(['/password-reset'], passwordResetRoutes({ reset: passwordReset, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes()));
   provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, guard: adminGuard }).routes()));
   provider.use(
-    under(['/account'], accountRoutes({ config, data, devices, admin, passwords: passwordChange, sessions: accountSessions, backChannel, backChannelHeaders, verifyCsrf: csrf.verify, csrfMiddleware: csrf.bound(accountCsrfBinding), viewExtras }).routes()),
+    under(['/account'], accountRoutes({ config, data, devices, admin, emails, passwords: passwordChange, sessions: accountSessions, backChannel, backChannelHeaders, verifyCsrf: csrf.verify, csrfMiddleware: csrf.bound(accountCsrfBinding), viewExtras }).routes()),
   );
 
   if (config.demo) {

@@ -29,9 +29,10 @@ import { AdminTokenGuard } from './admin/admin-token-guard.js';
 import { adminResourceOf } from './oidc/create-provider.js';
 import { ensureAccountClient } from './selfservice/account-client.js';
 import { DeviceManagement } from './selfservice/device-management.js';
+import { EmailChange } from './selfservice/email-change.js';
 import { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
 import { PENDING_DEVICES_PER_USER } from './storage/repositories/devices-repository.js';
-import { PasswordReset, type MailSender, type PasswordNotices } from './accounts/password-reset.js';
+import { PasswordReset } from './accounts/password-reset.js';
 import { PasswordChange } from './accounts/password-change.js';
 
 export interface RunningServer {
@@ -83,29 +84,30 @@ export async function startServer(config: Config, logger: Logger, options: { han
   // Registration order is the order users are offered the methods in: SMS first.
   const factors = new FactorRegistry().register(sms).register(new TotpFactor(data.devices, box, config.totpIssuer, pendingLimits));
   const countries = countryOptions(config.sms.allowedCallingCodes);
-  const recoveryCodes = new RecoveryCodes(data, audit, config.dataEncryptionKey);
+  const { notices } = services;
+  const recoveryCodes = new RecoveryCodes(data, audit, config.dataEncryptionKey, notices);
   const passwordLogin = new PasswordLogin(data.users, throttle, audit);
   const flow = new SignInFlow(
     data,
     new SignInStateRepository(store),
     passwordLogin,
     factors,
-    new Lockout(data.users, audit),
+    new Lockout(data.users, audit, notices),
     audit,
     recoveryCodes,
     config.reauthMaxAgeSeconds,
+    notices,
   );
-  const devices = new DeviceManagement(data, factors, recoveryCodes, audit);
-  const mail: MailSender = { send: async () => undefined };
-  const notices: PasswordNotices = { passwordChanged: async () => undefined };
+  const devices = new DeviceManagement(data, factors, recoveryCodes, audit, notices);
   const passwordReset = new PasswordReset({
-    data, throttle, audit, mail, notices, logger, issuer: config.issuer, ttlSeconds: config.passwordResetTtlSeconds, secret: config.dataEncryptionKey,
+    data, throttle, audit, mail: services.mail, notices, logger, issuer: config.issuer, ttlSeconds: config.passwordResetTtlSeconds, secret: config.dataEncryptionKey,
   });
   const passwordChange = new PasswordChange(data, passwordLogin, audit, notices);
 
   let port = config.port;
   const accountSessions = new AccountSessionRepository(store);
-  const admin = new AccountAdmin(data, audit);
+  const admin = new AccountAdmin(data, audit, notices);
+  const emails = new EmailChange(data, audit, services.mail, notices, config.issuer, config.dataEncryptionKey, throttle);
   // The HTTP app depends on the signing keys (oidc-provider's JWKS is fixed at construction):
   // it is built again when the keyring changes (rotation), and requests go to the newest one.
   const build = (signingKeys: JsonWebKey[]) => {
@@ -119,6 +121,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
       devices,
       accountSessions,
       admin,
+      emails,
       metrics,
       throttle,
       adminGuard: new AdminTokenGuard({ issuer: config.issuer, audience: adminResourceOf(config.issuer), users: data.users, signingKeys }),

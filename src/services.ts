@@ -6,6 +6,9 @@ import { SecretBox } from './crypto/secret-box.js';
 import { openDatabase, type Database } from './storage/postgres.js';
 import { migrate } from './storage/migrate.js';
 import { createDataStore, type DataStore } from './storage/repositories/index.js';
+import { createMailer } from './mail/create-mailer.js';
+import { MailService } from './mail/mail-service.js';
+import { SecurityNotices } from './mail/security-notices.js';
 
 /** What both the server and the CLI need: the database (migrated) and the domain on top of it. */
 export interface DataServices {
@@ -14,6 +17,10 @@ export interface DataServices {
   audit: AuditLog;
   provisioning: Provisioning;
   box: SecretBox;
+  /** Mails rendered from views/mail; send() never throws. */
+  mail: MailService;
+  /** Security notices to users' verified addresses. */
+  notices: SecurityNotices;
   close(): Promise<void>;
 }
 
@@ -31,12 +38,25 @@ export async function openDataServices(
   }
   const data = createDataStore(db.pool, { enrolmentTtlSeconds: config.enrolmentTtlSeconds });
   const audit = new AuditLog(data.audit, logger, options.onAuditEvent);
+  let mail: MailService;
+  try {
+    mail = new MailService(createMailer(config, logger), audit, logger, { issuer: config.issuer });
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const notices = new SecurityNotices(mail);
   return {
     db,
     data,
     audit,
-    provisioning: new Provisioning(data, audit),
+    provisioning: new Provisioning(data, audit, notices),
     box: new SecretBox(config.dataEncryptionKey),
-    close: () => db.close(),
+    mail,
+    notices,
+    close: async () => {
+      await mail.close();
+      await db.close();
+    },
   };
 }

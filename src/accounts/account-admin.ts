@@ -5,6 +5,7 @@ import type { Account } from '../storage/repositories/accounts-repository.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
 import { usernameKeyOf } from './username.js';
+import type { SecurityNotices } from '../mail/security-notices.js';
 
 export interface MfaPolicyChange {
   account: Account;
@@ -27,6 +28,7 @@ export class AccountAdmin {
   constructor(
     private readonly data: DataStore,
     private readonly audit: AuditLog,
+    private readonly notices?: SecurityNotices,
   ) {}
 
   /** An account id or (case-insensitive) name. */
@@ -108,6 +110,7 @@ export class AccountAdmin {
     const audited = { accountId: found.accountId, actorUserId, subjectUserId: found.id, origin };
     await this.audit.record('mfa.reset', { ...audited, details: { devicesRemoved } });
     await this.audit.record('sessions.revoked', { ...audited, details: { scope: 'user', reason: 'mfa_reset' } });
+    void this.notices?.mfaReset(found, origin);
     return { user: { ...found, failedMfaAttempts: 0 }, devicesRemoved };
   }
 }
@@ -116,6 +119,8 @@ export interface UserMfaStatus {
   id: string;
   username: string;
   role: string;
+  email: string | null;
+  emailVerified: boolean;
   locked: boolean;
   mfa: {
     enabled: boolean;
@@ -135,6 +140,8 @@ export async function listUsersWithMfa(data: DataStore, accountId: string): Prom
         id: u.id,
         username: u.username,
         role: u.role,
+        email: u.email,
+        emailVerified: u.emailVerified,
         locked: u.lockedAt !== null,
         mfa: {
           enabled: devices.some((d) => d.verifiedAt),

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import { signOutMark } from '../oidc/session-validity.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
+import { normaliseEmail } from './email-address.js';
 import { hashPassword } from './password-hasher.js';
 import { confirmNewPassword } from './password-change.js';
 
@@ -29,12 +30,6 @@ export interface MailSender {
 /** The "your password was changed / reset" security notice. */
 export interface PasswordNotices {
   passwordChanged(user: User, how: 'changed' | 'reset', origin?: RequestOrigin): Promise<unknown>;
-}
-
-/** Lower-case and trimmed, as addresses are stored; undefined when it cannot be an address. */
-export function normaliseResetEmail(input: unknown): string | undefined {
-  const email = typeof input === 'string' ? input.trim().toLowerCase() : '';
-  return email.length <= 254 && /^[^\s@]+@[^\s@]+$/.test(email) ? email : undefined;
 }
 
 /**
@@ -69,7 +64,7 @@ export class PasswordReset {
 
   /** Validates and throttles, then answers; the link is issued and mailed in the background. */
   async request(emailInput: unknown, origin: RequestOrigin): Promise<void> {
-    const email = normaliseResetEmail(emailInput);
+    const email = normaliseEmail(emailInput);
     if (!email) throw new AppError('validation_failed', 'Enter the email address of your account.');
     const { throttle } = this.deps;
     // Counted whether or not the address is known: the limit says nothing about who exists.

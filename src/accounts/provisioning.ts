@@ -6,7 +6,9 @@ import type { ClientMetadata } from '../storage/repositories/clients-repository.
 import type { DataStore } from '../storage/repositories/index.js';
 import type { Role, User } from '../storage/repositories/users-repository.js';
 import { hashPassword } from './password-hasher.js';
-import { newUsername } from './username.js';
+import { newUsername, usernameKeyOf } from './username.js';
+import { parseEmail } from './email-address.js';
+import type { SecurityNotices } from '../mail/security-notices.js';
 
 const NAME = /^[\p{L}\p{N}][\p{L}\p{N} ._'&-]{0,199}$/u;
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -15,6 +17,12 @@ const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const UNSTORABLE = /\p{Cc}|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/u;
 
 const isUniqueViolation = (err: unknown) => (err as { code?: string }).code === '23505';
+
+/** A unique violation of the email index names the address; any other is the caller's message. */
+function conflictOf(err: unknown, otherwise: string): AppError {
+  if ((err as { constraint?: string }).constraint === 'users_email') return new AppError('conflict', 'That email address is already used by another user.');
+  return new AppError('conflict', otherwise);
+}
 
 /** A readable generated password: 20 characters from an unambiguous alphabet (~110 bits). */
 export function generatePassword(): string {
@@ -27,6 +35,7 @@ export class Provisioning {
   constructor(
     private readonly data: DataStore,
     private readonly audit: AuditLog,
+    private readonly notices?: SecurityNotices,
   ) {}
 
   async createAccount(nameInput: string): Promise<Account> {
@@ -48,21 +57,47 @@ export class Provisioning {
     return account;
   }
 
-  async createUser(input: { account: string; username: string; role?: string; support?: boolean; password?: string }): Promise<{ user: User; generatedPassword?: string }> {
+  /** An email given by the operator is taken as verified: the operator vouches for it. */
+  async createUser(input: { account: string; username: string; role?: string; support?: boolean; password?: string; email?: string }): Promise<{ user: User; generatedPassword?: string }> {
     const account = await this.findAccount(input.account);
     const { username, key: usernameKey } = newUsername(input.username);
+    const email = input.email === undefined ? null : parseEmail(input.email);
     const role = (input.role ?? 'user') as Role;
     if (role !== 'user' && role !== 'admin') throw new AppError('validation_failed', 'Role must be "user" or "admin".');
     const generatedPassword = input.password === undefined ? generatePassword() : undefined;
     const passwordHash = await hashPassword(input.password ?? generatedPassword!);
     try {
-      const user = await this.data.users.create({ accountId: account.id, username, usernameKey, role, isSupport: Boolean(input.support), passwordHash });
-      await this.audit.record('user.created', { accountId: account.id, subjectUserId: user.id, details: { username, role, support: user.isSupport } });
+      const user = await this.data.users.create({ accountId: account.id, username, usernameKey, role, isSupport: Boolean(input.support), passwordHash, email, emailVerified: email !== null });
+      await this.audit.record('user.created', { accountId: account.id, subjectUserId: user.id, details: { username, role, support: user.isSupport, email: email !== null } });
       return { user, generatedPassword };
     } catch (err) {
-      if (isUniqueViolation(err)) throw new AppError('conflict', `The username "${username}" is taken.`);
+      if (isUniqueViolation(err)) throw conflictOf(err, `The username "${username}" is taken.`);
       throw err;
     }
+  }
+
+  /**
+   * The operator sets a user's address (taken as verified). When it replaces a verified
+   * address, the old one is told.
+   */
+  async setEmail(userRef: string, emailInput: string): Promise<{ user: User; previousEmail: string | null }> {
+    const email = parseEmail(emailInput);
+    const trimmed = userRef.trim();
+    const key = usernameKeyOf(trimmed);
+    const found = (await this.data.users.findById(trimmed)) ?? (key ? await this.data.users.findByUsernameKey(key) : undefined);
+    if (!found) throw new AppError('not_found', `No user "${userRef}".`);
+    let changed;
+    try {
+      changed = await this.data.users.setEmail(found.id, email, true);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new AppError('conflict', 'That email address is already used by another user.');
+      throw err;
+    }
+    if (!changed) throw new AppError('not_found', `No user "${userRef}".`);
+    const { before, after } = changed;
+    await this.audit.record('user.email_changed', { accountId: after.accountId, subjectUserId: after.id, details: { by: 'operator', hadEmail: before.email !== null, verified: true } });
+    if (before.email !== after.email) void this.notices?.emailChanged(before);
+    return { user: after, previousEmail: before.email };
   }
 
   async createClient(input: {

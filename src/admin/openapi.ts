@@ -112,11 +112,13 @@ export function openApiDocument(issuer: string): Record<string, unknown> {
         },
         User: {
           type: 'object',
-          required: ['id', 'username', 'role', 'locked', 'mfa'],
+          required: ['id', 'username', 'role', 'email', 'emailVerified', 'locked', 'mfa'],
           properties: {
             id: { type: 'string' },
             username: { type: 'string' },
             role: { enum: ['user', 'admin'] },
+            email: { type: ['string', 'null'], description: 'Lower-case; null when the user has none' },
+            emailVerified: { type: 'boolean', description: 'Security notices and reset links go only to a verified address' },
             locked: { type: 'boolean' },
             mfa: {
               type: 'object',

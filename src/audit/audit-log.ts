@@ -29,6 +29,9 @@ export type AuditEventType =
   | 'recovery_codes.generated'
   | 'recovery_codes.used'
   | 'device.default_changed'
+  | 'mail.send_failed'
+  | 'user.email_changed'
+  | 'user.email_change_requested'
 
 /** Where a request came from, for the audit trail. */
 export interface RequestOrigin {

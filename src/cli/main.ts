@@ -13,7 +13,7 @@ import { clientCreateCommand } from './commands/client.js';
 import { migrateCommand } from './commands/migrate.js';
 import { keysRotateCommand } from './commands/keys.js';
 import { serveCommand } from './commands/serve.js';
-import { userCreateCommand, userResetMfaCommand, userUnlockCommand } from './commands/user.js';
+import { userCreateCommand, userResetMfaCommand, userSetEmailCommand, userUnlockCommand } from './commands/user.js';
 import { UsageError } from './parse-args.js';
 
 export type { CliIo } from './command.js';
@@ -26,6 +26,7 @@ const COMMANDS: readonly Command[] = [
   userCreateCommand,
   userUnlockCommand,
   userResetMfaCommand,
+  userSetEmailCommand,
   clientCreateCommand,
   keysRotateCommand,
 ];

@@ -58,6 +58,15 @@ export interface Config {
     maxGlobalPerHour: number;
     allowedCallingCodes: string[] | null;
   };
+  mail: {
+    provider: 'smtp' | 'console';
+    /** SMTP_URL, with its credentials: only the SMTP mailer sees it. */
+    smtpUrl?: string;
+    /** MAIL_FROM: the From header of every mail. */
+    from: string;
+    /** MAIL_TIMEOUT_MS: upper bound of one send. */
+    timeoutMs: number;
+  };
 }
 
 /** What the schema yields; the secrets may still be missing (development secrets fill them). */
@@ -150,6 +159,13 @@ export const envShape = {
   SMS_PENDING_USERS_PER_NUMBER: int(1, 1000).default(3),
   SMS_LIMIT_IP_HOURLY: int(1, 1_000_000).default(20),
   SMS_LIMIT_GLOBAL_HOURLY: int(1, 10_000_000).default(1000),
+  MAIL_PROVIDER: oneOf(['smtp', 'console']).default('console'),
+  SMTP_URL: url(['smtp:', 'smtps:'], 'must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587').optional(),
+  MAIL_FROM: z.string()
+    .refine((s) => s.length <= 320 && /^(?:[^<>\p{Cc}]{0,200}<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/u.test(s),
+      'must be an address or "Name <address>", e.g. "Twofold <no-reply@example.com>"')
+    .default('Twofold <no-reply@localhost>'),
+  MAIL_TIMEOUT_MS: int(100, 120_000).default(10_000),
   SMS_ALLOWED_COUNTRIES: list(/^[1-9]\d{0,2}$/, 'must be comma-separated calling codes of 1 to 3 digits, e.g. "1,44,91"').optional(),
 };
 
@@ -161,13 +177,18 @@ export type RawEnv = Partial<Record<SettingName, string>>;
 export const requiredWhen: { when: (env: RawEnv) => boolean; names: SettingName[]; why: string }[] = [
   {
     when: (env) => env.NODE_ENV === 'production',
-    names: ['COOKIE_KEYS', 'DATA_ENCRYPTION_KEY', 'SMS_PROVIDER'],
+    names: ['COOKIE_KEYS', 'DATA_ENCRYPTION_KEY', 'SMS_PROVIDER', 'MAIL_PROVIDER'],
     why: 'required when NODE_ENV=production',
   },
   {
     when: (env) => env.SMS_PROVIDER === 'vonage',
     names: ['VONAGE_API_KEY', 'VONAGE_API_SECRET', 'VONAGE_FROM'],
     why: 'required when SMS_PROVIDER=vonage',
+  },
+  {
+    when: (env) => env.MAIL_PROVIDER === 'smtp',
+    names: ['SMTP_URL'],
+    why: 'required when MAIL_PROVIDER=smtp',
   },
 ];
 
@@ -211,5 +232,11 @@ export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
     maxPerIpPerHour: e.SMS_LIMIT_IP_HOURLY,
     maxGlobalPerHour: e.SMS_LIMIT_GLOBAL_HOURLY,
     allowedCallingCodes: e.SMS_ALLOWED_COUNTRIES ?? null,
+  },
+  mail: {
+    provider: e.MAIL_PROVIDER,
+    smtpUrl: e.MAIL_PROVIDER === 'smtp' ? e.SMTP_URL : undefined,
+    from: e.MAIL_FROM,
+    timeoutMs: e.MAIL_TIMEOUT_MS,
   },
 }));

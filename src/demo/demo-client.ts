@@ -12,8 +12,8 @@ export const DEMO_CLIENT_ID = 'twofold-demo';
 export async function seedDemo(data: DataStore, provisioning: Provisioning): Promise<{ admin: string; user: string } | undefined> {
   if ((await data.accounts.count()) > 0) return undefined;
   await provisioning.createAccount('Example');
-  const admin = await provisioning.createUser({ account: 'Example', username: 'admin@example.com', role: 'admin' });
-  const user = await provisioning.createUser({ account: 'Example', username: 'user@example.com', role: 'user' });
+  const admin = await provisioning.createUser({ account: 'Example', username: 'admin@example.com', role: 'admin', email: 'admin@example.com' });
+  const user = await provisioning.createUser({ account: 'Example', username: 'user@example.com', role: 'user', email: 'user@example.com' });
   return { admin: admin.generatedPassword!, user: user.generatedPassword! };
 }
 

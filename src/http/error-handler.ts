@@ -1,8 +1,8 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from '../logger.js';
 import { AppError, isAppError } from './app-error.js';
-import { loggablePath } from './loggable-path.js';
 import { renderPage } from './views.js';
+import { loggablePath } from './loggable-path.js';
 
 const UNAVAILABLE = 'Twofold is temporarily unavailable. Try again in a moment.';
 

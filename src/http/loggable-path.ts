@@ -1,2 +1,2 @@
-/** A request path fit for a log line: the secret a reset link carries in its path is replaced. */
-export const loggablePath = (path: string): string => path.replace(/^\/password-reset\/[^/]+/, '/password-reset/:token');
+/** A request path as it may be logged: the token of a link (email verification, password reset) is cut out. */
+export const loggablePath = (path: string): string => path.replace(/^(\/account\/email\/verify|\/password-reset)\/[^/]+/, '$1/[token]');

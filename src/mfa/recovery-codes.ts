@@ -3,6 +3,7 @@ import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { AppError } from '../http/app-error.js';
 import type { DataStore, Repositories } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
+import type { SecurityNotices } from '../mail/security-notices.js';
 
 export const MAX_RECOVERY_CODES = 10;
 /** Crockford-style alphabet without look-alikes: 32 symbols, 5 bits each. */
@@ -41,6 +42,7 @@ export class RecoveryCodes {
     private readonly data: DataStore,
     private readonly audit: AuditLog,
     secret: Buffer,
+    private readonly notices?: SecurityNotices,
   ) {
     this.key = crypto.createHmac('sha256', secret).update('twofold recovery code hashing').digest();
   }
@@ -61,6 +63,7 @@ export class RecoveryCodes {
       await tx.recoveryCodes.replace(user.id, list.map((c) => this.hash(user.id, c)));
     });
     await this.audit.record('recovery_codes.generated', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { quantity } });
+    void this.notices?.recoveryCodesGenerated(user, quantity, origin);
     return list.map(formatRecoveryCode);
   }
 
@@ -69,7 +72,11 @@ export class RecoveryCodes {
     const code = normaliseRecoveryCode(input);
     if (!code) return false;
     const ok = await this.data.recoveryCodes.consume(user.id, this.hash(user.id, code));
-    if (ok) await this.audit.record('recovery_codes.used', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { left: await this.left(user.id) } });
+    if (ok) {
+      const left = await this.left(user.id);
+      await this.audit.record('recovery_codes.used', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { left } });
+      void this.notices?.recoveryCodeUsed(user, left, origin);
+    }
     return ok;
   }
 

@@ -11,6 +11,7 @@ import type { FactorRegistry } from './factor-registry.js';
 import type { Lockout } from './lockout.js';
 import type { RecoveryCodes } from './recovery-codes.js';
 import type { EnrolmentView, FactorContext } from './mfa-factor.js';
+import type { SecurityNotices } from '../mail/security-notices.js';
 
 export interface DeviceSummary {
   id: string;
@@ -63,6 +64,7 @@ export class SignInFlow {
     private readonly recoveryCodes: RecoveryCodes,
     /** How long a session's password counts as recent enough to enrol a device on. */
     private readonly reauthMaxAgeSeconds: number,
+    private readonly notices?: SecurityNotices,
   ) {}
 
   /** Username and password; then whatever the user's devices and the policy demand. */
@@ -253,6 +255,8 @@ export class SignInFlow {
     const verified = await this.data.transaction((tx) => tx.devices.markVerified(user.id, device.id, false, { onlyIfFirst: true }));
     if (!verified) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin);
     await this.audit.record('device.verified', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId: device.id } });
+    // On verification, not on the unverified add: only a verified device can sign in.
+    void this.notices?.deviceAdded(user, device, origin);
     return this.complete(flowId, user, factor.amr, origin);
   }
 

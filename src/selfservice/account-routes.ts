@@ -12,6 +12,8 @@ import { accountPasswordRoutes } from './account-password-routes.js';
 import { accountRecoveryCodeRoutes } from './account-recovery-code-routes.js';
 import { accountSessionRoutes } from './account-session-routes.js';
 import type { DeviceManagement } from './device-management.js';
+import type { EmailChange } from './email-change.js';
+import { accountEmailRoutes } from './email-routes.js';
 
 export { accountCsrfBinding } from './account-guards.js';
 
@@ -26,6 +28,7 @@ export function accountRoutes(deps: {
   devices: DeviceManagement;
   admin: AccountAdmin;
   passwords: PasswordChange;
+  emails: EmailChange;
   sessions: AccountSessionRepository;
   backChannel: () => string;
   backChannelHeaders?: Record<string, string>;
@@ -41,5 +44,6 @@ export function accountRoutes(deps: {
   router.use(accountRecoveryCodeRoutes(guards, deps.devices).routes());
   router.use(accountPasswordRoutes(guards, deps.passwords).routes());
   router.use(accountAdminRoutes(guards, deps.data, deps.admin).routes());
+  router.use(accountEmailRoutes(guards, deps.emails).routes());
   return router;
 }

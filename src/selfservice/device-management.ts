@@ -7,6 +7,7 @@ import { signOutMark } from '../oidc/session-validity.js';
 import type { Device, DeviceKind } from '../storage/repositories/devices-repository.js';
 import type { DataStore, Repositories } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
+import type { SecurityNotices } from '../mail/security-notices.js';
 
 export interface DeviceListItem {
   id: string;
@@ -49,6 +50,7 @@ export class DeviceManagement {
     private readonly factors: FactorRegistry,
     private readonly recoveryCodes: RecoveryCodes,
     private readonly audit: AuditLog,
+    private readonly notices?: SecurityNotices,
   ) {}
 
   async overview(user: User): Promise<DevicesOverview> {
@@ -129,6 +131,8 @@ export class DeviceManagement {
     await this.audit.record('device.verified', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId, makeDefault } });
     if (replaced) await this.audit.record('device.removed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: replaced.kind, deviceId: replaced.id, reason: 'number_changed' } });
     if (reason) await this.auditSignOut(user, origin, reason);
+    // The notice goes out when the device is verified: an unverified one cannot sign in, and is dropped unless verified.
+    void this.notices?.deviceAdded(user, device, origin, replaced);
     return { verified: true, signedOut: options.makeDefault, mark };
   }
 
@@ -142,6 +146,7 @@ export class DeviceManagement {
     });
     await this.audit.record('device.removed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId } });
     await this.auditSignOut(user, origin, 'device_removed');
+    void this.notices?.deviceRemoved(user, { device }, origin);
     return mark;
   }
 
@@ -155,6 +160,7 @@ export class DeviceManagement {
     });
     await this.audit.record('device.removed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { all: true, count: removed } });
     await this.auditSignOut(user, origin, 'all_devices_removed');
+    void this.notices?.deviceRemoved(user, { all: true, count: removed }, origin);
     return mark;
   }
 

@@ -17,7 +17,7 @@ import {
 } from '../helpers/admin-api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { beginTotpEnrolment, expectKind, kindOf, sql, submitPassword, toCallback } from '../helpers/mfa.js';
-import { accountWithUser, confidentialClient, type Fixture } from '../helpers/provision.js';
+import { accountWithUser, cli, confidentialClient, type Fixture } from '../helpers/provision.js';
 import { RelyingParty } from '../helpers/relying-party.js';
 import { signInEnrollingTotp } from '../helpers/totp-sign-in.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
@@ -340,6 +340,8 @@ describe('the MFA policy', () => {
     const enrolled = await userIn(db.url, admin.accountId);
     const noDevice = await userIn(db.url, admin.accountId);
     await enrolAndSignIn(server.url, client, enrolled, { scope: 'openid' });
+    const address = `${enrolled.username}@Example.COM`;
+    await cli(db.url, ['user', 'set-email', enrolled.username, address]);
 
     const res = await api(server.url, session.accessToken, 'GET', `/accounts/${admin.accountId}/users`);
     expectStatus(res, 200);
@@ -347,7 +349,7 @@ describe('the MFA policy', () => {
     const users = res.json.users as Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(users.map((u) => u.id).sort()).toEqual([admin.userId, enrolled.userId, noDevice.userId].sort());
     for (const u of users) {
-      expect(Object.keys(u).sort()).toEqual(['id', 'locked', 'mfa', 'role', 'username']);
+      expect(Object.keys(u).sort()).toEqual(['email', 'emailVerified', 'id', 'locked', 'mfa', 'role', 'username']);
       expect(Object.keys(u.mfa).sort()).toEqual(['defaultMethod', 'devices', 'enabled', 'recoveryCodesLeft']);
       for (const d of u.mfa.devices) expect(Object.keys(d).sort()).toEqual(['id', 'isDefault', 'kind', 'nickname', 'phoneLast4', 'verified']);
       expect(u.locked).toBe(false);
@@ -359,12 +361,14 @@ describe('the MFA policy', () => {
     const byId = new Map(users.map((u) => [u.id, u]));
     expect(byId.get(admin.userId)).toMatchObject({ username: admin.username, role: 'admin' });
     const e = byId.get(enrolled.userId)!;
-    expect(e).toMatchObject({ username: enrolled.username, role: 'user', mfa: { enabled: true, defaultMethod: 'totp' } });
+    expect(e).toMatchObject({ username: enrolled.username, role: 'user', email: address.toLowerCase(), emailVerified: true, mfa: { enabled: true, defaultMethod: 'totp' } });
     expect(e.mfa.devices).toEqual([{ id: expect.any(String), kind: 'totp', nickname: 'Work phone', phoneLast4: null, verified: true, isDefault: true }]);
     expect(byId.get(noDevice.userId)).toEqual({
       id: noDevice.userId,
       username: noDevice.username,
       role: 'user',
+      email: null,
+      emailVerified: false,
       locked: false,
       mfa: { enabled: false, defaultMethod: null, devices: [], recoveryCodesLeft: 0 },
     });

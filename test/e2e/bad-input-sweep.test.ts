@@ -79,6 +79,7 @@ const PLAN: Record<string, [runs: number, ms: number]> = {
   '/account: quantity': [120, 18],
   '/account: codes (download)': [100, 12],
   '/account: admin mfaRequired': [100, 14],
+  '/account: new email': [100, 15],
   '/account: path ids': [120, 14],
   '/account and /demo: query parameters': [150, 12],
   '/demo: acr, forms': [60, 12],
@@ -695,6 +696,12 @@ describe('/account forms and parameters (signed in)', () => {
       allow: () => ({}),
       acceptedOk: staysSignedIn,
     });
+    await sweep(formCase({ email: fc.oneof(anyString, fc.constantFrom('new@example.test', ' NEW@Example.TEST ', 'a@b', 'a b@example.test', 'x@example.test\r\nBcc: y@example.test', 'é@example.test', `${'x'.repeat(250)}@example.test`)) }), {
+      surface: '/account: new email',
+      expecting: 'html',
+      request: accountPost('/account/email'),
+      acceptedOk: (r) => staysSignedIn(r) ?? (r.status === 200 && r.body.includes('We sent a verification link to') ? undefined : 'an accepted address without the sent answer'),
+    });
     // Still signed in, same session.
     expect((await selfAgent.request(`${issuer}/account`)).status).toBe(200);
   }, 180_000);
@@ -708,6 +715,8 @@ describe('/account forms and parameters (signed in)', () => {
       ['POST', (s: string) => `/account/devices/${s}/resend`],
       ['GET', (s: string) => `/account/devices/new/${s}`],
       ['POST', (s: string) => `/account/devices/new/${s}`],
+      ['GET', (s: string) => `/account/email/verify/${s}`],
+      ['POST', (s: string) => `/account/email/verify/${s}`],
     ];
     const token = csrfToken(selfPage);
     await sweep(fc.record({ seg, route: fc.constantFrom(...routes), accept: HTML_OR_JSON_ACCEPT }), {

@@ -27,14 +27,14 @@ export interface Fixture {
 }
 
 /** An account (MFA policy as given) with one user whose password we know. */
-export async function accountWithUser(databaseUrl: string, options: { mfaRequired: boolean; username?: string; role?: 'user' | 'admin'; support?: boolean }): Promise<Fixture> {
+export async function accountWithUser(databaseUrl: string, options: { mfaRequired: boolean; username?: string; role?: 'user' | 'admin'; support?: boolean; email?: string }): Promise<Fixture> {
   const suffix = Math.random().toString(36).slice(2, 8);
   const account = await cli(databaseUrl, ['account', 'create', '--name', `Acme ${suffix}`]);
   const accountId = String(account.accountId);
   if (!options.mfaRequired) await cli(databaseUrl, ['account', 'set-mfa-required', accountId, 'false']);
   const username = options.username ?? `user-${suffix}`;
   const password = `correct horse ${suffix}`;
-  const extra = [...(options.role ? ['--role', options.role] : []), ...(options.support ? ['--support'] : [])];
+  const extra = [...(options.role ? ['--role', options.role] : []), ...(options.support ? ['--support'] : []), ...(options.email ? ['--email', options.email] : [])];
   const user = await cli(databaseUrl, ['user', 'create', '--account', accountId, '--username', username, '--password-stdin', ...extra], `${password}\n`);
   return { accountId, userId: String(user.userId), username, password };
 }

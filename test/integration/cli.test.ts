@@ -115,8 +115,35 @@ describe('twofold CLI, good input', () => {
     expect(json.code).toBe(0);
     expect(json.body).toEqual({
       userId: expect.stringMatching(UUID), username: 'carol', accountId: expect.stringMatching(UUID),
-      role: 'admin', support: false, password: expect.stringMatching(/^\S{20}$/),
+      role: 'admin', support: false, email: null, emailVerified: false, password: expect.stringMatching(/^\S{20}$/),
     });
+  });
+
+  it('user create --email and user set-email store the address normalised and verified; a taken one (any case) is a conflict', async () => {
+    const created = await cliJson(['user', 'create', '--account', 'Acme', '--username', 'erin', '--email', '  Erin.Smith@Example.COM ']);
+    expect(created.code).toBe(0);
+    expect(created.body).toMatchObject({ username: 'erin', email: 'erin.smith@example.com', emailVerified: true });
+    const stored = async (id: unknown) => (await pool.query<{ email: string | null; email_verified: boolean }>('SELECT email, email_verified FROM users WHERE id = $1', [id])).rows[0];
+    expect(await stored(created.body.userId)).toEqual({ email: 'erin.smith@example.com', email_verified: true });
+
+    const taken = await cli(['user', 'create', '--account', 'Acme', '--username', 'frank', '--email', 'ERIN.SMITH@example.com']);
+    expectOneLineError(taken, 1);
+    expect(taken.stderr).toMatch(/email address is already used/);
+    expect((await pool.query("SELECT 1 FROM users WHERE username = 'frank'")).rowCount).toBe(0);
+
+    const frank = await cliJson(['user', 'create', '--account', 'Acme', '--username', 'frank']);
+    expect(await stored(frank.body.userId)).toEqual({ email: null, email_verified: false });
+    const set = await cliJson(['user', 'set-email', 'FRANK', 'Frank@Example.org']);
+    expect(set.code).toBe(0);
+    expect(set.body).toEqual({ userId: frank.body.userId, username: 'frank', email: 'frank@example.org', emailVerified: true, previousEmail: null });
+    const text = await cli(['user', 'set-email', 'frank', 'frank2@example.org']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/frank2@example\.org \(verified\); was frank@example\.org/);
+
+    const dup = await cliJson(['user', 'set-email', 'frank', 'erin.smith@EXAMPLE.com']);
+    expect(dup.code).toBe(1);
+    expect(dup.body).toEqual({ error: 'conflict', message: 'That email address is already used by another user.' });
+    expect(await stored(frank.body.userId)).toEqual({ email: 'frank2@example.org', email_verified: true });
   });
 
   it('user create --password-stdin takes the password from stdin (one trailing newline trimmed)', async () => {
@@ -234,7 +261,7 @@ describe('twofold CLI, good input', () => {
   it('help lists every command', async () => {
     const run = await cli(['--help']);
     expect(run.code).toBe(0);
-    for (const command of ['serve', 'migrate', 'account create', 'account set-mfa-required', 'user create', 'user unlock', 'user reset-mfa', 'client create']) {
+    for (const command of ['serve', 'migrate', 'account create', 'account set-mfa-required', 'user create', 'user unlock', 'user reset-mfa', 'user set-email', 'client create']) {
       expect(run.stdout).toContain(`twofold ${command}`);
     }
     const sub = await cli(['user', 'create', '--help']);
@@ -260,6 +287,12 @@ describe('twofold CLI, bad input: one line on stderr, non-zero exit, no stack tr
     ['unknown account for the policy', ['account', 'set-mfa-required', 'Nope', 'true'], 1, /No account "Nope"/],
     ['unknown user to unlock', ['user', 'unlock', 'nobody'], 1, /No user "nobody"/],
     ['unknown user to reset', ['user', 'reset-mfa', 'nobody'], 1, /No user "nobody"/],
+    ['a bad email', ['user', 'create', '--account', 'Acme', '--username', 'eve', '--email', 'eve@'], 2, /Enter a valid email address/],
+    ['an email with a space', ['user', 'set-email', 'bob', 'bob smith@example.com'], 2, /Enter a valid email address/],
+    ['an email with two @', ['user', 'set-email', 'bob', 'bob@x@example.com'], 2, /Enter a valid email address/],
+    ['an email of 255 characters', ['user', 'set-email', 'bob', `${'a'.repeat(64)}@${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(58)}.com`], 2, /Enter a valid email address/],
+    ['set-email without the address', ['user', 'set-email', 'bob'], 2, /missing EMAIL/],
+    ['set-email of an unknown user', ['user', 'set-email', 'nobody', 'nobody@example.com'], 1, /No user "nobody"/],
     ['short password on stdin', ['user', 'create', '--account', 'Acme', '--username', 'eve', '--password-stdin'], 2, /at least 12 characters/, 'short pass1\n'],
     ['common password on stdin', ['user', 'create', '--account', 'Acme', '--username', 'eve', '--password-stdin'], 2, /commonly used password/, 'Qwerty123456\n'],
     ['overlong password on stdin', ['user', 'create', '--account', 'Acme', '--username', 'eve', '--password-stdin'], 2, /at most 256 characters/, `${'p'.repeat(257)}\n`],

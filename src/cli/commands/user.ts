@@ -7,13 +7,14 @@ const ROLES: readonly Role[] = ['user', 'admin'];
 
 export const userCreateCommand: Command = {
   name: 'user create',
-  usage: ['user create --account ACCOUNT --username NAME [--role user|admin] [--support] [--password-stdin]'],
+  usage: ['user create --account ACCOUNT --username NAME [--role user|admin] [--support] [--password-stdin] [--email EMAIL]'],
   summary: 'create a user; without --password-stdin a password is generated and printed once',
   details: [
     '--account ACCOUNT   the account id or name',
     '--role ROLE         user (default) or admin (manages the account\'s MFA policy)',
     '--support           a support user (may act on every account)',
     '--password-stdin    read the password from standard input (12 to 256 characters, not a commonly used password)',
+    '--email EMAIL       the user\'s email address, taken as verified',
   ],
   async run(args, ctx) {
     const { values } = parseCommandArgs(this.name, args, {
@@ -22,6 +23,7 @@ export const userCreateCommand: Command = {
       role: { type: 'string' },
       support: { type: 'boolean' },
       'password-stdin': { type: 'boolean' },
+      email: { type: 'string' },
     });
     const account = required(this.name, values.account, 'account');
     const username = required(this.name, values.username, 'username');
@@ -31,10 +33,11 @@ export const userCreateCommand: Command = {
     const password = values['password-stdin'] ? await readStdinLine(ctx.io.stdin) : undefined;
 
     const { user, generatedPassword } = await ctx.withServices((s) =>
-      s.provisioning.createUser({ account, username, role, support: Boolean(values.support), password }));
+      s.provisioning.createUser({ account, username, role, support: Boolean(values.support), password, email: values.email }));
     const text = [
       `Created user "${user.username}": ${user.id}`,
       `Role: ${user.role}${user.isSupport ? ', support' : ''}`,
+      ...(user.email ? [`Email: ${user.email} (verified)`] : []),
     ];
     if (generatedPassword !== undefined) {
       text.push(
@@ -49,6 +52,8 @@ export const userCreateCommand: Command = {
         accountId: user.accountId,
         role: user.role,
         support: user.isSupport,
+        email: user.email,
+        emailVerified: user.emailVerified,
         ...(generatedPassword !== undefined ? { password: generatedPassword } : {}),
       },
       text,
@@ -78,12 +83,26 @@ export const userResetMfaCommand: Command = {
   summary: 'account recovery: remove the user\'s MFA devices and recovery codes, and sign the user out everywhere',
   async run(args, ctx) {
     const { positionals } = parseCommandArgs(this.name, args, {}, ['username']);
-    const { user, devicesRemoved } = await ctx.withServices((s) => new AccountAdmin(s.data, s.audit).resetMfa(positionals.username!));
+    const { user, devicesRemoved } = await ctx.withServices((s) => new AccountAdmin(s.data, s.audit, s.notices).resetMfa(positionals.username!));
     return {
       json: { userId: user.id, username: user.username, devicesRemoved, sessionsEnded: true },
       text: [
         `Reset MFA for "${user.username}" (${user.id}): removed ${devicesRemoved} device${devicesRemoved === 1 ? '' : 's'}; every session of the user has been signed out.`,
       ],
+    };
+  },
+};
+
+export const userSetEmailCommand: Command = {
+  name: 'user set-email',
+  usage: ['user set-email USERNAME EMAIL'],
+  summary: 'set a user\'s email address (taken as verified); a verified address it replaces is told',
+  async run(args, ctx) {
+    const { positionals } = parseCommandArgs(this.name, args, {}, ['username', 'email']);
+    const { user, previousEmail } = await ctx.withServices((s) => s.provisioning.setEmail(positionals.username!, positionals.email!));
+    return {
+      json: { userId: user.id, username: user.username, email: user.email, emailVerified: user.emailVerified, previousEmail },
+      text: [`Email of "${user.username}" (${user.id}) set to ${user.email} (verified)${previousEmail && previousEmail !== user.email ? `; was ${previousEmail}` : ''}.`],
     };
   },
 };

@@ -5,6 +5,7 @@ import { AuditRepository } from './audit-repository.js';
 import { ClientsRepository } from './clients-repository.js';
 import { DevicesRepository } from './devices-repository.js';
 import { PasswordResetsRepository } from './password-resets-repository.js';
+import { EmailChangesRepository } from './email-changes-repository.js';
 import { RecoveryCodesRepository } from './recovery-codes-repository.js';
 import { SigningKeysRepository } from './signing-keys-repository.js';
 import { UsersRepository } from './users-repository.js';
@@ -18,6 +19,7 @@ export interface Repositories {
   signingKeys: SigningKeysRepository;
   audit: AuditRepository;
   passwordResets: PasswordResetsRepository;
+  emailChanges: EmailChangesRepository;
 }
 
 export interface DataStoreOptions {
@@ -40,6 +42,7 @@ function bind(db: Queryable, options: DataStoreOptions, pool?: pg.Pool): Reposit
     signingKeys: new SigningKeysRepository(db),
     audit: new AuditRepository(db),
     passwordResets: new PasswordResetsRepository(db),
+    emailChanges: new EmailChangesRepository(db),
   };
 }
 

@@ -13,6 +13,9 @@ export interface User {
   failedMfaAttempts: number;
   lockedAt: Date | null;
   lockedReason: string | null;
+  /** Normalised (src/accounts/email-address.ts), unique; null when the user has none. */
+  email: string | null;
+  emailVerified: boolean;
   createdAt: Date;
 }
 
@@ -28,7 +31,7 @@ export interface UserAuthState {
 
 const COLUMNS = `u.id, u.account_id AS "accountId", u.username, u.role, u.is_support AS "isSupport",
   u.password_hash AS "passwordHash", u.failed_mfa_attempts AS "failedMfaAttempts", u.locked_at AS "lockedAt",
-  u.locked_reason AS "lockedReason", u.created_at AS "createdAt"`;
+  u.locked_reason AS "lockedReason", u.email, u.email_verified AS "emailVerified", u.created_at AS "createdAt"`;
 
 /**
  * A user's new "sessions valid after" mark, at least `at`. Sign-ins are stamped no earlier than
@@ -42,11 +45,11 @@ export class UsersRepository {
   constructor(private readonly db: Queryable) {}
 
   /** `usernameKey` is the canonical form (src/accounts/username.ts); its unique index refuses look-alikes. */
-  async create(input: { accountId: string; username: string; usernameKey: string; role: Role; isSupport: boolean; passwordHash: string }): Promise<User> {
+  async create(input: { accountId: string; username: string; usernameKey: string; role: Role; isSupport: boolean; passwordHash: string; email?: string | null; emailVerified?: boolean }): Promise<User> {
     const { rows } = await this.db.query<User>(
-      `INSERT INTO users AS u (account_id, username, username_key, role, is_support, password_hash)
-       VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
-      [input.accountId, input.username, input.usernameKey, input.role, input.isSupport, input.passwordHash],
+      `INSERT INTO users AS u (account_id, username, username_key, role, is_support, password_hash, email, email_verified)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+      [input.accountId, input.username, input.usernameKey, input.role, input.isSupport, input.passwordHash, input.email ?? null, Boolean(input.email && input.emailVerified)],
     );
     return rows[0]!;
   }
@@ -62,6 +65,32 @@ export class UsersRepository {
     if (!storableText(key)) return undefined;
     const { rows } = await this.db.query<User>(`SELECT ${COLUMNS} FROM users u WHERE u.username_key = $1`, [key]);
     return rows[0];
+  }
+
+  /** By a normalised address (normaliseEmail). */
+  async findByEmail(email: string): Promise<User | undefined> {
+    if (!storableText(email)) return undefined;
+    const { rows } = await this.db.query<User>(`SELECT ${COLUMNS} FROM users u WHERE u.email = $1`, [email]);
+    return rows[0];
+  }
+
+  /**
+   * Sets the user's address (normalised) and whether it is verified; returns the user as it was
+   * before and after, or undefined when there is no such user. A taken address fails with the
+   * unique violation (23505) of users_email.
+   */
+  async setEmail(id: string, email: string | null, verified: boolean): Promise<{ before: User; after: User } | undefined> {
+    if (!isUuid(id)) return undefined;
+    const { rows } = await this.db.query<User & { previousEmail: string | null; previousVerified: boolean }>(
+      `WITH old AS (SELECT id, email, email_verified FROM users WHERE id = $1 FOR UPDATE)
+       UPDATE users u SET email = $2, email_verified = $3 FROM old WHERE u.id = old.id
+       RETURNING ${COLUMNS}, old.email AS "previousEmail", old.email_verified AS "previousVerified"`,
+      [id, email, Boolean(email && verified)],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const { previousEmail, previousVerified, ...after } = row;
+    return { before: { ...after, email: previousEmail, emailVerified: previousVerified }, after };
   }
 
   async findAuthState(id: string): Promise<UserAuthState | undefined> {

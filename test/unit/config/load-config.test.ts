@@ -17,7 +17,7 @@ afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));
 
 const KEY_A = 'a'.repeat(32);
 const DEK = Buffer.alloc(32, 7).toString('base64');
-const prodEnv = { NODE_ENV: 'production', COOKIE_KEYS: KEY_A, DATA_ENCRYPTION_KEY: DEK, SMS_PROVIDER: 'console' };
+const prodEnv = { NODE_ENV: 'production', COOKIE_KEYS: KEY_A, DATA_ENCRYPTION_KEY: DEK, SMS_PROVIDER: 'console', MAIL_PROVIDER: 'smtp', SMTP_URL: 'smtp://mail.example.com:587' };
 
 function problems(env: Record<string, string | undefined>): string[] {
   try {
@@ -129,6 +129,7 @@ describe('loadConfig', () => {
     expect(lines.sort()).toEqual([
       'COOKIE_KEYS: required when NODE_ENV=production',
       'DATA_ENCRYPTION_KEY: required when NODE_ENV=production',
+      'MAIL_PROVIDER: required when NODE_ENV=production',
       'SMS_PROVIDER: required when NODE_ENV=production',
     ]);
     expect(names(problems({ ...prodEnv, DATA_ENCRYPTION_KEY: '' }))).toEqual(['DATA_ENCRYPTION_KEY']);
@@ -200,6 +201,18 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...vonage, DATA_DIR: dataDir, SMS_PROVIDER: 'console' }).sms.vonage).toBeUndefined();
   });
 
+  it('mail: console by default, SMTP_URL required and checked with smtp, MAIL_FROM checked', () => {
+    const c = loadConfig({ DATA_DIR: dataDir });
+    expect(c.mail).toEqual({ provider: 'console', smtpUrl: undefined, from: 'Twofold <no-reply@localhost>', timeoutMs: 10_000 });
+    expect(problems({ MAIL_PROVIDER: 'smtp' })).toEqual(['SMTP_URL: required when MAIL_PROVIDER=smtp']);
+    for (const bad of ['http://mail.example.com', 'mail.example.com:25', 'smtp://']) expect(names(problems({ MAIL_PROVIDER: 'smtp', SMTP_URL: bad }))).toEqual(['SMTP_URL']);
+    expect(names(problems({ MAIL_PROVIDER: 'sendmail' }))).toEqual(['MAIL_PROVIDER']);
+    for (const bad of ['no-reply', 'Twofold <no reply@x>', 'a@b\r\nBcc: x@y', 'Twofold <a@b']) expect(names(problems({ MAIL_FROM: bad }))).toEqual(['MAIL_FROM']);
+    const smtp = loadConfig({ DATA_DIR: dataDir, MAIL_PROVIDER: 'smtp', SMTP_URL: 'smtps://u:p@mail.example.com:465', MAIL_FROM: 'Example ID <id@example.com>', MAIL_TIMEOUT_MS: '2000' });
+    expect(smtp.mail).toEqual({ provider: 'smtp', smtpUrl: 'smtps://u:p@mail.example.com:465', from: 'Example ID <id@example.com>', timeoutMs: 2000 });
+    expect(problems({ MAIL_PROVIDER: 'smtp', SMTP_URL: 'smtp://user:hunter2-secret@exa mple' }).join('\n')).not.toContain('hunter2');
+  });
+
   it('never puts a secret value in the message', () => {
     const secrets = {
       COOKIE_KEYS: 'cookie-secret-9f8e7d',
@@ -207,18 +220,19 @@ describe('loadConfig', () => {
       DATABASE_URL: 'mysql://admin:pg-pass-5e6f@db/x',
       REDIS_URL: 'http://:redis-pass-7a8b@cache:6379',
       VONAGE_API_SECRET: 'vonage-secret-3c4d',
+      SMTP_URL: 'imap://mailer:smtp-pass-1d2e@mail:25',
     };
     let message = '';
     try {
-      loadConfig({ ...secrets, NODE_ENV: 'production', SMS_PROVIDER: 'vonage', DATA_DIR: dataDir });
+      loadConfig({ ...secrets, NODE_ENV: 'production', SMS_PROVIDER: 'vonage', MAIL_PROVIDER: 'smtp', DATA_DIR: dataDir });
     } catch (err) {
       message = (err as Error).message;
     }
     expect(names(message.split('\n')).sort()).toEqual(
-      ['COOKIE_KEYS', 'DATABASE_URL', 'DATA_ENCRYPTION_KEY', 'REDIS_URL', 'VONAGE_API_KEY', 'VONAGE_FROM'],
+      ['COOKIE_KEYS', 'DATABASE_URL', 'DATA_ENCRYPTION_KEY', 'REDIS_URL', 'SMTP_URL', 'VONAGE_API_KEY', 'VONAGE_FROM'],
     );
     for (const value of Object.values(secrets)) expect(message).not.toContain(value);
-    for (const fragment of ['9f8e7d', '0a1b2c', 'pg-pass', 'redis-pass', 'vonage-secret']) expect(message).not.toContain(fragment);
+    for (const fragment of ['9f8e7d', '0a1b2c', 'pg-pass', 'redis-pass', 'vonage-secret', 'smtp-pass']) expect(message).not.toContain(fragment);
   });
 });
 
