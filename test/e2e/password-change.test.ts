@@ -4,6 +4,7 @@ import { enrolThroughSignIn, expectKind, mfaCounters, sql, submitPassword } from
 import { accountWithUser, confidentialClient } from '../helpers/provision.js';
 import { RelyingParty } from '../helpers/relying-party.js';
 import { afterPassword, alertOf, devicesOf, expectAccountPage, openAccount, pathOf, refreshFails, refreshWorks, submitForm } from '../helpers/self-service.js';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
 import { UserAgent, type Page } from '../helpers/user-agent.js';
 
@@ -13,18 +14,21 @@ import { UserAgent, type Page } from '../helpers/user-agent.js';
  */
 
 let db: TestDatabase;
+let sink: SmtpSink;
 let server: TwofoldProcess;
 let client: { clientId: string; clientSecret: string };
 const secrets = clusterSecrets();
 
 beforeAll(async () => {
   db = await createTestDatabase('twofold_e2e_pwchange');
-  server = await startTwofold({ DATABASE_URL: db.url, REDIS_URL, ...secrets });
+  sink = await startSmtpSink();
+  server = await startTwofold({ DATABASE_URL: db.url, REDIS_URL, ...secrets, MAIL_PROVIDER: 'smtp', SMTP_URL: sink.url });
   client = await confidentialClient(db.url);
 });
 
 afterAll(async () => {
   await server?.stop();
+  await sink?.close();
   await db?.drop();
 });
 
@@ -32,7 +36,8 @@ const newRp = () => RelyingParty.create(server.url, client.clientId, client.clie
 
 /** An enrolled user with an app session (its refresh token) and a signed-in /account browser. */
 async function signedInUser() {
-  const user = await accountWithUser(db.url, { mfaRequired: true });
+  const email = `changer-${Math.random().toString(36).slice(2, 8)}@example.com`;
+  const user = { ...(await accountWithUser(db.url, { mfaRequired: true, email })), email };
   const rp = await newRp();
   const { app, tokens } = await enrolThroughSignIn(rp, user);
   const refreshToken = await refreshWorks(rp, tokens.refresh_token!);
@@ -117,6 +122,15 @@ describe('change password', () => {
 
     const events = await sql<{ type: string }>(db.url, "SELECT type FROM audit_events WHERE subject_user_id = $1 AND type LIKE 'password.%'", [user.userId]);
     expect(events.map((e) => e.type)).toEqual(['password.changed']);
+
+    // One notice, "Your password was changed", with neither password in it.
+    const deadline = Date.now() + 10_000;
+    const notices = () => sink.to(user.email).filter((m) => m.subject === 'Your password was changed');
+    while (notices().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    expect(notices()).toHaveLength(1);
+    for (const m of sink.to(user.email)) {
+      for (const secret of [user.password, next]) expect([m.subject, m.text, m.html, m.raw].join('\n')).not.toContain(secret);
+    }
   });
 
   test('wrong current passwords count in the password throttle: after 10, even the right one is refused for now', async () => {
