@@ -79,7 +79,12 @@ async function main() {
       REDIS_KEY_PREFIX: `bench-reset-${crypto.randomBytes(4).toString('hex')}:`,
       COOKIE_KEYS: crypto.randomBytes(32).toString('base64url'),
       DATA_ENCRYPTION_KEY: crypto.randomBytes(32).toString('base64'),
-      SMS_PROVIDER: 'console',
+      // Production refuses the console SMS sender; this Vonage host is never contacted.
+      SMS_PROVIDER: 'vonage',
+      VONAGE_API_KEY: 'bench',
+      VONAGE_API_SECRET: 'bench-secret',
+      VONAGE_FROM: 'Twofold',
+      VONAGE_REST_HOST: 'http://127.0.0.1:9',
       MAIL_PROVIDER: 'smtp',
       SMTP_URL: `smtp://127.0.0.1:${sink.server.address().port}`,
       // Every request comes from its own address, so the per-IP limit stays out of the way.
