@@ -717,6 +717,8 @@ describe('/account forms and parameters (signed in)', () => {
       ['POST', (s: string) => `/account/devices/new/${s}`],
       ['GET', (s: string) => `/account/email/verify/${s}`],
       ['POST', (s: string) => `/account/email/verify/${s}`],
+      ['GET', (s: string) => `/password-reset/${s}`],
+      ['POST', (s: string) => `/password-reset/${s}`],
     ];
     const token = csrfToken(selfPage);
     await sweep(fc.record({ seg, route: fc.constantFrom(...routes), accept: HTML_OR_JSON_ACCEPT }), {
@@ -740,6 +742,7 @@ describe('/account forms and parameters (signed in)', () => {
       ['/account/admin', 'account'],
       ['/account/admin', 'saved'],
       ['/account/signed-out', 'reason'],
+      ['/password-reset', 'interaction'],
       ['/account/callback', 'state'],
       ['/account/callback', 'code'],
       ['/account/callback', 'error'],

@@ -333,6 +333,7 @@ const TABLES: Record<string, string> = {
   oidc_clients: 'SELECT client_id AS k, to_jsonb(t) - \'created_at\' AS v FROM oidc_clients t',
   signing_keys: 'SELECT kid AS k, to_jsonb(t) - \'created_at\' AS v FROM signing_keys t',
   email_changes: 'SELECT user_id::text AS k, to_jsonb(t) - \'created_at\' AS v FROM email_changes t',
+  password_resets: 'SELECT user_id::text AS k, to_jsonb(t) - \'created_at\' AS v FROM password_resets t',
 };
 
 export interface Allowance {
