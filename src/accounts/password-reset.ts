@@ -4,6 +4,8 @@ import { randomToken, sha256Hex } from '../crypto/random-codes.js';
 import { AppError } from '../http/app-error.js';
 import type { Throttle, ThrottleRule } from '../http/throttle.js';
 import type { Logger } from '../logger.js';
+import type { MailService } from '../mail/mail-service.js';
+import type { SecurityNotices } from '../mail/security-notices.js';
 import { signOutMark } from '../oidc/session-validity.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
@@ -22,15 +24,9 @@ const THROTTLED = 'Too many password reset requests. Wait a while and try again.
 const TOKEN_BYTES = 32;
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
-/** Sends a mail from a template; never throws (a failure is logged and audited by the sender). */
-export interface MailSender {
-  send(to: string, template: string, locals: Record<string, unknown>, meta: { accountId?: string | null; userId?: string | null; origin?: RequestOrigin }): Promise<unknown>;
-}
-
-/** The "your password was changed / reset" security notice. */
-export interface PasswordNotices {
-  passwordChanged(user: User, how: 'changed' | 'reset', origin?: RequestOrigin): Promise<unknown>;
-}
+/** The mails this sends: the link, and the "password was reset" notice. Neither ever throws. */
+export type ResetMail = Pick<MailService, 'send'>;
+export type PasswordNotices = Pick<SecurityNotices, 'passwordChanged'>;
 
 /**
  * "Forgot password?": a link to the user's verified address that sets a new password once.
@@ -47,7 +43,7 @@ export class PasswordReset {
       data: DataStore;
       throttle: Throttle;
       audit: AuditLog;
-      mail: MailSender;
+      mail: ResetMail;
       notices: PasswordNotices;
       logger: Logger;
       issuer: string;
@@ -118,7 +114,8 @@ export class PasswordReset {
     const user = (await data.users.findById(userId))!;
     await audit.record('password.reset', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin });
     await audit.record('sessions.revoked', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { scope: 'user', reason: 'password_reset' } });
-    await notices.passwordChanged(user, 'reset', origin);
+    // Not waited for: a slow mail server never slows the page.
+    void notices.passwordChanged(user, 'reset', origin);
     return user;
   }
 }
