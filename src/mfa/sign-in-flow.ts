@@ -22,8 +22,6 @@ export interface DeviceSummary {
   /** "•••• 1234": the device on its own factor's page. */
   name: string;
   isDefault: boolean;
-  /** Its factor sends codes: the page offers to send another. */
-  resendable: boolean;
 }
 
 export interface LoginResult {
@@ -48,7 +46,7 @@ export const INVALID_CODE = 'Invalid code';
 
 export function summarise(device: Device): DeviceSummary {
   const factor = factorOf(device.kind);
-  return { id: device.id, kind: device.kind, label: factor.signInLabel(device), name: factor.deviceName(device), isDefault: device.isDefault, resendable: Boolean(factor.resentNotice) };
+  return { id: device.id, kind: device.kind, label: factor.signInLabel(device), name: factor.deviceName(device), isDefault: device.isDefault };
 }
 
 /**
