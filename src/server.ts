@@ -9,12 +9,8 @@ import { openDataServices } from './services.js';
 import { PasswordLogin } from './accounts/password-login.js';
 import { Throttle } from './http/throttle.js';
 import { FactorRegistry } from './mfa/factor-registry.js';
-import { TotpFactor } from './mfa/factors/totp-factor.js';
-import { SmsFactor } from './mfa/factors/sms-factor.js';
-import { createSmsSender } from './sms/create-sms-sender.js';
-import { SmsLimits } from './sms/sms-limits.js';
+import { FACTORS } from './mfa/factors/index.js';
 import { countryOptions } from './sms/phone-number.js';
-import { SmsCodeRepository } from './storage/repositories/sms-code-repository.js';
 import { Lockout } from './mfa/lockout.js';
 import { RecoveryCodes } from './mfa/recovery-codes.js';
 import { SignInFlow } from './mfa/sign-in-flow.js';
@@ -70,19 +66,8 @@ export async function startServer(config: Config, logger: Logger, options: { han
   await ensureAccountClient(data, config.issuer);
   const throttle = new Throttle(store);
   const pendingLimits = { perUser: PENDING_DEVICES_PER_USER, usersPerPhone: config.sms.maxPendingUsersPerPhone };
-  const sms = new SmsFactor({
-    devices: data.devices,
-    codes: new SmsCodeRepository(store),
-    sender: createSmsSender(config, logger),
-    limits: new SmsLimits(store, config.sms, audit),
-    audit,
-    logger,
-    settings: config.sms,
-    pendingLimits,
-    secret: config.dataEncryptionKey,
-  });
-  // Registration order is the order users are offered the methods in: SMS first.
-  const factors = new FactorRegistry().register(sms).register(new TotpFactor(data.devices, box, config.totpIssuer, pendingLimits));
+  // The order of FACTORS is the order users are offered the methods in.
+  const factors = FactorRegistry.create(FACTORS, { config, data, store, box, audit, logger, pendingLimits });
   const countries = countryOptions(config.sms.allowedCallingCodes);
   const { notices } = services;
   const recoveryCodes = new RecoveryCodes(data, audit, config.dataEncryptionKey, notices);

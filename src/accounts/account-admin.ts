@@ -1,7 +1,9 @@
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { AppError } from '../http/app-error.js';
+import { factorOf } from '../mfa/factors/index.js';
 import { signOutMark } from '../oidc/session-validity.js';
 import type { Account } from '../storage/repositories/accounts-repository.js';
+import type { DeviceKind } from '../storage/repositories/devices-repository.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
 import { usernameKeyOf } from './username.js';
@@ -124,8 +126,8 @@ export interface UserMfaStatus {
   locked: boolean;
   mfa: {
     enabled: boolean;
-    defaultMethod: 'totp' | 'sms' | null;
-    devices: { id: string; kind: 'totp' | 'sms'; nickname: string | null; phoneLast4: string | null; verified: boolean; isDefault: boolean }[];
+    defaultMethod: DeviceKind | null;
+    devices: { id: string; kind: DeviceKind; nickname: string | null; phoneLast4: string | null; verified: boolean; isDefault: boolean }[];
     recoveryCodesLeft: number;
   };
 }
@@ -149,8 +151,8 @@ export async function listUsersWithMfa(data: DataStore, accountId: string): Prom
           devices: devices.map((d) => ({
             id: d.id,
             kind: d.kind,
-            nickname: d.nickname,
-            phoneLast4: d.phoneE164 ? d.phoneE164.slice(-4) : null,
+            // The factor's own fields, in the API's key order (nickname, phoneLast4).
+            ...factorOf(d.kind).adminView(d),
             verified: d.verifiedAt !== null,
             isDefault: d.isDefault,
           })),

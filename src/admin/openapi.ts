@@ -1,3 +1,5 @@
+import { FACTOR_KINDS } from '../mfa/factors/index.js';
+
 /** OpenAPI 3.1 description of /admin/v1 (served at /admin/v1/openapi.json). */
 export function openApiDocument(issuer: string): Record<string, unknown> {
   const error = { $ref: '#/components/responses/Error' };
@@ -103,7 +105,7 @@ export function openApiDocument(issuer: string): Record<string, unknown> {
           required: ['id', 'kind', 'nickname', 'phoneLast4', 'verified', 'isDefault'],
           properties: {
             id: { type: 'string' },
-            kind: { enum: ['totp', 'sms'] },
+            kind: { enum: [...FACTOR_KINDS] },
             nickname: { type: ['string', 'null'] },
             phoneLast4: { type: ['string', 'null'] },
             verified: { type: 'boolean' },
@@ -125,7 +127,7 @@ export function openApiDocument(issuer: string): Record<string, unknown> {
               required: ['enabled', 'defaultMethod', 'devices', 'recoveryCodesLeft'],
               properties: {
                 enabled: { type: 'boolean' },
-                defaultMethod: { enum: ['totp', 'sms', null] },
+                defaultMethod: { enum: [...FACTOR_KINDS, null] },
                 devices: { type: 'array', items: { $ref: '#/components/schemas/Device' } },
                 recoveryCodesLeft: { type: 'integer' },
               },

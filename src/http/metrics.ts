@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import client from 'prom-client';
 import { constantTimeEqual } from '../crypto/random-codes.js';
+import { FACTORS } from '../mfa/factors/index.js';
 import { AppError } from './app-error.js';
 
 /**
@@ -35,7 +36,8 @@ export class Metrics {
     switch (type) {
       case 'login.succeeded': {
         const amr = Array.isArray(details.amr) ? (details.amr as string[]) : [];
-        this.signIns.inc({ result: 'success', method: amr.includes('sms') ? 'sms' : amr.includes('otp') ? 'otp' : 'password' });
+        // The factor whose amr the sign-in carries (a recovery code's otp counts as the app's).
+        this.signIns.inc({ result: 'success', method: FACTORS.find((f) => amr.includes(f.amr))?.metricsLabel ?? (amr.includes('otp') ? 'otp' : 'password') });
         break;
       }
       case 'login.password_failed':

@@ -6,6 +6,7 @@ import { toAppError } from '../http/error-handler.js';
 import { readForm } from '../http/form-body.js';
 import { requestOrigin } from '../http/request-origin.js';
 import { renderPage } from '../http/views.js';
+import { factorChoices, isDeviceKind } from '../mfa/factors/index.js';
 import type { SignInFlow, SignInStep } from '../mfa/sign-in-flow.js';
 import { requestsMfa } from '../oidc/authentication-context.js';
 import { FIRST_PARTY } from '../oidc/create-provider.js';
@@ -167,8 +168,8 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     const { d, form } = await post(ctx);
     const step = await flow.chooseMethod(d.uid, requestOrigin(ctx));
     if (step.kind !== 'choose') return show(ctx, step);
-    if (!step.methods.includes(form.method as never)) throw new AppError('bad_request', 'Choose SMS or Mobile Passcode.');
-    return show(ctx, { kind: 'enrol-start', method: form.method as 'totp' | 'sms' });
+    if (!isDeviceKind(form.method) || !step.methods.includes(form.method)) throw new AppError('bad_request', `Choose ${factorChoices()}.`);
+    return show(ctx, { kind: 'enrol-start', method: form.method });
   });
 
   router.post('/enrol/begin', async (ctx) => {

@@ -1,5 +1,5 @@
 import type { RequestOrigin } from '../audit/audit-log.js';
-import { maskPhone } from '../sms/phone-number.js';
+import { FACTORS } from '../mfa/factors/index.js';
 import type { DeviceKind } from '../storage/repositories/devices-repository.js';
 import type { User } from '../storage/repositories/users-repository.js';
 import { formatUtc, type MailService } from './mail-service.js';
@@ -11,12 +11,8 @@ export interface NoticeDevice {
   phoneE164?: string | null;
 }
 
-const KIND: Record<DeviceKind, string> = { totp: 'Mobile Passcode', sms: 'SMS' };
-
 function describe(device: NoticeDevice): string {
-  if (device.kind === 'sms') return device.phoneE164 ? `SMS (${maskPhone(device.phoneE164)})` : 'SMS';
-  const name = device.nickname?.trim();
-  return name ? `${KIND[device.kind] ?? device.kind} ("${name.slice(0, 64)}")` : (KIND[device.kind] ?? device.kind);
+  return FACTORS.find((f) => f.kind === device.kind)?.noticeName(device) ?? device.kind;
 }
 
 /**

@@ -1,8 +1,13 @@
 import crypto from 'node:crypto';
-import type { RequestOrigin } from '../audit/audit-log.js';
 import type { SecondFactorAmr } from '../oidc/authentication-context.js';
-import type { Device, DeviceKind } from '../storage/repositories/devices-repository.js';
+import type { Device, DeviceKind, PendingLimits } from '../storage/repositories/devices-repository.js';
 import type { User } from '../storage/repositories/users-repository.js';
+import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
+import type { Config } from '../config/config-schema.js';
+import type { SecretBox } from '../crypto/secret-box.js';
+import type { Logger } from '../logger.js';
+import type { EphemeralStore } from '../storage/ephemeral-store.js';
+import type { DataStore } from '../storage/repositories/index.js';
 
 /** Where a challenge or enrolment happens: binds codes and enrolment secrets to one flow. */
 export interface FactorContext {
@@ -19,16 +24,70 @@ export function enrolmentBindingOf(ctx: FactorContext): string {
   return crypto.createHash('sha256').update(`enrolment:${ctx.flowId}`).digest('base64url');
 }
 
-/** What the enrolment page shows for a device not yet verified. */
-export type EnrolmentView =
-  | { kind: 'totp'; secret: string; uri: string; qrDataUrl: string }
-  /** The secret belongs to another sign-in or session: a new one must be asked for. */
-  | { kind: 'totp'; secret?: undefined; renewable: true }
-  | { kind: 'sms'; maskedPhone: string; pinSent: boolean };
+/**
+ * What the enrolment page shows for a device not yet verified; each factor extends it with what
+ * its own view fragment needs (QR code, masked number).
+ */
+export interface EnrolmentView {
+  kind: DeviceKind;
+  /** The enrolment material belongs to another sign-in or session: new material must be asked for (no code form). */
+  renewable?: boolean;
+}
+
+/** What a factor's create() may build on: shared services, never an HTTP request. */
+export interface FactorDeps {
+  config: Config;
+  data: DataStore;
+  store: EphemeralStore;
+  box: SecretBox;
+  audit: AuditLog;
+  logger: Logger;
+  pendingLimits: PendingLimits;
+}
+
+/**
+ * A factor as the server knows it before anything runs: its words, the amr it proves, how its
+ * devices are named and shown. Its pages come from views/factors/<kind>/.
+ */
+export interface FactorModule<K extends string = string, A extends string = string> {
+  readonly kind: K;
+  /** The RFC 8176 amr value a successful verification proves. */
+  readonly amr: A;
+  /** The sign-in metrics' method label. */
+  readonly metricsLabel: string;
+  /** Its short name: the choose-method button, the devices table, the admin page ("SMS"). */
+  readonly label: string;
+  /** Its name as a default method ("Mobile Passcode Application"). */
+  readonly methodLabel: string;
+  /** The choose-method page's line about it. */
+  readonly chooseHint: string;
+  /** Its part of the /account sentence on what a second step can be. */
+  readonly blurb: string;
+  /** The /account button and the add page's title. */
+  readonly addButton: string;
+  readonly addTitle: string;
+  /** Verify button of the enrolment page. */
+  readonly verifyButton: string;
+  /** A wrong code at enrolment. */
+  readonly invalidEnrolmentCode: string;
+  /** Set when the factor sends codes: a resend is offered, and this says one went out at enrolment. */
+  readonly resentNotice?: string;
+  /** Shown while a new device waits to replace an old one of its kind. */
+  readonly replacingNotice?: string;
+  /** The device's name on the account pages ("•••• 1234", a nickname). */
+  deviceName(device: Device): string;
+  /** The device on the sign-in pages ("SMS: •••• 1234"). */
+  signInLabel(device: Device): string;
+  /** The device in a mail: never a full number or a secret. */
+  noticeName(device: { nickname?: string | null; phoneE164?: string | null }): string;
+  /** Its admin-API fields (every device has both keys, null when not the factor's). */
+  adminView(device: Device): { nickname: string | null; phoneLast4: string | null };
+  create(deps: FactorDeps): MfaFactor;
+}
 
 /**
  * One second factor. A new factor (WebAuthn, say) implements this and registers itself;
- * the sign-in flow and the self-service pages never branch on the kind beyond views.
+ * the sign-in flow and the self-service pages never branch on the kind.
  */
 export interface MfaFactor {
   readonly kind: DeviceKind;

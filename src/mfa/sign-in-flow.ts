@@ -8,6 +8,7 @@ import type { DataStore } from '../storage/repositories/index.js';
 import type { SignInState, SignInStateRepository } from '../storage/repositories/sign-in-state-repository.js';
 import type { User, UserAuthState } from '../storage/repositories/users-repository.js';
 import type { FactorRegistry } from './factor-registry.js';
+import { factorOf } from './factors/index.js';
 import type { Lockout } from './lockout.js';
 import type { RecoveryCodes } from './recovery-codes.js';
 import type { EnrolmentView, FactorContext } from './mfa-factor.js';
@@ -16,7 +17,10 @@ import type { SecurityNotices } from '../mail/security-notices.js';
 export interface DeviceSummary {
   id: string;
   kind: Device['kind'];
+  /** "SMS: •••• 1234": the device among the user's others. */
   label: string;
+  /** "•••• 1234": the device on its own factor's page. */
+  name: string;
   isDefault: boolean;
 }
 
@@ -41,11 +45,8 @@ export type SignInStep =
 export const INVALID_CODE = 'Invalid code';
 
 export function summarise(device: Device): DeviceSummary {
-  const label =
-    device.kind === 'totp'
-      ? `Mobile Passcode: ${device.nickname ?? 'authenticator app'}`
-      : `SMS: •••• ${device.phoneE164?.slice(-4) ?? ''}`;
-  return { id: device.id, kind: device.kind, label, isDefault: device.isDefault };
+  const factor = factorOf(device.kind);
+  return { id: device.id, kind: device.kind, label: factor.signInLabel(device), name: factor.deviceName(device), isDefault: device.isDefault };
 }
 
 /**
@@ -164,7 +165,7 @@ export class SignInFlow {
     return this.startChallenge(flowId, user, state, device, origin, 'We sent a new code.');
   }
 
-  /** "Request a new PIN" for the SMS device being enrolled. */
+  /** "Request a new PIN" for a device being enrolled whose factor sends codes. */
   async resendEnrolmentCode(flowId: string, origin: RequestOrigin): Promise<SignInStep> {
     const { state, user } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
@@ -173,8 +174,10 @@ export class SignInFlow {
     const step = await this.enrolmentStep(flowId, user, state, origin);
     if (!device || step.kind !== 'enrol') return step;
     try {
-      await this.factors.get(device.kind).beginEnrolmentResend?.(user, device, this.factorContext(flowId, origin));
-      return { ...step, notice: 'We sent a new PIN.' };
+      const factor = this.factors.get(device.kind);
+      if (!factor.beginEnrolmentResend) return step;
+      await factor.beginEnrolmentResend(user, device, this.factorContext(flowId, origin));
+      return { ...step, notice: factorOf(device.kind).resentNotice };
     } catch (err) {
       const message = shownOnPage(err);
       if (!message) throw err;
@@ -247,7 +250,7 @@ export class SignInFlow {
     }
     if (!ok) {
       const step = await this.enrolmentStep(flowId, user, state, origin);
-      return step.kind === 'enrol' ? { ...step, error: device.kind === 'sms' ? 'Invalid PIN' : INVALID_CODE } : step;
+      return step.kind === 'enrol' ? { ...step, error: factorOf(device.kind).invalidEnrolmentCode } : step;
     }
     // Only the user's first device is enrolled here: a device verified meanwhile elsewhere must
     // be passed instead. (Its password-only sessions and tokens end by the rule that a user with

@@ -1,8 +1,11 @@
+import type { FactorAmr } from '../mfa/factors/index.js';
+
 /**
  * acr/amr of a sign-in (RFC 8176 amr values). `aal2` only when a second factor was proven
- * in this sign-in or on top of a password proven earlier in the same session.
+ * in this sign-in or on top of a password proven earlier in the same session. The second
+ * factor's amr is a factor's own, or a recovery code's (`otp`).
  */
-export type SecondFactorAmr = 'otp' | 'sms';
+export type SecondFactorAmr = FactorAmr | 'otp';
 export type Acr = 'aal1' | 'aal2';
 export const ACR_VALUES: Acr[] = ['aal1', 'aal2'];
 

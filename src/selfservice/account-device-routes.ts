@@ -3,6 +3,7 @@ import type { Next } from 'koa';
 import { z } from 'zod';
 import { AppError, isAppError } from '../http/app-error.js';
 import { requestOrigin } from '../http/request-origin.js';
+import { factorOf, isDeviceKind } from '../mfa/factors/index.js';
 import { isUuid } from '../storage/repositories/accounts-repository.js';
 import { formOf, signedOf, type AccountGuards } from './account-guards.js';
 import type { DeviceManagement } from './device-management.js';
@@ -18,7 +19,7 @@ const defaultForm = z.object({ method: field });
 /** `replaces` is carried into a redirect only when it can be a device id (never echo arbitrary input into a header). */
 const replacedId = (value: string | undefined): value is string => typeof value === 'string' && isUuid(value);
 
-const kindOf = (value: string | undefined) => (value === 'sms' || value === 'totp' ? value : undefined);
+const kindOf = (value: string | undefined) => (isDeviceKind(value) ? value : undefined);
 
 /** POST to an unknown device type is a 404 before anything else is read. */
 const knownKind = async (ctx: { params: Record<string, string | undefined> }, next: Next) => {
@@ -36,7 +37,7 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
     const kind = kindOf(ctx.params.kind);
     if (!kind) throw new AppError('not_found', 'Unknown device type.');
     const replaces = typeof ctx.query.replaces === 'string' ? ctx.query.replaces : '';
-    await page(ctx, 'account-add-device', kind === 'sms' ? 'Add an SMS device' : 'Add a Mobile Passcode device', { kind, values: { replaces } });
+    await page(ctx, 'account-add-device', factorOf(kind).addTitle, { kind, values: { replaces } });
   });
 
   router.post('/devices/new/:kind', knownKind, form(addDeviceForm), signedIn, recentSignIn((ctx) => `/account/devices/new/${ctx.params.kind}`), async (ctx) => {
@@ -59,7 +60,7 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
     const { device, enrolment } = await devices.device(s.user, ctx.params.id!, flowOf(ctx, s));
     // An enrolment page can hold a secret: only within a recent sign-in.
     if (enrolment && !(await recentlyAuthenticated(ctx, s, ctx.url))) return;
-    await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: typeof ctx.query.replaces === 'string' ? ctx.query.replaces : '', notice: ctx.query.sent ? 'We sent a new PIN.' : undefined });
+    await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: typeof ctx.query.replaces === 'string' ? ctx.query.replaces : '', notice: ctx.query.sent ? factorOf(device.kind).resentNotice : undefined });
   });
 
   router.post('/devices/:id/verify', form(verifyForm), signedIn, backToDevice, async (ctx) => {
@@ -81,7 +82,7 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
         return;
       }
       const { device, enrolment } = await devices.device(s.user, ctx.params.id!, flowOf(ctx, s));
-      await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: posted.replaces ?? '', error: device.kind === 'sms' ? 'Invalid PIN' : 'Invalid code' }, 401);
+      await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: posted.replaces ?? '', error: factorOf(device.kind).invalidEnrolmentCode }, 401);
     } catch (err) {
       if (!isAppError(err) || err.status >= 500 || err.code === 'not_found') throw err;
       const { device, enrolment } = await devices.device(s.user, ctx.params.id!, flowOf(ctx, s));

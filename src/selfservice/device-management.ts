@@ -1,6 +1,7 @@
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { AppError } from '../http/app-error.js';
 import type { FactorRegistry } from '../mfa/factor-registry.js';
+import { factorOf, FACTOR_KINDS, isDeviceKind } from '../mfa/factors/index.js';
 import type { EnrolmentView, FactorContext } from '../mfa/mfa-factor.js';
 import type { RecoveryCodes } from '../mfa/recovery-codes.js';
 import { signOutMark } from '../oidc/session-validity.js';
@@ -16,6 +17,8 @@ export interface DeviceListItem {
   name: string;
   verified: boolean;
   isDefault: boolean;
+  /** Unverified, of a factor that sends codes: "Verify" sends a new one. */
+  verifyByResend: boolean;
 }
 
 export interface DevicesOverview {
@@ -26,16 +29,16 @@ export interface DevicesOverview {
   defaultChoices: DeviceKind[];
 }
 
-export const KIND_LABELS: Record<DeviceKind, string> = { totp: 'Mobile Passcode', sms: 'SMS' };
-
 function item(d: Device): DeviceListItem {
+  const factor = factorOf(d.kind);
   return {
     id: d.id,
     kind: d.kind,
-    kindLabel: KIND_LABELS[d.kind],
-    name: d.kind === 'sms' ? `•••• ${d.phoneE164!.slice(-4)}` : (d.nickname ?? 'Authenticator app'),
+    kindLabel: factor.label,
+    name: factor.deviceName(d),
     verified: d.verifiedAt !== null,
     isDefault: d.isDefault,
+    verifyByResend: d.verifiedAt === null && Boolean(factor.resentNotice),
   };
 }
 
@@ -60,7 +63,7 @@ export class DeviceManagement {
       devices: devices.map(item),
       recoveryCodesLeft: await this.recoveryCodes.left(user.id),
       defaultKind: devices.find((d) => d.isDefault)?.kind ?? null,
-      defaultChoices: (['totp', 'sms'] as DeviceKind[]).filter((k) => verifiedKinds.includes(k)),
+      defaultChoices: FACTOR_KINDS.filter((k) => verifiedKinds.includes(k)),
     };
   }
 
@@ -81,7 +84,7 @@ export class DeviceManagement {
     return item(device);
   }
 
-  /** "Verify" on an unverified SMS device: a new PIN. */
+  /** "Verify" on an unverified device of a factor that sends codes: a new one. */
   async resendPin(user: User, deviceId: string, flow: FactorContext): Promise<void> {
     const device = await this.own(user, deviceId);
     const factor = this.factors.get(device.kind);
@@ -103,7 +106,7 @@ export class DeviceManagement {
    * other sessions still end when it replaces a number (every removal signs out). A first
    * device ends the password-only sessions by the rule that a user with a device is never
    * accepted at aal1.
-   * `replaces` is the user's old SMS device when changing the number: removed in the same step.
+   * `replaces` is the user's old device of the same kind (a changed number): removed in the same step.
    * `mark` is set when sessions were ended, so the caller's own session can carry on.
    */
   async verify(
@@ -166,7 +169,7 @@ export class DeviceManagement {
 
   /** "Edit" the default method: the user's verified device of that kind becomes the default. */
   async setDefaultKind(user: User, kindInput: unknown, origin: RequestOrigin): Promise<Date> {
-    const kind = kindInput === 'totp' || kindInput === 'sms' ? kindInput : undefined;
+    const kind = isDeviceKind(kindInput) ? kindInput : undefined;
     const devices = (await this.data.devices.listForUser(user.id)).filter((d) => d.verifiedAt && d.kind === kind);
     if (!kind || devices.length === 0) throw new AppError('validation_failed', 'Choose a method you have a verified device for.');
     const target = devices.find((d) => d.isDefault) ?? devices[0]!;

@@ -2,7 +2,10 @@ import { AppError } from '../../http/app-error.js';
 import type { Queryable } from '../postgres.js';
 import { isUuid } from './accounts-repository.js';
 
-export type DeviceKind = 'totp' | 'sms';
+import type { DeviceKind } from '../../mfa/factors/index.js';
+
+/** One of the registered factors' kinds (the column's check constraint lists the same). */
+export type { DeviceKind };
 
 export interface Device {
   id: string;
