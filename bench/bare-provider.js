@@ -24,10 +24,7 @@ const HOUR = 3600;
 const DAY = 24 * HOUR;
 
 // The same connection options as RedisStore.connect, with our own key prefix.
-const store = new RedisStore(
-  new Redis(redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false }),
-  process.env.REDIS_PREFIX || 'bare:',
-);
+const store = new RedisStore(new Redis(redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false }), process.env.REDIS_PREFIX || 'bare:');
 
 const client = {
   client_id: clientId,
@@ -40,10 +37,7 @@ const client = {
 };
 
 function key(alg) {
-  const { privateKey } =
-    alg === 'RS256'
-      ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
-      : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { privateKey } = alg === 'RS256' ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), alg, use: 'sig' };
 }
 
@@ -51,7 +45,12 @@ const adminResource = `${issuer}/admin`;
 const provider = new Provider(issuer, {
   adapter: createAdapterClass(store, { findClient: async (id) => (id === clientId ? { ...client } : undefined) }),
   async findAccount(_ctx, sub) {
-    return { accountId: sub, async claims() { return { sub, preferred_username: 'bench-user' }; } };
+    return {
+      accountId: sub,
+      async claims() {
+        return { sub, preferred_username: 'bench-user' };
+      },
+    };
   },
   jwks: { keys: [key('RS256'), key('ES256')] },
   cookies: {
@@ -107,8 +106,7 @@ const provider = new Provider(issuer, {
 });
 
 // The trivial interaction: a form, and a POST that logs in the fixed account.
-const page = (uid) =>
-  `<!doctype html><html><body><form method="post" action="/interaction/${uid}/login"><button>Log in</button></form></body></html>`;
+const page = (uid) => `<!doctype html><html><body><form method="post" action="/interaction/${uid}/login"><button>Log in</button></form></body></html>`;
 
 provider.use(async (ctx, next) => {
   const m = ctx.path.match(/^\/interaction\/([A-Za-z0-9_-]+)(\/login)?$/);

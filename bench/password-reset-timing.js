@@ -54,12 +54,24 @@ async function main() {
     withPg(PG_ADMIN_URL, async (c) => {
       await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [dbName]);
       await c.query(`DROP DATABASE IF EXISTS ${dbName}`);
-    }));
+    }),
+  );
   const dbUrl = new URL(PG_ADMIN_URL);
   dbUrl.pathname = `/${dbName}`;
 
   let mails = 0;
-  const sink = new SMTPServer({ authOptional: true, disabledCommands: ['STARTTLS'], logger: false, onData(stream, _s, cb) { stream.resume(); stream.on('end', () => { mails++; cb(); }); } });
+  const sink = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, _s, cb) {
+      stream.resume();
+      stream.on('end', () => {
+        mails++;
+        cb();
+      });
+    },
+  });
   await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise((resolve) => sink.close(resolve)));
 
@@ -135,7 +147,8 @@ async function main() {
     const t0 = performance.now();
     const res = await browser.go(`${url}/password-reset`, { headers, form: { _csrf: csrfToken(page), email } });
     const ms = performance.now() - t0;
-    if (res.status !== 200 || !res.body.includes('If an account uses that address, we sent a link to it.')) throw new Error(`unexpected answer ${res.status} for a ${kind} address`);
+    if (res.status !== 200 || !res.body.includes('If an account uses that address, we sent a link to it.'))
+      throw new Error(`unexpected answer ${res.status} for a ${kind} address`);
     times[kind].push(ms);
   }
   const deadline = Date.now() + 30_000;

@@ -19,8 +19,23 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import {
-  busyMs, cpuBusy, cpuMs, cpuStat, threadCpuMs, datastoreDelta, datastoreSnapshot, freePort, hasTaskset, loadAverage,
-  pinned, repin, rssKb, sleep, spawnLogged, stopProcess, waitFor200,
+  busyMs,
+  cpuBusy,
+  cpuMs,
+  cpuStat,
+  threadCpuMs,
+  datastoreDelta,
+  datastoreSnapshot,
+  freePort,
+  hasTaskset,
+  loadAverage,
+  pinned,
+  repin,
+  rssKb,
+  sleep,
+  spawnLogged,
+  stopProcess,
+  waitFor200,
 } from './lib/proc.js';
 import { latencyChart } from './lib/svg.js';
 import { summarizeProfile } from './lib/profile.js';
@@ -302,7 +317,9 @@ async function measuredStep(loadgen, scenario, rate, durationMs) {
   const pid = pidOf[SCENARIOS[scenario].side];
   const child = childOf[SCENARIOS[scenario].side];
   if (child && (child.exitCode !== null || child.signalCode !== null)) {
-    throw new Error(`the ${SCENARIOS[scenario].side === 'A' ? 'bare' : 'Twofold'} server (pid ${pid}) has exited (${child.exitCode ?? child.signalCode}), not stopped by the bench:\n${child.logTail(1500)}`);
+    throw new Error(
+      `the ${SCENARIOS[scenario].side === 'A' ? 'bare' : 'Twofold'} server (pid ${pid}) has exited (${child.exitCode ?? child.signalCode}), not stopped by the bench:\n${child.logTail(1500)}`,
+    );
   }
   const c0 = cpuMs(pid);
   const th0 = threadCpuMs(pid);
@@ -575,15 +592,31 @@ function printTable(res) {
   const A0 = res.argon2;
   const a0Cap = round(1000 / A0.cpuMsPerVerify, 1);
   lines.push('');
-  lines.push(`Twofold benchmark  ${res.meta.date}  node ${res.meta.node}  ${res.meta.cpus} CPUs (${res.meta.cpuModel})  servers pinned to CPU ${SERVER_CPU ?? '-'}, load generator to CPU ${LOAD_CPU ?? '-'}`);
+  lines.push(
+    `Twofold benchmark  ${res.meta.date}  node ${res.meta.node}  ${res.meta.cpus} CPUs (${res.meta.cpuModel})  servers pinned to CPU ${SERVER_CPU ?? '-'}, load generator to CPU ${LOAD_CPU ?? '-'}`,
+  );
   lines.push(`thr = highest achieved rate of a step with p99 < ${P99_BUDGET_MS} ms (open model, server on one core); p50/p95/p99 at that step.`);
-  lines.push('CPU = server process CPU time (all threads) per operation, main = its main thread only; cap = 1000 / CPU ms (one core fully used); PG = Postgres backend CPU per op.');
+  lines.push(
+    'CPU = server process CPU time (all threads) per operation, main = its main thread only; cap = 1000 / CPU ms (one core fully used); PG = Postgres backend CPU per op.',
+  );
   lines.push('B/A thr = Twofold vs bare throughput; B/A cap = bare CPU / Twofold CPU per op at the same offered rate (the interleaved calibration steps);');
   lines.push('B/A0 = logins/s per core vs argon2 verifications/s per core; other = CPU of other processes on the machine (cores).');
   lines.push('');
   const cols = [
-    ['scenario', 41, true], ['thr/s', 9], ['p50', 7], ['p95', 7], ['p99', 7], ['CPU ms', 8], ['main', 7], ['cap/s', 8], ['PG ms', 7],
-    ['B/A thr', 8], ['B/A cap', 8], ['B/A0 thr', 9], ['B/A0 cap', 9], ['other', 6],
+    ['scenario', 41, true],
+    ['thr/s', 9],
+    ['p50', 7],
+    ['p95', 7],
+    ['p99', 7],
+    ['CPU ms', 8],
+    ['main', 7],
+    ['cap/s', 8],
+    ['PG ms', 7],
+    ['B/A thr', 8],
+    ['B/A cap', 8],
+    ['B/A0 thr', 9],
+    ['B/A0 cap', 9],
+    ['other', 6],
   ];
   const row = (vals) => cols.map(([, w, left], i) => pad(vals[i], w, left)).join(' ');
   const head = row(cols.map((c) => c[0]));
@@ -599,7 +632,13 @@ function printTable(res) {
       row([
         r.label,
         `${r.throughput}${r.loadgenBound ? '*' : ''}`,
-        r.p50, r.p95, r.p99, r.cpuMsPerOp, r.mainThreadMsPerOp, r.cpuCapacity, r.pgMsPerOp,
+        r.p50,
+        r.p95,
+        r.p99,
+        r.cpuMsPerOp,
+        r.mainThreadMsPerOp,
+        r.cpuCapacity,
+        r.pgMsPerOp,
         a && a.throughput ? round(r.throughput / a.throughput, 2) : '',
         a && a.cpuMsAtMatchedRate && r.cpuMsAtMatchedRate ? round(a.cpuMsAtMatchedRate / r.cpuMsAtMatchedRate, 2) : '',
         login ? round(r.throughput / A0.perSecond, 2) : '',
@@ -611,14 +650,21 @@ function printTable(res) {
   if (Object.values(s).some((r) => r.loadgenBound)) lines.push('* the load generator core was over 90% busy at that step: the server may have more headroom.');
   if (res.memory) {
     lines.push('');
-    lines.push(`${pad('memory per signed-in session', 41, true)} ${pad('sessions', 9)} ${pad('Redis used_memory', 18)} ${pad('MEMORY USAGE sum', 17)} ${pad('long-lived', 11)} ${pad('keys', 6)} ${pad('server RSS', 11)}`);
+    lines.push(
+      `${pad('memory per signed-in session', 41, true)} ${pad('sessions', 9)} ${pad('Redis used_memory', 18)} ${pad('MEMORY USAGE sum', 17)} ${pad('long-lived', 11)} ${pad('keys', 6)} ${pad('server RSS', 11)}`,
+    );
     for (const m of res.memory) {
       lines.push(
         `${pad(m.side === 'A' ? 'A  bare oidc-provider' : 'B  Twofold (password login)', 41, true)} ${pad(m.sessions, 9)} ${pad(`${m.usedMemoryBytesPerSession} B`, 18)} ${pad(`${m.memoryUsageBytesPerSession} B`, 17)} ${pad(`${m.longLivedBytesPerSession} B`, 11)} ${pad(m.keysPerSession, 6)} ${pad(m.rssBytesPerSession == null ? '-' : `${m.rssBytesPerSession} B`, 11)}`,
       );
     }
     const b = res.memory.find((m) => m.side === 'B');
-    if (b) lines.push(`  Twofold by key type (B/session, L = long-lived): ${Object.entries(b.perType).map(([t, v]) => `${t} ${v.bytesPerSession}${v.longLived ? ' L' : ''}`).join(', ')}`);
+    if (b)
+      lines.push(
+        `  Twofold by key type (B/session, L = long-lived): ${Object.entries(b.perType)
+          .map(([t, v]) => `${t} ${v.bytesPerSession}${v.longLived ? ' L' : ''}`)
+          .join(', ')}`,
+      );
     const short = res.memory.some((m) => m.sessions < MEMORY_SESSIONS);
     if (short) lines.push(`  (fewer than ${MEMORY_SESSIONS} sessions: as many as fit in ${MEMORY_MAX_MS / 1000} s per server; bytes are divided by the count created)`);
   }
@@ -631,7 +677,8 @@ function printTable(res) {
   lines.push('Targets:');
   for (const t of res.targets) lines.push(`  [${t.met == null ? ' ?  ' : t.met ? ' ok ' : 'MISS'}] ${t.name}: ${t.measured}`);
   lines.push('');
-  if (res.meta.otherCoresAtStart > 0.3) lines.push(`WARNING: other processes kept ${res.meta.otherCoresAtStart} CPUs busy before the run started (see "other"): absolute numbers are depressed and noisy.`);
+  if (res.meta.otherCoresAtStart > 0.3)
+    lines.push(`WARNING: other processes kept ${res.meta.otherCoresAtStart} CPUs busy before the run started (see "other"): absolute numbers are depressed and noisy.`);
   lines.push(`Machine: load average ${res.meta.loadAverageStart.join(' ')} at start, ${res.meta.loadAverageEnd.join(' ')} at the end; total ${res.meta.seconds} s.`);
   return lines.join('\n');
 }
@@ -662,7 +709,11 @@ function targetsOf(res) {
       met: totp.throughput >= 0.7 * A0.perSecond,
     });
   }
-  for (const [b, a, name] of [['B.refresh', 'A.refresh', 'refresh grant'], ['B.discovery', 'A.discovery', 'discovery'], ['B.jwks', 'A.jwks', 'JWKS']]) {
+  for (const [b, a, name] of [
+    ['B.refresh', 'A.refresh', 'refresh grant'],
+    ['B.discovery', 'A.discovery', 'discovery'],
+    ['B.jwks', 'A.jwks', 'JWKS'],
+  ]) {
     if (!s[a] || !s[b]) continue;
     const ratio = s[a].throughput ? s[b].throughput / s[a].throughput : null;
     const bound = s[a].loadgenBound || s[b].loadgenBound ? ' (load-generator bound: a lower bound)' : '';
@@ -746,15 +797,18 @@ async function setup(results, { pwdUsers, totpUsers, initialEnrol = totpUsers, l
   const clientSecret = crypto.randomBytes(24).toString('hex');
   await cli(env, ['client', 'create', '--client-id', 'bench-rp', '--redirect-uri', 'http://rp.test/callback', '--secret', clientSecret, '--first-party']);
   const t = performance.now();
-  const [pwd, totp] = await Promise.all([
-    createUsers(env, pwdAccount.accountId, 'pwd', pwdUsers),
-    createUsers(env, totpAccount.accountId, 'totp', totpUsers),
-  ]);
+  const [pwd, totp] = await Promise.all([createUsers(env, pwdAccount.accountId, 'pwd', pwdUsers), createUsers(env, totpAccount.accountId, 'totp', totpUsers)]);
   log(`created ${pwd.length} password-only users and ${totp.length} MFA users in ${Math.round(performance.now() - t)} ms`);
 
   const twofold = await startTwofold(env, { port: await freePort(), logFile: path.join(logDir, 'twofold.log') });
   const bareSecret = crypto.randomBytes(24).toString('hex');
-  const bare = await startBare({ port: await freePort(), clientId: 'bench-bare', clientSecret: bareSecret, cookieKey: crypto.randomBytes(32).toString('base64url'), logFile: path.join(logDir, 'bare.log') });
+  const bare = await startBare({
+    port: await freePort(),
+    clientId: 'bench-bare',
+    clientSecret: bareSecret,
+    cookieKey: crypto.randomBytes(32).toString('base64url'),
+    logFile: path.join(logDir, 'bare.log'),
+  });
   pidOf.A = bare.pid;
   pidOf.B = twofold.pid;
   childOf.A = bare.child;
@@ -776,9 +830,18 @@ async function setup(results, { pwdUsers, totpUsers, initialEnrol = totpUsers, l
   repin(twofold.pid, PIN ? '0,1' : null);
   const enrol = await loadgen.call({ cmd: 'enrol', count: initialEnrol, concurrency: 8, maxMs: 180_000 });
   repin(twofold.pid, SERVER_CPU);
-  log(`enrolled ${enrol.enrolled} TOTP devices through the forced-enrolment flow in ${Math.round(performance.now() - te)} ms${enrol.failed ? ` (${enrol.failed} failed: ${JSON.stringify(enrol.errors)})` : ''}`);
+  log(
+    `enrolled ${enrol.enrolled} TOTP devices through the forced-enrolment flow in ${Math.round(performance.now() - te)} ms${enrol.failed ? ` (${enrol.failed} failed: ${JSON.stringify(enrol.errors)})` : ''}`,
+  );
   if (enrol.enrolled < Math.min(20, initialEnrol)) throw new Error(`TOTP enrolment failed: ${JSON.stringify(enrol.errors)}\n${twofold.child.logTail()}`);
-  results.setup = { database: db.name, pwdUsers: pwd.length, mfaUsersCreated: totp.length, totpEnrolledAtSetup: enrol.enrolled, twofoldReadyMs: round(twofold.readyMs, 0), bareReadyMs: round(bare.readyMs, 0) };
+  results.setup = {
+    database: db.name,
+    pwdUsers: pwd.length,
+    mfaUsersCreated: totp.length,
+    totpEnrolledAtSetup: enrol.enrolled,
+    twofoldReadyMs: round(twofold.readyMs, 0),
+    bareReadyMs: round(bare.readyMs, 0),
+  };
   return { db, env, twofold, bare, loadgen, enrolled: enrol.enrolled, mfaUsers: totp.length };
 }
 
@@ -860,7 +923,16 @@ async function main() {
   }
 
   log('warm-up');
-  for (const [sc, n] of [['A.login', 60], ['B.pwd', 40], ['A.refresh', 100], ['B.refresh', 100], ['A.discovery', 500], ['B.discovery', 500], ['A.jwks', 300], ['B.jwks', 300]]) {
+  for (const [sc, n] of [
+    ['A.login', 60],
+    ['B.pwd', 40],
+    ['A.refresh', 100],
+    ['B.refresh', 100],
+    ['A.discovery', 500],
+    ['B.discovery', 500],
+    ['A.jwks', 300],
+    ['B.jwks', 300],
+  ]) {
     await loadgen.call({ cmd: 'warmup', scenario: sc, count: n, concurrency: 4 });
   }
 
@@ -889,7 +961,11 @@ async function main() {
     cs['Postgres+Redis, existing database (median)'] = median(existing);
     cs['Postgres+Redis, existing database (runs)'] = existing;
     const fresh = await createDatabase('twofold_bench_cold');
-    cs['Postgres+Redis, new empty database (migrations)'] = await coldStart('Postgres+Redis, new empty database', { ...pgEnv, DATABASE_URL: fresh.url }, path.join(logDir, 'cold.log'));
+    cs['Postgres+Redis, new empty database (migrations)'] = await coldStart(
+      'Postgres+Redis, new empty database',
+      { ...pgEnv, DATABASE_URL: fresh.url },
+      path.join(logDir, 'cold.log'),
+    );
     await fresh.drop();
     cleanups.splice(cleanups.indexOf(fresh.drop), 1);
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'twofold-bench-embedded-'));
@@ -903,7 +979,12 @@ async function main() {
     cs['embedded, existing DATA_DIR (runs)'] = emb;
     results.coldStart = cs;
     results.coldStartDetails = coldDetails;
-    const [icmd, iargs] = pinned(SERVER_CPU, [process.execPath, '--input-type=module', '-e', "const t = performance.now(); await import('./dist/server.js'); process.stdout.write(String(Math.round(performance.now() - t)))"]);
+    const [icmd, iargs] = pinned(SERVER_CPU, [
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      "const t = performance.now(); await import('./dist/server.js'); process.stdout.write(String(Math.round(performance.now() - t)))",
+    ]);
     const imp = await runChild(icmd, iargs, { env: { PATH: process.env.PATH } }).catch(() => null);
     if (imp) cs['import of dist/server.js alone'] = Number(imp.trim().split('\n').pop());
   }
@@ -963,7 +1044,11 @@ async function redisCommandsPerOp(loadgen, scenario, count = 20) {
       ops: r.ok,
       postgres,
       perOp: round(total / n, 1),
-      byCommand: Object.fromEntries(Object.entries(byCommand).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v / n, 1)])),
+      byCommand: Object.fromEntries(
+        Object.entries(byCommand)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => [k, round(v / n, 1)]),
+      ),
     };
   } finally {
     mon.close();
@@ -994,19 +1079,35 @@ async function profileMode(results, logDir) {
   const step = await measuredStep(loadgen, p.scenario, p.rate, p.seconds * 1000);
   const loadEndMs = performance.now() - prof.started;
   const commands = await redisCommandsPerOp(loadgen, p.scenario);
-  const bareCommands = side === 'B' && p.scenario !== 'B.discovery' ? await redisCommandsPerOp(loadgen, p.scenario.endsWith('refresh') ? 'A.refresh' : 'A.login').catch(() => null) : null;
+  const bareCommands =
+    side === 'B' && p.scenario !== 'B.discovery' ? await redisCommandsPerOp(loadgen, p.scenario.endsWith('refresh') ? 'A.refresh' : 'A.login').catch(() => null) : null;
   await loadgen.call({ cmd: 'exit' }).catch(() => undefined);
   await stopProcess(prof.child, 15_000);
-  const file = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profDir, f))[0];
+  const file = fs
+    .readdirSync(profDir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => path.join(profDir, f))[0];
   if (!file) throw new Error(`no .cpuprofile written in ${profDir} (the server did not exit cleanly?)\n${prof.child.logTail()}`);
   const summary = summarizeProfile(file, 30, { skipMs: loadStartMs, untilMs: loadEndMs });
   const kept = path.join(RESULTS, `profile-${PROFILE}.cpuprofile`);
   fs.copyFileSync(file, kept);
-  const out = { scenario: p.scenario, rate: p.rate, seconds: p.seconds, step, redisCommands: commands, bareRedisCommands: bareCommands, profile: { ...summary, file: path.relative(ROOT, kept) } };
+  const out = {
+    scenario: p.scenario,
+    rate: p.rate,
+    seconds: p.seconds,
+    step,
+    redisCommands: commands,
+    bareRedisCommands: bareCommands,
+    profile: { ...summary, file: path.relative(ROOT, kept) },
+  };
   fs.writeFileSync(path.join(RESULTS, `profile-${PROFILE}.json`), `${JSON.stringify(out, null, 2)}\n`);
   const lines = [];
-  lines.push(`\nProfile of ${side === 'B' ? 'Twofold' : 'bare oidc-provider'} under ${p.scenario} at ${p.rate}/s for ${p.seconds} s (node --cpu-prof; only samples during the load)`);
-  lines.push(`server CPU ${step.cpuMsPerOp} ms/op incl. profiler overhead (all threads); main thread busy ${summary.busyMs} ms of ${summary.totalMs} ms = ${round(summary.busyMs / Math.max(1, step.ok), 2)} ms per op; Postgres backends ${step.pgMsPerOp} ms/op`);
+  lines.push(
+    `\nProfile of ${side === 'B' ? 'Twofold' : 'bare oidc-provider'} under ${p.scenario} at ${p.rate}/s for ${p.seconds} s (node --cpu-prof; only samples during the load)`,
+  );
+  lines.push(
+    `server CPU ${step.cpuMsPerOp} ms/op incl. profiler overhead (all threads); main thread busy ${summary.busyMs} ms of ${summary.totalMs} ms = ${round(summary.busyMs / Math.max(1, step.ok), 2)} ms per op; Postgres backends ${step.pgMsPerOp} ms/op`,
+  );
   lines.push(`Redis commands per op (${commands.scenario}, sequential): ${commands.perOp} ${JSON.stringify(commands.byCommand)}`);
   if (commands.postgres) lines.push(`Postgres per op (${commands.scenario}): ${JSON.stringify(commands.postgres)} (the bench's own connections add a few)`);
   if (bareCommands) lines.push(`  bare oidc-provider (${bareCommands.scenario}): ${bareCommands.perOp} ${JSON.stringify(bareCommands.byCommand)}`);

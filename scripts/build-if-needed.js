@@ -28,13 +28,15 @@ function outputMtime() {
 
 const built = outputMtime();
 const sources = [join(root, 'src'), join(root, 'tsconfig.json'), join(root, 'tsconfig.build.json')];
-const newestSource = Math.max(...sources.map((p) => {
-  try {
-    return statSync(p).isDirectory() ? newestMtime(p) : statSync(p).mtimeMs;
-  } catch {
-    return 0;
-  }
-}));
+const newestSource = Math.max(
+  ...sources.map((p) => {
+    try {
+      return statSync(p).isDirectory() ? newestMtime(p) : statSync(p).mtimeMs;
+    } catch {
+      return 0;
+    }
+  }),
+);
 
 if (built < 0 || built < newestSource) {
   process.stderr.write(built < 0 ? 'Building Twofold (first start)...\n' : 'Sources changed: rebuilding Twofold...\n');

@@ -8,11 +8,10 @@ import fs from 'node:fs';
 fs.mkdirSync('test-artifacts', { recursive: true });
 const results = 'test-artifacts/jest-results.json';
 fs.rmSync(results, { force: true });
-const run = spawnSync(
-  process.execPath,
-  ['node_modules/jest/bin/jest.js', '--runInBand', '--json', `--outputFile=${results}`, ...process.argv.slice(2)],
-  { stdio: 'inherit', env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules`.trim() } },
-);
+const run = spawnSync(process.execPath, ['node_modules/jest/bin/jest.js', '--runInBand', '--json', `--outputFile=${results}`, ...process.argv.slice(2)], {
+  stdio: 'inherit',
+  env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules`.trim() },
+});
 let line = 'jest produced no results: 0 passed, 1 failed';
 if (fs.existsSync(results)) {
   const r = JSON.parse(fs.readFileSync(results, 'utf8'));
@@ -21,7 +20,13 @@ if (fs.existsSync(results)) {
   // The tail of a long log is what survives: repeat each failure's first lines there.
   // eslint-disable-next-line no-control-regex -- matching the ESC that starts a colour code is the point
   const plain = (s) => s.replace(/\u001b\[[0-9;]*m/g, '');
-  const firstLines = (s) => plain(s).split('\n').filter((l) => l.trim() !== '' && !/^\s*at /.test(l)).slice(0, 12).map((l) => `    ${l.slice(0, 300)}`).join('\n');
+  const firstLines = (s) =>
+    plain(s)
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !/^\s*at /.test(l))
+      .slice(0, 12)
+      .map((l) => `    ${l.slice(0, 300)}`)
+      .join('\n');
   const failures = [];
   for (const file of r.testResults) {
     const name = file.name.replace(`${process.cwd()}/`, '');

@@ -57,7 +57,25 @@ export interface AppDeps {
  * its endpoints (provider.use inserts them ahead), so one error handler and one set of
  * security headers cover everything.
  */
-export function createApp({ config, logger, provider, flow, data, devices, accountSessions, admin, emails, adminGuard, metrics, throttle, readiness, backChannel, passwordReset, passwordChange, viewExtras = () => ({}) }: AppDeps): Provider {
+export function createApp({
+  config,
+  logger,
+  provider,
+  flow,
+  data,
+  devices,
+  accountSessions,
+  admin,
+  emails,
+  adminGuard,
+  metrics,
+  throttle,
+  readiness,
+  backChannel,
+  passwordReset,
+  passwordChange,
+  viewExtras = () => ({}),
+}: AppDeps): Provider {
   const csrf = csrfTokens(config.cookieKeys[0]!);
   const ownCalls = backChannelSecret(config.cookieKeys[0]!);
   const backChannelHeaders = { [BACK_CHANNEL_HEADER]: ownCalls };
@@ -86,7 +104,23 @@ export function createApp({ config, logger, provider, flow, data, devices, accou
   provider.use(under(['/password-reset'], passwordResetRoutes({ reset: passwordReset, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes()));
   provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, guard: adminGuard }).routes()));
   provider.use(
-    under(['/account'], accountRoutes({ config, data, devices, admin, emails, passwords: passwordChange, sessions: accountSessions, backChannel, backChannelHeaders, verifyCsrf: csrf.verify, csrfMiddleware: csrf.bound(accountCsrfBinding), viewExtras }).routes()),
+    under(
+      ['/account'],
+      accountRoutes({
+        config,
+        data,
+        devices,
+        admin,
+        emails,
+        passwords: passwordChange,
+        sessions: accountSessions,
+        backChannel,
+        backChannelHeaders,
+        verifyCsrf: csrf.verify,
+        csrfMiddleware: csrf.bound(accountCsrfBinding),
+        viewExtras,
+      }).routes(),
+    ),
   );
 
   if (config.demo) {

@@ -85,7 +85,15 @@ export async function startServer(config: Config, logger: Logger, options: { han
   );
   const devices = new DeviceManagement(data, factors, recoveryCodes, audit, notices);
   const passwordReset = new PasswordReset({
-    data, throttle, audit, mail: services.mail, notices, logger, issuer: config.issuer, ttlSeconds: config.passwordResetTtlSeconds, secret: config.dataEncryptionKey,
+    data,
+    throttle,
+    audit,
+    mail: services.mail,
+    notices,
+    logger,
+    issuer: config.issuer,
+    ttlSeconds: config.passwordResetTtlSeconds,
+    secret: config.dataEncryptionKey,
   });
   const passwordChange = new PasswordChange(data, passwordLogin, audit, notices);
 

@@ -18,20 +18,17 @@ export function request(agent, url, { method = 'GET', headers = {}, body, wantBo
     const u = typeof url === 'string' ? new URL(url) : url;
     const h = { ...headers };
     if (body !== undefined) h['content-length'] = Buffer.byteLength(body);
-    const req = http.request(
-      { agent, host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: h },
-      (res) => {
-        if (!wantBody) {
-          res.on('data', () => {});
-          res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: '' }));
-        } else {
-          const chunks = [];
-          res.on('data', (c) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        }
-        res.on('error', reject);
-      },
-    );
+    const req = http.request({ agent, host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: h }, (res) => {
+      if (!wantBody) {
+        res.on('data', () => {});
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: '' }));
+      } else {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      }
+      res.on('error', reject);
+    });
     req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`timeout after ${REQUEST_TIMEOUT_MS} ms: ${method} ${u.pathname}`)));
     req.on('error', reject);
     if (body !== undefined) req.write(body);
@@ -112,8 +109,15 @@ export class Browser {
 
 export function decodeEntities(s) {
   return s
-    .replace(/&#x2F;/g, '/').replace(/&#x3D;/g, '=').replace(/&#61;/g, '=').replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'").replace(/&#34;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+    .replace(/&#x2F;/g, '/')
+    .replace(/&#x3D;/g, '=')
+    .replace(/&#61;/g, '=')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&#34;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }
 
 /** The action of the form whose action path ends with `suffix`. */

@@ -30,7 +30,9 @@ export function latencyChart(panels, { title, subtitle } = {}) {
   const yMax = 20_000;
   const ly = (v) => Math.log10(Math.min(Math.max(v, yMin), yMax));
   const out = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
   out.push(`<text x="${margin.left}" y="20" font-size="15" font-weight="bold">${esc(title ?? 'Login latency vs offered load')}</text>`);
   if (subtitle) out.push(`<text x="${margin.left}" y="36" fill="#555">${esc(subtitle)}</text>`);

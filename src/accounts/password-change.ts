@@ -55,7 +55,13 @@ export class PasswordChange {
       return set;
     });
     await this.audit.record('password.changed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin });
-    await this.audit.record('sessions.revoked', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { scope: 'user', reason: 'password_changed' } });
+    await this.audit.record('sessions.revoked', {
+      accountId: user.accountId,
+      subjectUserId: user.id,
+      actorUserId: user.id,
+      origin,
+      details: { scope: 'user', reason: 'password_changed' },
+    });
     // Not waited for: a slow mail server never slows the page.
     void this.notices.passwordChanged(user, 'changed', origin);
     return mark;

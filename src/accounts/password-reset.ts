@@ -81,7 +81,12 @@ export class PasswordReset {
     if (!recipient) return;
     await audit.record('password.reset_requested', { accountId: recipient.accountId, subjectUserId: recipient.userId, origin });
     const minutes = Math.max(1, Math.round(ttlSeconds / 60));
-    await mail.send(recipient.email, 'password-reset', { link: `${issuer}/password-reset/${token}`, minutes }, { accountId: recipient.accountId, userId: recipient.userId, origin });
+    await mail.send(
+      recipient.email,
+      'password-reset',
+      { link: `${issuer}/password-reset/${token}`, minutes },
+      { accountId: recipient.accountId, userId: recipient.userId, origin },
+    );
   }
 
   /** Settles when every request taken so far has been handled (graceful shutdown, tests). */
@@ -113,7 +118,13 @@ export class PasswordReset {
     });
     const user = (await data.users.findById(userId))!;
     await audit.record('password.reset', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin });
-    await audit.record('sessions.revoked', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { scope: 'user', reason: 'password_reset' } });
+    await audit.record('sessions.revoked', {
+      accountId: user.accountId,
+      subjectUserId: user.id,
+      actorUserId: user.id,
+      origin,
+      details: { scope: 'user', reason: 'password_reset' },
+    });
     // Not waited for: a slow mail server never slows the page.
     void notices.passwordChanged(user, 'reset', origin);
     return user;

@@ -40,7 +40,7 @@ export class Provisioning {
 
   async createAccount(nameInput: string): Promise<Account> {
     const name = nameInput.trim();
-    if (!NAME.test(name)) throw new AppError('validation_failed', 'Account name must be 1-200 letters, digits, spaces or ._\'&-');
+    if (!NAME.test(name)) throw new AppError('validation_failed', "Account name must be 1-200 letters, digits, spaces or ._'&-");
     try {
       const account = await this.data.accounts.create(name);
       await this.audit.record('account.created', { accountId: account.id, details: { name } });
@@ -58,7 +58,14 @@ export class Provisioning {
   }
 
   /** An email given by the operator is taken as verified: the operator vouches for it. */
-  async createUser(input: { account: string; username: string; role?: string; support?: boolean; password?: string; email?: string }): Promise<{ user: User; generatedPassword?: string }> {
+  async createUser(input: {
+    account: string;
+    username: string;
+    role?: string;
+    support?: boolean;
+    password?: string;
+    email?: string;
+  }): Promise<{ user: User; generatedPassword?: string }> {
     const account = await this.findAccount(input.account);
     const { username, key: usernameKey } = newUsername(input.username);
     const email = input.email === undefined ? null : parseEmail(input.email);
@@ -67,7 +74,16 @@ export class Provisioning {
     const generatedPassword = input.password === undefined ? generatePassword() : undefined;
     const passwordHash = await hashPassword(input.password ?? generatedPassword!);
     try {
-      const user = await this.data.users.create({ accountId: account.id, username, usernameKey, role, isSupport: Boolean(input.support), passwordHash, email, emailVerified: email !== null });
+      const user = await this.data.users.create({
+        accountId: account.id,
+        username,
+        usernameKey,
+        role,
+        isSupport: Boolean(input.support),
+        passwordHash,
+        email,
+        emailVerified: email !== null,
+      });
       await this.audit.record('user.created', { accountId: account.id, subjectUserId: user.id, details: { username, role, support: user.isSupport, email: email !== null } });
       return { user, generatedPassword };
     } catch (err) {
@@ -95,7 +111,11 @@ export class Provisioning {
     }
     if (!changed) throw new AppError('not_found', `No user "${userRef}".`);
     const { before, after } = changed;
-    await this.audit.record('user.email_changed', { accountId: after.accountId, subjectUserId: after.id, details: { by: 'operator', hadEmail: before.email !== null, verified: true } });
+    await this.audit.record('user.email_changed', {
+      accountId: after.accountId,
+      subjectUserId: after.id,
+      details: { by: 'operator', hadEmail: before.email !== null, verified: true },
+    });
     if (before.email !== after.email) void this.notices?.emailChanged(before);
     return { user: after, previousEmail: before.email };
   }
@@ -113,7 +133,8 @@ export class Provisioning {
     for (const uri of [...input.redirectUris, ...(input.postLogoutRedirectUris ?? [])]) validateRedirectUri(uri);
     if (input.public && input.secret) throw new AppError('validation_failed', 'A public client has no secret: use --public or --secret, not both.');
     if (input.secret !== undefined && input.secret.length < 32) throw new AppError('validation_failed', 'A client secret must be at least 32 characters.');
-    if (input.secret !== undefined && UNSTORABLE.test(input.secret)) throw new AppError('validation_failed', 'A client secret must not contain control characters or unpaired surrogates.');
+    if (input.secret !== undefined && UNSTORABLE.test(input.secret))
+      throw new AppError('validation_failed', 'A client secret must not contain control characters or unpaired surrogates.');
     const secret = input.public ? undefined : (input.secret ?? crypto.randomBytes(32).toString('base64url'));
     const metadata: ClientMetadata = {
       client_id: input.clientId,

@@ -14,9 +14,7 @@ import { ADMIN_SCOPE } from '../oidc/create-provider.js';
 export class AdminTokenGuard {
   private readonly jwks: ReturnType<typeof createLocalJWKSet>;
 
-  constructor(
-    private readonly options: { issuer: string; audience: string; users: UsersRepository; signingKeys: crypto.JsonWebKey[] },
-  ) {
+  constructor(private readonly options: { issuer: string; audience: string; users: UsersRepository; signingKeys: crypto.JsonWebKey[] }) {
     // Public halves only: never let a private member near verification code.
     const keys = options.signingKeys.map(({ kty, kid, alg, use, n, e, crv, x, y }) => ({ kty, kid, alg, use, n, e, crv, x, y }));
     this.jwks = createLocalJWKSet({ keys: keys as never });

@@ -20,7 +20,12 @@ export function openApiDocument(issuer: string): Record<string, unknown> {
     security: [{ bearer: [] }],
     paths: {
       '/accounts/{accountId}/mfa-policy': {
-        get: { operationId: 'getMfaPolicy', summary: 'Read the policy (account admin, support)', parameters: [accountId], responses: { '200': { description: 'The policy', ...policy }, ...standard } },
+        get: {
+          operationId: 'getMfaPolicy',
+          summary: 'Read the policy (account admin, support)',
+          parameters: [accountId],
+          responses: { '200': { description: 'The policy', ...policy }, ...standard },
+        },
         put: {
           operationId: 'setMfaPolicy',
           summary: 'Enable (account admin, support) or disable (support only) the requirement; enabling signs out every session of the account',
@@ -35,7 +40,12 @@ export function openApiDocument(issuer: string): Record<string, unknown> {
           summary: "The account's users with MFA status and lock state (account admin, support)",
           parameters: [accountId],
           responses: {
-            '200': { description: 'Users', content: { 'application/json': { schema: { type: 'object', required: ['users'], properties: { users: { type: 'array', items: { $ref: '#/components/schemas/User' } } } } } } },
+            '200': {
+              description: 'Users',
+              content: {
+                'application/json': { schema: { type: 'object', required: ['users'], properties: { users: { type: 'array', items: { $ref: '#/components/schemas/User' } } } } },
+              },
+            },
             ...standard,
           },
         },
@@ -90,7 +100,11 @@ export function openApiDocument(issuer: string): Record<string, unknown> {
           type: 'object',
           required: ['error', 'message'],
           properties: {
-            error: { type: 'string', description: 'Stable code: unauthorized, forbidden, mfa_required, support_required, not_found, method_not_allowed, validation_failed, bad_request, unsupported_media_type, payload_too_large, store_unavailable' },
+            error: {
+              type: 'string',
+              description:
+                'Stable code: unauthorized, forbidden, mfa_required, support_required, not_found, method_not_allowed, validation_failed, bad_request, unsupported_media_type, payload_too_large, store_unavailable',
+            },
             message: { type: 'string' },
           },
         },

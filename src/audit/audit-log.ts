@@ -31,7 +31,7 @@ export type AuditEventType =
   | 'device.default_changed'
   | 'mail.send_failed'
   | 'user.email_changed'
-  | 'user.email_change_requested'
+  | 'user.email_change_requested';
 
 /** Where a request came from, for the audit trail. */
 export interface RequestOrigin {

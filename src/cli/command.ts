@@ -45,7 +45,9 @@ export async function readStdinLine(stdin: CliIo['stdin'], limit = 64 * 1024): P
     if (size > limit) throw new StdinTooLargeError(limit);
     chunks.push(buffer);
   }
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 export class StdinTooLargeError extends Error {

@@ -38,11 +38,7 @@ const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
-export async function runCli(
-  argv: readonly string[],
-  io: Partial<CliIo> = {},
-  env: Record<string, string | undefined> = processEnvironment(),
-): Promise<number> {
+export async function runCli(argv: readonly string[], io: Partial<CliIo> = {}, env: Record<string, string | undefined> = processEnvironment()): Promise<number> {
   const streams: CliIo = {
     stdout: io.stdout ?? process.stdout,
     stderr: io.stderr ?? process.stderr,
@@ -138,7 +134,7 @@ function helpText(topic: string[]): string {
     'Commands:',
     ...COMMANDS.flatMap((c) => [`  twofold ${c.usage[0]}`, ...c.usage.slice(1).map((l) => `          ${l}`), `      ${c.summary}`]),
     '  twofold help [COMMAND]',
-    '      show this help, or a command\'s',
+    "      show this help, or a command's",
     '',
     'Every command accepts --json: it then prints exactly one JSON object on stdout.',
     'ACCOUNT is an account id or name. Settings come from the environment (see README).',

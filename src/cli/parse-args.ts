@@ -60,7 +60,13 @@ export function parseCommandArgs<const O extends OptionsConfig>(
     throw new UsageError(`unexpected argument "${clip(positionals[positionalNames.length]!)}"`, command);
   }
   if (positionals.length < positionalNames.length) {
-    throw new UsageError(`missing ${positionalNames.slice(positionals.length).map((n) => n.toUpperCase()).join(' ')}`, command);
+    throw new UsageError(
+      `missing ${positionalNames
+        .slice(positionals.length)
+        .map((n) => n.toUpperCase())
+        .join(' ')}`,
+      command,
+    );
   }
   const named: Record<string, string> = {};
   positionalNames.forEach((name, i) => {

@@ -70,25 +70,31 @@ export interface Config {
 }
 
 /** What the schema yields; the secrets may still be missing (development secrets fill them). */
-export type ParsedConfig = Omit<Config, 'cookieKeys' | 'dataEncryptionKey'> &
-  Partial<Pick<Config, 'cookieKeys' | 'dataEncryptionKey'>>;
+export type ParsedConfig = Omit<Config, 'cookieKeys' | 'dataEncryptionKey'> & Partial<Pick<Config, 'cookieKeys' | 'dataEncryptionKey'>>;
 
-const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
-  z.enum(values, { error: `must be one of: ${values.join(', ')}` });
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `must be one of: ${values.join(', ')}` });
 
 const int = (min: number, max: number) =>
-  z.string()
+  z
+    .string()
     .regex(/^\d+$/, 'must be a whole number')
     .transform(Number)
     .refine((n) => n >= min && n <= max, `must be between ${min} and ${max}`);
 
-const bool = z.string()
+const bool = z
+  .string()
   .refine((s) => /^(true|false|1|0)$/i.test(s), 'must be true, false, 1 or 0')
   .transform((s) => /^(true|1)$/i.test(s));
 
 const list = (item: RegExp, message: string) =>
-  z.string()
-    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+  z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
     .refine((xs) => xs.length > 0 && xs.every((x) => item.test(x)), message)
     .transform((xs) => [...new Set(xs)]);
 
@@ -102,9 +108,9 @@ const url = (schemes: string[], message: string, opts: { noQuery?: boolean } = {
     }
   }, message);
 
-export const base64Key32 = z.string()
-  .refine((s) => /^[A-Za-z0-9+/_-]+={0,2}$/.test(s) && Buffer.from(s, 'base64').length === 32,
-    'must be base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)')
+export const base64Key32 = z
+  .string()
+  .refine((s) => /^[A-Za-z0-9+/_-]+={0,2}$/.test(s) && Buffer.from(s, 'base64').length === 32, 'must be base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)')
   .transform((s) => Buffer.from(s, 'base64'));
 
 const cookieKeyList = list(/^.{32,}$/, 'must be comma-separated keys of at least 32 characters each');
@@ -120,8 +126,14 @@ export const envShape = {
     .optional(),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'must be a postgres:// or postgresql:// URL').optional(),
   REDIS_URL: url(['redis:', 'rediss:'], 'must be a redis:// or rediss:// URL').optional(),
-  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/, 'must be 1-64 letters, digits or :_-').default('twofold:'),
-  DATA_DIR: z.string().transform((p) => resolve(p)).prefault('./data'),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,64}$/, 'must be 1-64 letters, digits or :_-')
+    .default('twofold:'),
+  DATA_DIR: z
+    .string()
+    .transform((p) => resolve(p))
+    .prefault('./data'),
   COOKIE_KEYS: cookieKeyList.optional(),
   DATA_ENCRYPTION_KEY: base64Key32.optional(),
   DEMO: bool.optional(),
@@ -129,7 +141,8 @@ export const envShape = {
   TRUST_PROXY: bool.default(false),
   TRUST_PROXY_HOPS: int(1, 100).default(1),
   ALLOWED_HOSTS: list(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'must be comma-separated host[:port] names, e.g. "id.example.com,id.example.net:8443"').optional(),
-  TOTP_ISSUER: z.string()
+  TOTP_ISSUER: z
+    .string()
     .refine((s) => s.length <= 64 && !s.includes(':'), 'must be at most 64 characters, without ":"')
     .default('Twofold'),
   REAUTH_MAX_AGE: int(1, 86_400).default(300),
@@ -137,11 +150,15 @@ export const envShape = {
   PASSWORD_RESET_TTL: int(1, 7 * 86_400).default(1800),
   ENTRY_RATE_LIMIT: int(1, 1_000_000).default(600),
   KEY_REFRESH_SECONDS: int(1, 3600).default(30),
-  METRICS_TOKEN: z.string().refine((s) => s.length >= 16, 'must be at least 16 characters').optional(),
+  METRICS_TOKEN: z
+    .string()
+    .refine((s) => s.length >= 16, 'must be at least 16 characters')
+    .optional(),
   SMS_PROVIDER: oneOf(['vonage', 'console']).default('console'),
   VONAGE_API_KEY: z.string().optional(),
   VONAGE_API_SECRET: z.string().optional(),
-  VONAGE_FROM: z.string()
+  VONAGE_FROM: z
+    .string()
     .regex(/^(\+?\d{1,15}|[A-Za-z0-9 ]{1,11})$/, 'must be a number of up to 15 digits or up to 11 letters and digits')
     .optional(),
   VONAGE_REST_HOST: url(['http:', 'https:'], 'must be an http(s) URL')
@@ -161,9 +178,12 @@ export const envShape = {
   SMS_LIMIT_GLOBAL_HOURLY: int(1, 10_000_000).default(1000),
   MAIL_PROVIDER: oneOf(['smtp', 'console']).default('console'),
   SMTP_URL: url(['smtp:', 'smtps:'], 'must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587').optional(),
-  MAIL_FROM: z.string()
-    .refine((s) => s.length <= 320 && /^(?:[^<>\p{Cc}]{0,200}<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/u.test(s),
-      'must be an address or "Name <address>", e.g. "Twofold <no-reply@example.com>"')
+  MAIL_FROM: z
+    .string()
+    .refine(
+      (s) => s.length <= 320 && /^(?:[^<>\p{Cc}]{0,200}<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/u.test(s),
+      'must be an address or "Name <address>", e.g. "Twofold <no-reply@example.com>"',
+    )
     .default('Twofold <no-reply@localhost>'),
   MAIL_TIMEOUT_MS: int(100, 120_000).default(10_000),
   SMS_ALLOWED_COUNTRIES: list(/^[1-9]\d{0,2}$/, 'must be comma-separated calling codes of 1 to 3 digits, e.g. "1,44,91"').optional(),
@@ -216,9 +236,7 @@ export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
   entryRateLimitPerMinute: e.ENTRY_RATE_LIMIT,
   sms: {
     provider: e.SMS_PROVIDER,
-    vonage: e.SMS_PROVIDER === 'vonage'
-      ? { apiKey: e.VONAGE_API_KEY!, apiSecret: e.VONAGE_API_SECRET!, from: e.VONAGE_FROM!, restHost: e.VONAGE_REST_HOST }
-      : undefined,
+    vonage: e.SMS_PROVIDER === 'vonage' ? { apiKey: e.VONAGE_API_KEY!, apiSecret: e.VONAGE_API_SECRET!, from: e.VONAGE_FROM!, restHost: e.VONAGE_REST_HOST } : undefined,
     timeoutMs: e.SMS_TIMEOUT_MS,
     pinLength: e.SMS_PIN_LENGTH,
     codeLength: e.SMS_CODE_LENGTH,

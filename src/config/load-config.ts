@@ -6,10 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import {
-  base64Key32, envSchema, requiredWhen, settingNames,
-  type Config, type RawEnv,
-} from './config-schema.js';
+import { base64Key32, envSchema, requiredWhen, settingNames, type Config, type RawEnv } from './config-schema.js';
 
 export type { Config, LogLevel } from './config-schema.js';
 
@@ -80,10 +77,14 @@ function devSecrets(dir: string, create: boolean): DevSecrets | string | undefin
 
 function createOnce(dir: string, file: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const text = `${JSON.stringify({
-    cookieKeys: [randomBytes(32).toString('base64url')],
-    dataEncryptionKey: randomBytes(32).toString('base64'),
-  }, null, 2)}\n`;
+  const text = `${JSON.stringify(
+    {
+      cookieKeys: [randomBytes(32).toString('base64url')],
+      dataEncryptionKey: randomBytes(32).toString('base64'),
+    },
+    null,
+    2,
+  )}\n`;
   const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   writeFileSync(tmp, text, { flag: 'wx', mode: 0o600 });
   try {

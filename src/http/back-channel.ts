@@ -9,8 +9,7 @@ import { constantTimeEqual } from '../crypto/random-codes.js';
  */
 export const BACK_CHANNEL_HEADER = 'x-twofold-back-channel';
 
-export const backChannelSecret = (cookieKey: string): string =>
-  crypto.createHmac('sha256', cookieKey).update('twofold:back-channel').digest('base64url');
+export const backChannelSecret = (cookieKey: string): string => crypto.createHmac('sha256', cookieKey).update('twofold:back-channel').digest('base64url');
 
 /** The peer address of the TCP connection itself (never X-Forwarded-For) is on this host. */
 export function fromLoopbackSocket(ctx: Context): boolean {

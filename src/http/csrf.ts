@@ -18,7 +18,11 @@ export type CsrfBinding = (ctx: Context) => string | undefined;
  */
 export function csrfTokens(key: string) {
   const sign = (value: string, bound: string) =>
-    crypto.createHmac('sha256', key).update(`csrf:${value}`).update(bound ? `\0${bound}` : '').digest('base64url');
+    crypto
+      .createHmac('sha256', key)
+      .update(`csrf:${value}`)
+      .update(bound ? `\0${bound}` : '')
+      .digest('base64url');
   const bind = (binding?: CsrfBinding) => async (ctx: Context, next: Next) => {
     let value = ctx.cookies.get(COOKIE);
     if (!value || !/^[A-Za-z0-9_-]{43}$/.test(value)) {

@@ -12,7 +12,12 @@ const STORE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'
 export function toAppError(err: unknown): AppError {
   if (isAppError(err)) return err;
   const e = err as { code?: string; message?: string; name?: string; status?: number; expose?: boolean };
-  if ((e.code && STORE_ERRORS.has(e.code)) || /Connection is closed|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|max retries per request|Stream isn't writeable|Command timed out/i.test(e.message ?? '')) {
+  if (
+    (e.code && STORE_ERRORS.has(e.code)) ||
+    /Connection is closed|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|max retries per request|Stream isn't writeable|Command timed out/i.test(
+      e.message ?? '',
+    )
+  ) {
     return new AppError('store_unavailable', UNAVAILABLE, { cause: err, retryAfterSeconds: 5 });
   }
   if (e.status === 413) return new AppError('payload_too_large', 'The request is too large.');
@@ -44,7 +49,12 @@ export function errorHandler(logger: Logger, onStoreError: () => void = () => {}
         // Nothing answered (an unknown path, a method the path does not take): our page or
         // JSON, not Koa's bare text.
         const status = ctx.status;
-        await writeError(ctx, status, status === 404 ? 'not_found' : status === 405 ? 'method_not_allowed' : 'bad_request', BARE_MESSAGES[status] ?? 'The request could not be completed.');
+        await writeError(
+          ctx,
+          status,
+          status === 404 ? 'not_found' : status === 405 ? 'method_not_allowed' : 'bad_request',
+          BARE_MESSAGES[status] ?? 'The request could not be completed.',
+        );
       }
     } catch (raw) {
       const err = toAppError(raw);

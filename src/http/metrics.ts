@@ -11,11 +11,25 @@ import { AppError } from './app-error.js';
  */
 export class Metrics {
   readonly registry = new client.Registry();
-  private readonly signIns = new client.Counter({ name: 'twofold_sign_ins_total', help: 'Sign-in steps by result and method', labelNames: ['result', 'method'], registers: [this.registry] });
+  private readonly signIns = new client.Counter({
+    name: 'twofold_sign_ins_total',
+    help: 'Sign-in steps by result and method',
+    labelNames: ['result', 'method'],
+    registers: [this.registry],
+  });
   private readonly lockouts = new client.Counter({ name: 'twofold_lockouts_total', help: 'Users locked after too many wrong codes', registers: [this.registry] });
   private readonly sms = new client.Counter({ name: 'twofold_sms_total', help: 'SMS by result', labelNames: ['result', 'purpose'], registers: [this.registry] });
-  private readonly policyChanges = new client.Counter({ name: 'twofold_policy_changes_total', help: 'Account MFA policy changes', labelNames: ['mfa_required'], registers: [this.registry] });
-  private readonly storeErrors = new client.Counter({ name: 'twofold_store_errors_total', help: 'Requests that failed because a store was unavailable', registers: [this.registry] });
+  private readonly policyChanges = new client.Counter({
+    name: 'twofold_policy_changes_total',
+    help: 'Account MFA policy changes',
+    labelNames: ['mfa_required'],
+    registers: [this.registry],
+  });
+  private readonly storeErrors = new client.Counter({
+    name: 'twofold_store_errors_total',
+    help: 'Requests that failed because a store was unavailable',
+    registers: [this.registry],
+  });
   private readonly latency = new client.Histogram({
     name: 'twofold_http_request_duration_seconds',
     help: 'HTTP request latency by route',

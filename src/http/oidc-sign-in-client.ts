@@ -95,7 +95,10 @@ export class OidcSignInClient {
   private async redeem(form: Record<string, string>): Promise<{ id_token: string }> {
     // The cause is logged as a line, not a stack: nothing in this process is broken.
     const unavailable = (cause: unknown) =>
-      new AppError('service_unavailable', 'The sign-in could not be completed just now. Try again in a moment.', { cause: (cause as Error).message ?? String(cause), retryAfterSeconds: 5 });
+      new AppError('service_unavailable', 'The sign-in could not be completed just now. Try again in a moment.', {
+        cause: (cause as Error).message ?? String(cause),
+        retryAfterSeconds: 5,
+      });
     let response: Response;
     let tokens: { id_token?: unknown; error?: unknown; error_description?: unknown };
     try {

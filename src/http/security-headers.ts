@@ -5,15 +5,7 @@ import type { Context, Next } from 'koa';
  * its own inline scripts (form_post, logout) to the CSP it finds. No form-action: after a
  * form post Chrome applies it to the redirect chain that ends at the relying party.
  */
-const CSP = [
-  "default-src 'self'",
-  "img-src 'self' data:",
-  "style-src 'self'",
-  "script-src 'self'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-  "object-src 'none'",
-].join('; ');
+const CSP = ["default-src 'self'", "img-src 'self' data:", "style-src 'self'", "script-src 'self'", "base-uri 'none'", "frame-ancestors 'none'", "object-src 'none'"].join('; ');
 
 export async function securityHeaders(ctx: Context, next: Next): Promise<void> {
   ctx.set('Content-Security-Policy', CSP);

@@ -113,7 +113,9 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     if (d.prompt.name === 'consent') {
       const client = await provider.Client.find(String(d.params.client_id));
       if (client && (client as unknown as Record<string, unknown>)[FIRST_PARTY]) return finishConsent(ctx, d);
-      const scopes = String(d.params.scope ?? '').split(' ').filter(Boolean);
+      const scopes = String(d.params.scope ?? '')
+        .split(' ')
+        .filter(Boolean);
       return page(ctx, 'consent', 'Allow access', { clientName: client?.clientName ?? client?.clientId ?? 'This application', scopes });
     }
     throw new AppError('bad_request', 'Unknown sign-in step.');
@@ -190,7 +192,12 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
 
   router.post('/abort', async (ctx) => {
     await post(ctx);
-    const returnTo = await provider.interactionResult(ctx.req, ctx.res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, { mergeWithLastSubmission: false });
+    const returnTo = await provider.interactionResult(
+      ctx.req,
+      ctx.res,
+      { error: 'access_denied', error_description: 'The user cancelled the sign-in.' },
+      { mergeWithLastSubmission: false },
+    );
     ctx.status = 303;
     ctx.redirect(returnTo);
   });
@@ -206,7 +213,12 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     for (const [resource, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
       for (const scope of scopes) {
         if (!(await mayHoldResourceScope(accountId, scope))) {
-          const returnTo = await provider.interactionResult(ctx.req, ctx.res, { error: 'access_denied', error_description: `The ${scope} scope is only for administrators.` }, { mergeWithLastSubmission: false });
+          const returnTo = await provider.interactionResult(
+            ctx.req,
+            ctx.res,
+            { error: 'access_denied', error_description: `The ${scope} scope is only for administrators.` },
+            { mergeWithLastSubmission: false },
+          );
           ctx.status = 303;
           ctx.redirect(returnTo);
           return;

@@ -65,7 +65,8 @@ export class MailService {
     } catch (error) {
       const reason = error instanceof MailSendError ? error.reason : 'could not render the mail';
       // The SMTP mailer has logged its failure already; a rendering failure is logged here.
-      if (!(error instanceof MailSendError)) this.logger.error({ err: { type: (error as Error)?.name, message: (error as Error)?.message }, template }, 'mail could not be rendered');
+      if (!(error instanceof MailSendError))
+        this.logger.error({ err: { type: (error as Error)?.name, message: (error as Error)?.message }, template }, 'mail could not be rendered');
       // record() itself never throws.
       await this.audit.record('mail.send_failed', {
         accountId: context.accountId ?? null,

@@ -31,37 +31,57 @@ export class SecurityNotices {
   ) {}
 
   deviceAdded(user: User, device: NoticeDevice, origin?: RequestOrigin, replaced?: NoticeDevice): Promise<void> {
-    return this.notify(user, origin, 'A new sign-in device was added to your account', `A new multi-factor device, ${describe(device)}, was added to your account.`,
-      replaced ? [`It replaces ${describe(replaced)}, which was removed.`] : []);
+    return this.notify(
+      user,
+      origin,
+      'A new sign-in device was added to your account',
+      `A new multi-factor device, ${describe(device)}, was added to your account.`,
+      replaced ? [`It replaces ${describe(replaced)}, which was removed.`] : [],
+    );
   }
 
   deviceRemoved(user: User, removed: { device: NoticeDevice } | { all: true; count: number }, origin?: RequestOrigin): Promise<void> {
     if ('all' in removed) {
-      return this.notify(user, origin, 'All sign-in devices were removed from your account',
-        `All multi-factor devices (${removed.count}) and your recovery codes were removed from your account. Signing in now needs only your password.`);
+      return this.notify(
+        user,
+        origin,
+        'All sign-in devices were removed from your account',
+        `All multi-factor devices (${removed.count}) and your recovery codes were removed from your account. Signing in now needs only your password.`,
+      );
     }
     return this.notify(user, origin, 'A sign-in device was removed from your account', `The multi-factor device ${describe(removed.device)} was removed from your account.`);
   }
 
   recoveryCodesGenerated(user: User, quantity: number, origin?: RequestOrigin): Promise<void> {
-    return this.notify(user, origin, 'New recovery codes were generated for your account',
-      `${quantity} new recovery code${quantity === 1 ? ' was' : 's were'} generated for your account. Any earlier recovery codes no longer work.`);
+    return this.notify(
+      user,
+      origin,
+      'New recovery codes were generated for your account',
+      `${quantity} new recovery code${quantity === 1 ? ' was' : 's were'} generated for your account. Any earlier recovery codes no longer work.`,
+    );
   }
 
   recoveryCodeUsed(user: User, left: number, origin?: RequestOrigin): Promise<void> {
-    return this.notify(user, origin, 'A recovery code was used to sign in to your account',
+    return this.notify(
+      user,
+      origin,
+      'A recovery code was used to sign in to your account',
       `A recovery code was used to sign in to your account. You have ${left} recovery code${left === 1 ? '' : 's'} left.`,
-      left <= 2 ? ['Generate new recovery codes on your account page before you run out.'] : []);
+      left <= 2 ? ['Generate new recovery codes on your account page before you run out.'] : [],
+    );
   }
 
   accountLocked(user: User, origin?: RequestOrigin): Promise<void> {
-    return this.notify(user, origin, 'Your account was locked',
-      'Your account was locked after too many incorrect multi-factor codes. Contact support to unlock it.');
+    return this.notify(user, origin, 'Your account was locked', 'Your account was locked after too many incorrect multi-factor codes. Contact support to unlock it.');
   }
 
   mfaReset(user: User, origin?: RequestOrigin): Promise<void> {
-    return this.notify(user, origin, 'Multi-factor authentication was reset on your account',
-      'Support reset multi-factor authentication on your account: every device and recovery code was removed and you were signed out everywhere.');
+    return this.notify(
+      user,
+      origin,
+      'Multi-factor authentication was reset on your account',
+      'Support reset multi-factor authentication on your account: every device and recovery code was removed and you were signed out everywhere.',
+    );
   }
 
   passwordChanged(user: User, how: 'changed' | 'reset', origin?: RequestOrigin): Promise<void> {
@@ -72,18 +92,27 @@ export class SecurityNotices {
 
   /** To the old address (the user as it was before the change). The new address is not named: the old mailbox may no longer be the user's. */
   emailChanged(before: User, origin?: RequestOrigin): Promise<void> {
-    return this.notify(before, origin, 'The email address of your account was changed',
-      'The email address of your account was changed. Security notices now go to the new address, not to this one.');
+    return this.notify(
+      before,
+      origin,
+      'The email address of your account was changed',
+      'The email address of your account was changed. Security notices now go to the new address, not to this one.',
+    );
   }
 
   private async notify(user: User, origin: RequestOrigin | undefined, subject: string, summary: string, details: string[] = []): Promise<void> {
     if (!user.email || !user.emailVerified) return;
-    await this.mail.send(user.email, 'security-notice', {
-      username: user.username,
-      subject,
-      summary,
-      when: formatUtc(this.now()),
-      details,
-    }, { accountId: user.accountId, userId: user.id, origin });
+    await this.mail.send(
+      user.email,
+      'security-notice',
+      {
+        username: user.username,
+        subject,
+        summary,
+        when: formatUtc(this.now()),
+        details,
+      },
+      { accountId: user.accountId, userId: user.id, origin },
+    );
   }
 }

@@ -65,10 +65,7 @@ export class SmtpMailer implements Mailer {
       timer = setTimeout(() => reject(new SendTimeout()), this.timeoutMs);
     });
     try {
-      const info = await Promise.race([
-        this.transport.sendMail({ from: this.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html }),
-        deadline,
-      ]);
+      const info = await Promise.race([this.transport.sendMail({ from: this.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html }), deadline]);
       if (!info.accepted || info.accepted.length === 0) throw new MailSendError('recipient refused', this.name);
     } catch (error) {
       const failure = error instanceof MailSendError ? error : new MailSendError(reasonOf(error, this.timeoutMs), this.name);

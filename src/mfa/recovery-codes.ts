@@ -60,7 +60,10 @@ export class RecoveryCodes {
     const list = [...codes];
     await this.data.transaction(async (tx) => {
       if (alsoFirst) await alsoFirst(tx);
-      await tx.recoveryCodes.replace(user.id, list.map((c) => this.hash(user.id, c)));
+      await tx.recoveryCodes.replace(
+        user.id,
+        list.map((c) => this.hash(user.id, c)),
+      );
     });
     await this.audit.record('recovery_codes.generated', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { quantity } });
     void this.notices?.recoveryCodesGenerated(user, quantity, origin);

@@ -218,7 +218,13 @@ export class SignInFlow {
     const factor = this.factors.get(String(kind));
     try {
       const device = await factor.beginEnrolment(user, input, this.factorContext(flowId, origin));
-      await this.audit.record('device.added', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId: device.id } });
+      await this.audit.record('device.added', {
+        accountId: user.accountId,
+        subjectUserId: user.id,
+        actorUserId: user.id,
+        origin,
+        details: { kind: device.kind, deviceId: device.id },
+      });
       const next = { ...state, deviceId: device.id };
       await this.states.save(flowId, next);
       return this.enrolmentStep(flowId, user, next, origin);
@@ -257,7 +263,13 @@ export class SignInFlow {
     // a device is never accepted at aal1.)
     const verified = await this.data.transaction((tx) => tx.devices.markVerified(user.id, device.id, false, { onlyIfFirst: true }));
     if (!verified) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin);
-    await this.audit.record('device.verified', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId: device.id } });
+    await this.audit.record('device.verified', {
+      accountId: user.accountId,
+      subjectUserId: user.id,
+      actorUserId: user.id,
+      origin,
+      details: { kind: device.kind, deviceId: device.id },
+    });
     // On verification, not on the unverified add: only a verified device can sign in.
     void this.notices?.deviceAdded(user, device, origin);
     return this.complete(flowId, user, factor.amr, origin);

@@ -1,12 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import {
-  AlgorithmUnsupportedError,
-  ScureBase32Plugin,
-  generateSync,
-  verifySync,
-  type CryptoPlugin,
-  type HashAlgorithm,
-} from 'otplib';
+import { AlgorithmUnsupportedError, ScureBase32Plugin, generateSync, verifySync, type CryptoPlugin, type HashAlgorithm } from 'otplib';
 
 /** The parameters every mainstream authenticator app understands (Google, Authy, Duo, Microsoft). */
 export const TOTP_ALGORITHM = 'sha1';
@@ -80,17 +73,7 @@ export type TotpVerifyResult = { valid: true; timeStep: number } | { valid: fals
  * must still record the returned step atomically (`... WHERE last_time_step < $step`): this
  * check alone cannot stop two parallel requests. Never throws: anything malformed is invalid.
  */
-export function verifyTotp({
-  secret,
-  token,
-  afterTimeStep,
-  now = Date.now(),
-}: {
-  secret: string;
-  token: unknown;
-  afterTimeStep?: number | null;
-  now?: number;
-}): TotpVerifyResult {
+export function verifyTotp({ secret, token, afterTimeStep, now = Date.now() }: { secret: string; token: unknown; afterTimeStep?: number | null; now?: number }): TotpVerifyResult {
   try {
     const code = normaliseTotpInput(token);
     if (code === null || typeof secret !== 'string' || secret.length === 0) return { valid: false };

@@ -10,10 +10,7 @@ type Alg = (typeof ALGORITHMS)[number];
 export const SIGNED_TOKEN_MAX_SECONDS = 3600 + 300;
 
 function generate(alg: Alg): crypto.JsonWebKey {
-  const { privateKey } =
-    alg === 'RS256'
-      ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
-      : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { privateKey } = alg === 'RS256' ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }) : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), alg, use: 'sig' };
 }
 

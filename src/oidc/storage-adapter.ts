@@ -24,14 +24,7 @@ export interface AdapterOptions {
 }
 
 /** Models that revokeByGrantId must reach (oidc-provider 9.13's own list). */
-const GRANTABLE = new Set([
-  'AccessToken',
-  'AuthorizationCode',
-  'RefreshToken',
-  'DeviceCode',
-  'BackchannelAuthenticationRequest',
-  'PreAuthorizedCode',
-]);
+const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 
 export function createAdapterClass(store: RedisStore | MemoryStore, options: AdapterOptions = {}): OidcAdapterClass {
   const records: ModelRecords = store instanceof RedisStore ? new RedisModelRecords(store) : store;

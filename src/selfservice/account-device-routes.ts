@@ -40,27 +40,39 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
     await page(ctx, 'account-add-device', factorOf(kind).addTitle, { kind, values: { replaces } });
   });
 
-  router.post('/devices/new/:kind', knownKind, form(addDeviceForm), signedIn, recentSignIn((ctx) => `/account/devices/new/${ctx.params.kind}`), async (ctx) => {
-    const kind = kindOf(ctx.params.kind)!;
-    const s = signedOf(ctx);
-    const posted = formOf(ctx, addDeviceForm);
-    try {
-      const device = await devices.add(s.user, kind, posted, flowOf(ctx, s));
-      const replaces = replacedId(posted.replaces) ? `?replaces=${posted.replaces}` : '';
-      ctx.status = 303;
-      ctx.redirect(`/account/devices/${device.id}${replaces}`);
-    } catch (err) {
-      if (!isAppError(err) || (err.status >= 500 && err.code !== 'sms_send_failed')) throw err;
-      await page(ctx, 'account-add-device', 'Add a device', { kind, error: err.message, values: posted }, err.status);
-    }
-  });
+  router.post(
+    '/devices/new/:kind',
+    knownKind,
+    form(addDeviceForm),
+    signedIn,
+    recentSignIn((ctx) => `/account/devices/new/${ctx.params.kind}`),
+    async (ctx) => {
+      const kind = kindOf(ctx.params.kind)!;
+      const s = signedOf(ctx);
+      const posted = formOf(ctx, addDeviceForm);
+      try {
+        const device = await devices.add(s.user, kind, posted, flowOf(ctx, s));
+        const replaces = replacedId(posted.replaces) ? `?replaces=${posted.replaces}` : '';
+        ctx.status = 303;
+        ctx.redirect(`/account/devices/${device.id}${replaces}`);
+      } catch (err) {
+        if (!isAppError(err) || (err.status >= 500 && err.code !== 'sms_send_failed')) throw err;
+        await page(ctx, 'account-add-device', 'Add a device', { kind, error: err.message, values: posted }, err.status);
+      }
+    },
+  );
 
   router.get('/devices/:id', signedIn, async (ctx) => {
     const s = signedOf(ctx);
     const { device, enrolment } = await devices.device(s.user, ctx.params.id!, flowOf(ctx, s));
     // An enrolment page can hold a secret: only within a recent sign-in.
     if (enrolment && !(await recentlyAuthenticated(ctx, s, ctx.url))) return;
-    await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: typeof ctx.query.replaces === 'string' ? ctx.query.replaces : '', notice: ctx.query.sent ? factorOf(device.kind).resentNotice : undefined });
+    await page(ctx, 'account-device', device.kindLabel, {
+      device,
+      enrolment,
+      replaces: typeof ctx.query.replaces === 'string' ? ctx.query.replaces : '',
+      notice: ctx.query.sent ? factorOf(device.kind).resentNotice : undefined,
+    });
   });
 
   router.post('/devices/:id/verify', form(verifyForm), signedIn, backToDevice, async (ctx) => {
@@ -126,28 +138,40 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
     await page(ctx, 'account-remove-all', 'Remove all devices', { overview: await devices.overview(signedOf(ctx).user) });
   });
 
-  router.post('/devices-remove-all', form(confirmForm), signedIn, recentSignIn(() => '/account/devices-remove-all'), async (ctx) => {
-    const s = signedOf(ctx);
-    await keepSession(s, await devices.removeAll(s.user, requestOrigin(ctx)));
-    ctx.status = 303;
-    ctx.redirect('/account?done=removed-all');
-  });
+  router.post(
+    '/devices-remove-all',
+    form(confirmForm),
+    signedIn,
+    recentSignIn(() => '/account/devices-remove-all'),
+    async (ctx) => {
+      const s = signedOf(ctx);
+      await keepSession(s, await devices.removeAll(s.user, requestOrigin(ctx)));
+      ctx.status = 303;
+      ctx.redirect('/account?done=removed-all');
+    },
+  );
 
   router.get('/default', signedIn, recentSignIn(), async (ctx) => {
     await page(ctx, 'account-default', 'Default authentication method', { overview: await devices.overview(signedOf(ctx).user) });
   });
 
-  router.post('/default', form(defaultForm), signedIn, recentSignIn(() => '/account/default'), async (ctx) => {
-    const s = signedOf(ctx);
-    try {
-      await keepSession(s, await devices.setDefaultKind(s.user, formOf(ctx, defaultForm).method, requestOrigin(ctx)));
-    } catch (err) {
-      if (!isAppError(err) || err.status >= 500) throw err;
-      return page(ctx, 'account-default', 'Default authentication method', { overview: await devices.overview(s.user), error: err.message }, err.status);
-    }
-    ctx.status = 303;
-    ctx.redirect('/account?done=default');
-  });
+  router.post(
+    '/default',
+    form(defaultForm),
+    signedIn,
+    recentSignIn(() => '/account/default'),
+    async (ctx) => {
+      const s = signedOf(ctx);
+      try {
+        await keepSession(s, await devices.setDefaultKind(s.user, formOf(ctx, defaultForm).method, requestOrigin(ctx)));
+      } catch (err) {
+        if (!isAppError(err) || err.status >= 500) throw err;
+        return page(ctx, 'account-default', 'Default authentication method', { overview: await devices.overview(s.user), error: err.message }, err.status);
+      }
+      ctx.status = 303;
+      ctx.redirect('/account?done=default');
+    },
+  );
 
   return router;
 }

@@ -18,22 +18,28 @@ export function accountPasswordRoutes(guards: AccountGuards, passwords: Password
     await page(ctx, 'account-password', 'Change password');
   });
 
-  router.post('/password', form(changeForm), signedIn, recentSignIn(() => '/account/password'), async (ctx) => {
-    const s = signedOf(ctx);
-    const posted = formOf(ctx, changeForm);
-    try {
-      const mark = await passwords.change(s.user, posted.currentPassword, posted.newPassword, posted.confirmPassword, requestOrigin(ctx));
-      // Every other session and refresh token ended; this one carries on.
-      await keepSession(s, mark);
-    } catch (err) {
-      if (!isAppError(err) || !['validation_failed', 'invalid_credentials', 'rate_limited'].includes(err.code)) throw err;
-      if (err.details.retryAfterSeconds) ctx.set('Retry-After', String(err.details.retryAfterSeconds));
-      // The form comes back empty: passwords are never echoed into a page.
-      return page(ctx, 'account-password', 'Change password', { error: err.message }, err.status);
-    }
-    ctx.status = 303;
-    ctx.redirect('/account?done=password');
-  });
+  router.post(
+    '/password',
+    form(changeForm),
+    signedIn,
+    recentSignIn(() => '/account/password'),
+    async (ctx) => {
+      const s = signedOf(ctx);
+      const posted = formOf(ctx, changeForm);
+      try {
+        const mark = await passwords.change(s.user, posted.currentPassword, posted.newPassword, posted.confirmPassword, requestOrigin(ctx));
+        // Every other session and refresh token ended; this one carries on.
+        await keepSession(s, mark);
+      } catch (err) {
+        if (!isAppError(err) || !['validation_failed', 'invalid_credentials', 'rate_limited'].includes(err.code)) throw err;
+        if (err.details.retryAfterSeconds) ctx.set('Retry-After', String(err.details.retryAfterSeconds));
+        // The form comes back empty: passwords are never echoed into a page.
+        return page(ctx, 'account-password', 'Change password', { error: err.message }, err.status);
+      }
+      ctx.status = 303;
+      ctx.redirect('/account?done=password');
+    },
+  );
 
   return router;
 }

@@ -19,26 +19,41 @@ export function accountRecoveryCodeRoutes(guards: AccountGuards, devices: Device
     await page(ctx, 'account-recovery-codes', 'Generate Recovery Codes', { overview: await devices.overview(signedOf(ctx).user), quantity: '10' });
   });
 
-  router.post('/recovery-codes', form(generateForm), signedIn, recentSignIn(() => '/account/recovery-codes'), async (ctx) => {
-    const s = signedOf(ctx);
-    const posted = formOf(ctx, generateForm);
-    let quantity: number;
-    try {
-      quantity = parseQuantity(posted.quantity);
-    } catch (err) {
-      if (!isAppError(err)) throw err;
-      return page(ctx, 'account-recovery-codes', 'Generate Recovery Codes', { overview: await devices.overview(s.user), quantity: String(posted.quantity ?? '').slice(0, 20), error: err.message }, 422);
-    }
-    const { codes, mark } = await devices.generateRecoveryCodes(s.user, quantity, requestOrigin(ctx));
-    await keepSession(s, mark);
-    // Shown exactly once: this response is the only place the codes exist in clear.
-    await page(ctx, 'account-recovery-codes-shown', 'Your recovery codes', { codes });
-  });
+  router.post(
+    '/recovery-codes',
+    form(generateForm),
+    signedIn,
+    recentSignIn(() => '/account/recovery-codes'),
+    async (ctx) => {
+      const s = signedOf(ctx);
+      const posted = formOf(ctx, generateForm);
+      let quantity: number;
+      try {
+        quantity = parseQuantity(posted.quantity);
+      } catch (err) {
+        if (!isAppError(err)) throw err;
+        return page(
+          ctx,
+          'account-recovery-codes',
+          'Generate Recovery Codes',
+          { overview: await devices.overview(s.user), quantity: String(posted.quantity ?? '').slice(0, 20), error: err.message },
+          422,
+        );
+      }
+      const { codes, mark } = await devices.generateRecoveryCodes(s.user, quantity, requestOrigin(ctx));
+      await keepSession(s, mark);
+      // Shown exactly once: this response is the only place the codes exist in clear.
+      await page(ctx, 'account-recovery-codes-shown', 'Your recovery codes', { codes });
+    },
+  );
 
   /** "Save Your Codes": the page posts back the codes it shows; nothing is stored in clear. */
   router.post('/recovery-codes/download', form(downloadForm), signedIn, async (ctx) => {
     const s = signedOf(ctx);
-    const codes = String(formOf(ctx, downloadForm).codes ?? '').split(/\s+/).filter((c) => /^[A-Z0-9]{4}(-[A-Z0-9]{4}){3}$/.test(c)).slice(0, 10);
+    const codes = String(formOf(ctx, downloadForm).codes ?? '')
+      .split(/\s+/)
+      .filter((c) => /^[A-Z0-9]{4}(-[A-Z0-9]{4}){3}$/.test(c))
+      .slice(0, 10);
     if (codes.length === 0) throw new AppError('bad_request', 'There are no codes to save.');
     const header = [`Twofold recovery codes for ${s.user.username}`, `Generated ${new Date().toISOString().slice(0, 10)}. Each code works once.`, ''];
     ctx.set('Cache-Control', 'no-store');

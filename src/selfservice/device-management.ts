@@ -80,7 +80,13 @@ export class DeviceManagement {
 
   async add(user: User, kind: DeviceKind, input: Record<string, unknown>, flow: FactorContext): Promise<DeviceListItem> {
     const device = await this.factors.get(kind).beginEnrolment(user, input, flow);
-    await this.audit.record('device.added', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin: flow.origin, details: { kind, deviceId: device.id } });
+    await this.audit.record('device.added', {
+      accountId: user.accountId,
+      subjectUserId: user.id,
+      actorUserId: user.id,
+      origin: flow.origin,
+      details: { kind, deviceId: device.id },
+    });
     return item(device);
   }
 
@@ -131,8 +137,21 @@ export class DeviceManagement {
       const why = options.makeDefault ? 'default_device_changed' : replaced ? 'device_removed' : undefined;
       return { mark: why ? await this.signOutEverywhere(tx, user) : undefined, reason: why };
     });
-    await this.audit.record('device.verified', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: device.kind, deviceId, makeDefault } });
-    if (replaced) await this.audit.record('device.removed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { kind: replaced.kind, deviceId: replaced.id, reason: 'number_changed' } });
+    await this.audit.record('device.verified', {
+      accountId: user.accountId,
+      subjectUserId: user.id,
+      actorUserId: user.id,
+      origin,
+      details: { kind: device.kind, deviceId, makeDefault },
+    });
+    if (replaced)
+      await this.audit.record('device.removed', {
+        accountId: user.accountId,
+        subjectUserId: user.id,
+        actorUserId: user.id,
+        origin,
+        details: { kind: replaced.kind, deviceId: replaced.id, reason: 'number_changed' },
+      });
     if (reason) await this.auditSignOut(user, origin, reason);
     // The notice goes out when the device is verified: an unverified one cannot sign in, and is dropped unless verified.
     void this.notices?.deviceAdded(user, device, origin, replaced);

@@ -63,7 +63,12 @@ export class EmailChange {
     const token = crypto.randomBytes(32).toString('base64url');
     await this.data.emailChanges.replace(user.id, this.hash(token), newEmail, EMAIL_CHANGE_TTL_SECONDS);
     await this.audit.record('user.email_change_requested', { ...context, subjectUserId: user.id, actorUserId: user.id, details: { sent: true } });
-    void this.mail.send(newEmail, 'email-verify', { username: user.username, link: `${this.issuer}/account/email/verify/${token}`, hours: EMAIL_CHANGE_TTL_SECONDS / 3600 }, context);
+    void this.mail.send(
+      newEmail,
+      'email-verify',
+      { username: user.username, link: `${this.issuer}/account/email/verify/${token}`, hours: EMAIL_CHANGE_TTL_SECONDS / 3600 },
+      context,
+    );
     return { newEmail };
   }
 
@@ -91,7 +96,13 @@ export class EmailChange {
       });
     if (!changed) throw invalidLink();
     const { before, after } = changed;
-    await this.audit.record('user.email_changed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { by: 'user', hadEmail: before.email !== null, verified: true } });
+    await this.audit.record('user.email_changed', {
+      accountId: user.accountId,
+      subjectUserId: user.id,
+      actorUserId: user.id,
+      origin,
+      details: { by: 'user', hadEmail: before.email !== null, verified: true },
+    });
     if (before.email !== after.email) void this.notices.emailChanged(before, origin);
     return after;
   }

@@ -18,22 +18,32 @@ export function accountEmailRoutes(guards: AccountGuards, emails: EmailChange): 
     await page(ctx, 'account-email', 'Change email', { user: signedOf(ctx).user });
   });
 
-  router.post('/email', form(changeForm), signedIn, recentSignIn(() => '/account/email'), async (ctx) => {
-    const s = signedOf(ctx);
-    const posted = formOf(ctx, changeForm);
-    try {
-      const { newEmail } = await emails.request(s.user, posted.email, requestOrigin(ctx));
-      await page(ctx, 'account-email', 'Change email', { user: s.user, sent: newEmail });
-    } catch (err) {
-      if (!isAppError(err) || err.status >= 500) throw err;
-      await page(ctx, 'account-email', 'Change email', { user: s.user, error: err.message, value: String(posted.email ?? '').slice(0, 254) }, err.status);
-    }
-  });
+  router.post(
+    '/email',
+    form(changeForm),
+    signedIn,
+    recentSignIn(() => '/account/email'),
+    async (ctx) => {
+      const s = signedOf(ctx);
+      const posted = formOf(ctx, changeForm);
+      try {
+        const { newEmail } = await emails.request(s.user, posted.email, requestOrigin(ctx));
+        await page(ctx, 'account-email', 'Change email', { user: s.user, sent: newEmail });
+      } catch (err) {
+        if (!isAppError(err) || err.status >= 500) throw err;
+        await page(ctx, 'account-email', 'Change email', { user: s.user, error: err.message, value: String(posted.email ?? '').slice(0, 254) }, err.status);
+      }
+    },
+  );
 
   /** The link opens a page with a button: a mail scanner fetching the link changes nothing. */
   router.get('/email/verify/:token', signedIn, async (ctx) => {
     const s = signedOf(ctx);
-    await answer(ctx, async () => ({ newEmail: await emails.pending(s.user, ctx.params.token!), user: s.user, action: `/account/email/verify/${encodeURIComponent(ctx.params.token!)}` }));
+    await answer(ctx, async () => ({
+      newEmail: await emails.pending(s.user, ctx.params.token!),
+      user: s.user,
+      action: `/account/email/verify/${encodeURIComponent(ctx.params.token!)}`,
+    }));
   });
 
   router.post('/email/verify/:token', form(confirmForm), signedIn, async (ctx) => {

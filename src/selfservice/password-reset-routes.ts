@@ -7,8 +7,7 @@ import { renderPage } from '../http/views.js';
 import { LINK_INVALID, RESET_ANSWER, type PasswordReset } from '../accounts/password-reset.js';
 
 /** Only an interaction id is carried back to the sign-in page (never arbitrary input in a link). */
-const backTo = (value: unknown): string | undefined =>
-  typeof value === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(value) ? `/interaction/${value}` : undefined;
+const backTo = (value: unknown): string | undefined => (typeof value === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(value) ? `/interaction/${value}` : undefined);
 
 /**
  * "Forgot password?" (/password-reset) and the link it mails (/password-reset/<token>). Thin

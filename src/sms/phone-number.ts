@@ -1,10 +1,4 @@
-import {
-  getCountries,
-  getCountryCallingCode,
-  isSupportedCountry,
-  parsePhoneNumberWithError,
-  type CountryCode,
-} from 'libphonenumber-js/max';
+import { getCountries, getCountryCallingCode, isSupportedCountry, parsePhoneNumberWithError, type CountryCode } from 'libphonenumber-js/max';
 import { AppError } from '../http/app-error.js';
 
 // The full ("max") metadata checks each number against its country's real number ranges;
@@ -59,9 +53,7 @@ function buildCountryOptions(): CountryOption[] {
 /** Every country libphonenumber-js knows, sorted by English name; only allowed calling codes when an allow-list is given. */
 export function countryOptions(allowedCallingCodes?: string[] | null): CountryOption[] {
   allCountryOptions ??= buildCountryOptions();
-  return allCountryOptions
-    .filter((o) => isCallingCodeAllowed(o.callingCode, allowedCallingCodes))
-    .map((o) => ({ ...o }));
+  return allCountryOptions.filter((o) => isCallingCodeAllowed(o.callingCode, allowedCallingCodes)).map((o) => ({ ...o }));
 }
 
 /**

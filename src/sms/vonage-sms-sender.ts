@@ -23,7 +23,10 @@ const MAX_REASON_LENGTH = 200;
  * looks like a phone number, in case a provider ever echoes the recipient.
  */
 function safeReason(text: string): string {
-  const cleaned = text.replace(/\+?\d[\d ]{4,}\d/g, '[number]').replace(/\s+/g, ' ').trim();
+  const cleaned = text
+    .replace(/\+?\d[\d ]{4,}\d/g, '[number]')
+    .replace(/\s+/g, ' ')
+    .trim();
   return cleaned.length > MAX_REASON_LENGTH ? `${cleaned.slice(0, MAX_REASON_LENGTH)}…` : cleaned;
 }
 
@@ -38,11 +41,7 @@ function reasonOf(error: unknown, timeoutMs: number): string {
   if (error instanceof SMSFailure) {
     const failed = error.getFailedMessages();
     if (failed.length === 0) return 'rejected';
-    return safeReason(
-      failed
-        .map((m) => `status ${String(m.status ?? '?')}${m.errorText ? `: ${String(m.errorText)}` : ''}`)
-        .join('; '),
-    );
+    return safeReason(failed.map((m) => `status ${String(m.status ?? '?')}${m.errorText ? `: ${String(m.errorText)}` : ''}`).join('; '));
   }
   if (error && typeof error === 'object') {
     const e = error as { name?: unknown; code?: unknown; type?: unknown; response?: { status?: unknown } };

@@ -40,10 +40,7 @@ function createPool(options: pg.PoolConfig, logger: Logger): pg.Pool {
   return pool;
 }
 
-export async function openDatabase(
-  settings: { databaseUrl?: string; dataDir: string },
-  logger: Logger,
-): Promise<Database> {
+export async function openDatabase(settings: { databaseUrl?: string; dataDir: string }, logger: Logger): Promise<Database> {
   if (settings.databaseUrl) {
     const pool = createPool({ connectionString: settings.databaseUrl }, logger);
     return { pool, mode: 'postgres', close: () => pool.end() };

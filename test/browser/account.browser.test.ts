@@ -19,7 +19,6 @@ import { ROOT } from '../helpers/twofold-server.js';
 const describeBrowser = browserDescribe();
 let suite: BrowserSuite;
 
-
 const CODE = /^[A-Z0-9]{4}(-[A-Z0-9]{4}){3}$/;
 
 /** The row of the devices table that shows `name`. */

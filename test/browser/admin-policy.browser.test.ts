@@ -17,7 +17,6 @@ import { accountWithUser } from '../helpers/provision.js';
 const describeBrowser = browserDescribe();
 let suite: BrowserSuite;
 
-
 /** /demo → "Sign in with Twofold"; where the browser lands next is up to Twofold. */
 async function startDemoSignIn(page: Page): Promise<void> {
   await page.goto(`${suite.server.url}/demo`);
@@ -40,7 +39,7 @@ async function forgetDemoSession(context: BrowserContext): Promise<void> {
 describeBrowser('Require Multi-Factor on the admin page (/account/admin) in Chromium', () => {
   suite = browserSuite({ database: 'twofold_browser_admin', serverLog: 'browser-admin-server' });
 
-  test('an admin enables Require Multi-Factor: the user\'s other browser must sign in again and enrol; the admin is signed out', async () => {
+  test("an admin enables Require Multi-Factor: the user's other browser must sign in again and enrol; the admin is signed out", async () => {
     const admin = await accountWithUser(suite.db.url, { mfaRequired: false, role: 'admin' });
     const plain = await userIn(suite.db.url, admin.accountId);
 

@@ -13,7 +13,6 @@ import { secretFromUri, totp } from '../helpers/rfc6238.js';
 const describeBrowser = browserDescribe();
 let suite: BrowserSuite;
 
-
 const STEP_MS = 30_000;
 
 /** Wrong passwords and codes (401) and the locked page (423) are answered so on purpose. */
@@ -73,7 +72,11 @@ async function enrolMobilePasscode(page: Page, prefix: string, options: { wrongC
   expect(uri).toMatch(/^otpauth:\/\/totp\/Twofold:/);
   const params = new URL(uri!).searchParams;
   expect(params.get('issuer')).toBe('Twofold');
-  for (const [key, expected] of [['algorithm', 'SHA1'], ['digits', '6'], ['period', '30']] as const) {
+  for (const [key, expected] of [
+    ['algorithm', 'SHA1'],
+    ['digits', '6'],
+    ['period', '30'],
+  ] as const) {
     if (params.has(key)) expect(params.get(key)).toBe(expected);
   }
   const secret = secretFromUri(uri!);

@@ -30,7 +30,6 @@ function latestCode(length: number): string {
 
 const wrong = (code: string) => String((Number(code) + 1) % 10 ** code.length).padStart(code.length, '0');
 
-
 /** No full number in what the page shows or in its markup. */
 async function expectMasked(page: Page): Promise<void> {
   const html = await page.content();

@@ -3,18 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { importJWK, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { SecretBox } from '../../src/crypto/secret-box.js';
-import {
-  adminParams,
-  api,
-  claimsOf,
-  enrolAndSignIn,
-  expectError,
-  expectStatus,
-  signInAgain,
-  signInWithPassword,
-  userIn,
-  type SignedIn,
-} from '../helpers/admin-api.js';
+import { adminParams, api, claimsOf, enrolAndSignIn, expectError, expectStatus, signInAgain, signInWithPassword, userIn, type SignedIn } from '../helpers/admin-api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { beginTotpEnrolment, expectKind, kindOf, sql, submitPassword, toCallback } from '../helpers/mfa.js';
 import { accountWithUser, cli, confidentialClient, type Fixture } from '../helpers/provision.js';
@@ -193,7 +182,9 @@ describe('admin API tokens', () => {
     const claims = claimsOf(token);
     const now = Math.floor(Date.now() / 1000);
     const sign = (iat: number, exp: number) =>
-      new SignJWT({ ...claims, iat, exp, jti: crypto.randomBytes(16).toString('base64url') }).setProtectedHeader({ alg: headerJson.alg, typ: 'at+jwt', kid: headerJson.kid }).sign(key);
+      new SignJWT({ ...claims, iat, exp, jti: crypto.randomBytes(16).toString('base64url') })
+        .setProtectedHeader({ alg: headerJson.alg, typ: 'at+jwt', kid: headerJson.kid })
+        .sign(key);
     const path = `/accounts/${support.accountId}/mfa-policy`;
     expectStatus(await api(server.url, await sign(now - 60, now + 300), 'GET', path), 200);
     expectError(await api(server.url, await sign(now - 700, now - 100), 'GET', path), 401, 'unauthorized');
@@ -335,7 +326,7 @@ describe('the MFA policy', () => {
     expectStatus(await api(server.url, again.accessToken, 'GET', path), 200);
   });
 
-  test('GET users: the exact shape, the account\'s users only, devices and recovery codes as stored', async () => {
+  test("GET users: the exact shape, the account's users only, devices and recovery codes as stored", async () => {
     const { admin, session } = await accountWithAdmin();
     const enrolled = await userIn(db.url, admin.accountId);
     const noDevice = await userIn(db.url, admin.accountId);

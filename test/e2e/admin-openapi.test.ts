@@ -57,9 +57,7 @@ const METHODS = ['get', 'put', 'post', 'patch', 'delete'] as const;
 
 /** Every documented operation: method, path template and its operation object. */
 function operations(): Array<{ method: string; template: string; op: Schema }> {
-  return Object.entries(doc.paths).flatMap(([template, item]) =>
-    METHODS.filter((m) => item[m]).map((method) => ({ method, template, op: item[method]! })),
-  );
+  return Object.entries(doc.paths).flatMap(([template, item]) => METHODS.filter((m) => item[m]).map((method) => ({ method, template, op: item[method]! })));
 }
 
 function resolve(schema: Schema): Schema {

@@ -98,7 +98,9 @@ function fcParams(surface: string): fc.Parameters<unknown> {
   const plan = PLAN[surface];
   if (!plan) throw new Error(`no plan for the surface "${surface}"`);
   const cost = (k: string) => runs(PLAN[k]![0]) * PLAN[k]![1];
-  const remainingCost = Object.keys(PLAN).filter((k) => !swept.has(k)).reduce((n, k) => n + cost(k), 0);
+  const remainingCost = Object.keys(PLAN)
+    .filter((k) => !swept.has(k))
+    .reduce((n, k) => n + cost(k), 0);
   const remaining = Math.max(0, deadline - Date.now());
   const othersLeft = Object.keys(PLAN).filter((k) => !swept.has(k) && k !== surface).length;
   // Its share of what is left, with slack taken from the later sweeps while there is some.
@@ -119,7 +121,9 @@ async function report(d: fc.RunDetails<unknown>): Promise<void> {
   if (!d.failed) return;
   const example = d.counterexample === null ? 'none (too many skipped inputs)' : clip(fc.stringify(d.counterexample), 1_500);
   const cause = d.errorInstance instanceof Error ? d.errorInstance.message : String(d.errorInstance);
-  throw new Error(`Property failed after ${d.numRuns} tests (seed ${d.seed}, path "${d.counterexamplePath}"; FC_SEED=${d.seed} replays it)\nCounterexample: ${example}\n${clip(cause, 4_000)}`);
+  throw new Error(
+    `Property failed after ${d.numRuns} tests (seed ${d.seed}, path "${d.counterexamplePath}"; FC_SEED=${d.seed} replays it)\nCounterexample: ${example}\n${clip(cause, 4_000)}`,
+  );
 }
 
 const started = Date.now();
@@ -369,19 +373,25 @@ describe('hosted sign-in forms', () => {
     const code = fc.oneof(codeLike, anyString);
     for (const action of ['/mfa', '/recovery'] as const) {
       const url = `${issuer}/interaction/${challenge.uid}${action}`;
-      await sweep(formCase({ code }).filter((c) => !nearCodes(selfApp).has(normalisedCode(firstValue(c, 'code')))), {
-        surface: `sign-in: ${action === '/mfa' ? 'MFA code' : 'recovery code'}`,
-        expecting: 'html',
-        request: postForm(challenge.agent, challenge.page, url),
-        before: resetFailures(self.userId),
-        mustReject: true,
-        allow: () => ({ audit: ['mfa.failed'], failedCodeOf: self.userId }),
-      });
+      await sweep(
+        formCase({ code }).filter((c) => !nearCodes(selfApp).has(normalisedCode(firstValue(c, 'code')))),
+        {
+          surface: `sign-in: ${action === '/mfa' ? 'MFA code' : 'recovery code'}`,
+          expecting: 'html',
+          request: postForm(challenge.agent, challenge.page, url),
+          before: resetFailures(self.userId),
+          mustReject: true,
+          allow: () => ({ audit: ['mfa.failed'], failedCodeOf: self.userId }),
+        },
+      );
     }
   }, 180_000);
 
   test('device switch (deviceId) and resend at the challenge', async () => {
-    const deviceId = fc.oneof(anyString, fc.constantFrom(selfDeviceId, selfDeviceId.toUpperCase(), ` ${selfDeviceId}`, pendingDevice.id, crypto.randomUUID(), `${selfDeviceId}'--`));
+    const deviceId = fc.oneof(
+      anyString,
+      fc.constantFrom(selfDeviceId, selfDeviceId.toUpperCase(), ` ${selfDeviceId}`, pendingDevice.id, crypto.randomUUID(), `${selfDeviceId}'--`),
+    );
     await sweep(formCase({ deviceId }), {
       surface: 'sign-in: deviceId',
       expecting: 'html',
@@ -413,15 +423,32 @@ describe('hosted sign-in forms', () => {
     });
     // The enrolment code first: the begin sweep below adds and removes devices of the same user.
     const code = fc.oneof(codeLike, anyString);
-    await sweep(formCase({ code }).filter((c) => !nearCodes(enrolVerify.app).has(normalisedCode(firstValue(c, 'code')))), {
-      surface: 'sign-in: enrolment code',
-      expecting: 'html',
-      request: postForm(enrolVerify.agent, enrolVerify.page, `${issuer}/interaction/${enrolVerify.uid}/enrol/verify`),
-      mustReject: true,
-    });
+    await sweep(
+      formCase({ code }).filter((c) => !nearCodes(enrolVerify.app).has(normalisedCode(firstValue(c, 'code')))),
+      {
+        surface: 'sign-in: enrolment code',
+        expecting: 'html',
+        request: postForm(enrolVerify.agent, enrolVerify.page, `${issuer}/interaction/${enrolVerify.uid}/enrol/verify`),
+        mustReject: true,
+      },
+    );
     const nickname = fc.oneof(anyString, fc.constantFrom('My phone', ' ', 'x'.repeat(64), 'x'.repeat(65), 'tab\there', 'new\nline'));
     const country = fc.oneof(shortString, fc.constantFrom('GB', 'gb', ' GB ', 'US', 'ZZ', 'XK', 'AC', 'G', 'GBR', '44', '+44'));
-    const phone = fc.oneof(anyString, fc.constantFrom('+44 7911 123456', '07911 123456', '7911123456', '+1 202 555 0143', '(020) 7946 0958', '+44 7911 123456 ext 9', '+447911123456;ext=1', '+999 123', '0'.repeat(64), '1'.repeat(65)));
+    const phone = fc.oneof(
+      anyString,
+      fc.constantFrom(
+        '+44 7911 123456',
+        '07911 123456',
+        '7911123456',
+        '+1 202 555 0143',
+        '(020) 7946 0958',
+        '+44 7911 123456 ext 9',
+        '+447911123456;ext=1',
+        '+999 123',
+        '0'.repeat(64),
+        '1'.repeat(65),
+      ),
+    );
     await sweep(formCase({ method: fc.oneof(fc.constantFrom('totp', 'sms'), method), nickname, country, phone }), {
       surface: 'sign-in: nickname, country, phone',
       expecting: 'html',
@@ -434,12 +461,14 @@ describe('hosted sign-in forms', () => {
 
   test('garbage interaction ids, sub-paths and CSRF tokens', async () => {
     const actions = ['', '/', '/login', '/mfa', '/recovery', '/mfa/switch', '/mfa/resend', '/enrol', '/enrol/method', '/enrol/begin', '/enrol/verify', '/consent', '/abort'];
-    const segment = fc.oneof(
-      shortString.map(pct),
-      rawJunk,
-      fc.constantFrom(login.uid.toUpperCase(), `${login.uid}x`, login.uid.slice(1), `${challenge.uid}%00`, '%2e%2e%2f', 'a%2Fb', '%C0%AE', `${'a'.repeat(5000)}`),
-      fc.tuple(shortString, rawJunk).map(([s, j]) => `${pct(s)}${j}`),
-    ).filter((s) => s.length > 0 && !/^(\.|%2e){1,2}$/i.test(s));
+    const segment = fc
+      .oneof(
+        shortString.map(pct),
+        rawJunk,
+        fc.constantFrom(login.uid.toUpperCase(), `${login.uid}x`, login.uid.slice(1), `${challenge.uid}%00`, '%2e%2e%2f', 'a%2Fb', '%C0%AE', `${'a'.repeat(5000)}`),
+        fc.tuple(shortString, rawJunk).map(([s, j]) => `${pct(s)}${j}`),
+      )
+      .filter((s) => s.length > 0 && !/^(\.|%2e){1,2}$/i.test(s));
     const token = csrfToken(login.page);
     await sweep(fc.record({ segment, action: fc.constantFrom(...actions), post: fc.boolean(), accept: HTML_OR_JSON_ACCEPT }), {
       surface: 'sign-in: interaction ids',
@@ -447,7 +476,15 @@ describe('hosted sign-in forms', () => {
       request: ({ segment, action, post, accept }) => {
         const url = `${issuer}/interaction/${segment}${action}`;
         return post
-          ? send(url, { body: encodeParts([['_csrf', token], ['code', '123456']]), contentType: 'application/x-www-form-urlencoded', cookie: login.agent.cookiesFor(`${issuer}/interaction/${login.uid}/login`), accept })
+          ? send(url, {
+              body: encodeParts([
+                ['_csrf', token],
+                ['code', '123456'],
+              ]),
+              contentType: 'application/x-www-form-urlencoded',
+              cookie: login.agent.cookiesFor(`${issuer}/interaction/${login.uid}/login`),
+              accept,
+            })
           : send(url, { cookie: login.agent.cookiesFor(`${issuer}/`), accept });
       },
       mustReject: true,
@@ -479,7 +516,21 @@ describe('OpenID Connect endpoints', () => {
     const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined, freq: 3 });
     return fc.record({
       client_id: opt(fc.oneof(fc.constantFrom(client.clientId, `${client.clientId} `, client.clientId.toUpperCase(), 'twofold-account', 'twofold-demo'), shortString)),
-      redirect_uri: opt(fc.oneof(fc.constantFrom(RP_REDIRECT, `${RP_REDIRECT}/`, 'http://RP.test/callback', `${RP_REDIRECT}?x=1`, `${RP_REDIRECT}#f`, 'javascript:alert(1)', 'http://evil.test/callback', `${issuer}/account/callback`), anyString)),
+      redirect_uri: opt(
+        fc.oneof(
+          fc.constantFrom(
+            RP_REDIRECT,
+            `${RP_REDIRECT}/`,
+            'http://RP.test/callback',
+            `${RP_REDIRECT}?x=1`,
+            `${RP_REDIRECT}#f`,
+            'javascript:alert(1)',
+            'http://evil.test/callback',
+            `${issuer}/account/callback`,
+          ),
+          anyString,
+        ),
+      ),
       response_type: opt(fc.oneof(fc.constantFrom('code', 'token', 'id_token', 'code id_token', 'none', 'code code', ''), shortString)),
       scope: opt(fc.oneof(fc.constantFrom('openid', 'openid profile', 'openid admin', 'profile', 'openid offline_access', 'openid openid', ''), anyString)),
       state: opt(anyString),
@@ -504,24 +555,49 @@ describe('OpenID Connect endpoints', () => {
   test('/auth query parameters (GET) and form (POST)', async () => {
     const arb = fc.record({
       params: authParamArb(),
-      repeats: fc.array(fc.tuple(fc.constantFrom('client_id', 'redirect_uri', 'scope', 'response_type', 'state', 'prompt', 'max_age', 'acr_values'), shortString), { maxLength: 2 }),
+      repeats: fc.array(fc.tuple(fc.constantFrom('client_id', 'redirect_uri', 'scope', 'response_type', 'state', 'prompt', 'max_age', 'acr_values'), shortString), {
+        maxLength: 2,
+      }),
       raw: fc.option(rawJunk, { freq: 4 }),
       // POST is not enabled at /auth (404 before the body is read): a few to check that answer.
       post: fc.constantFrom(false, false, false, false, false, false, false, true),
-      contentType: fc.constantFrom('application/x-www-form-urlencoded', 'application/x-www-form-urlencoded', 'application/x-www-form-urlencoded', 'application/json', 'text/plain', null),
+      contentType: fc.constantFrom(
+        'application/x-www-form-urlencoded',
+        'application/x-www-form-urlencoded',
+        'application/x-www-form-urlencoded',
+        'application/json',
+        'text/plain',
+        null,
+      ),
       accept: HTML_OR_JSON_ACCEPT,
     });
     await sweep(arb, {
       surface: 'oidc: /auth parameters',
       expecting: 'oauth',
       request: ({ params, repeats, raw, post, contentType, accept }) => {
-        const parts: Part[] = [...Object.entries(params).filter(([, v]) => v !== undefined).map(([k, v]): Part => [k, String(v)]), ...repeats, ...(raw ? [{ raw }] : [])];
+        const parts: Part[] = [
+          ...Object.entries(params)
+            .filter(([, v]) => v !== undefined)
+            .map(([k, v]): Part => [k, String(v)]),
+          ...repeats,
+          ...(raw ? [{ raw }] : []),
+        ];
         const q = encodeParts(parts);
         return post ? send(`${issuer}/auth`, { body: q, contentType, accept }) : send(`${issuer}/auth?${q}`, { accept });
       },
       acceptedOk: (r) => {
         const loc = r.headers.get('location') ?? '';
-        if (r.status >= 300 && !(loc.startsWith('/interaction/') || loc.startsWith(`${issuer}/interaction/`) || loc.startsWith(RP_REDIRECT) || loc.startsWith(`${issuer}/account/callback`) || loc.startsWith(`${issuer}/demo/callback`))) return 'a redirect somewhere unexpected';
+        if (
+          r.status >= 300 &&
+          !(
+            loc.startsWith('/interaction/') ||
+            loc.startsWith(`${issuer}/interaction/`) ||
+            loc.startsWith(RP_REDIRECT) ||
+            loc.startsWith(`${issuer}/account/callback`) ||
+            loc.startsWith(`${issuer}/demo/callback`)
+          )
+        )
+          return 'a redirect somewhere unexpected';
         return undefined;
       },
       neverChanges: true,
@@ -535,10 +611,34 @@ describe('OpenID Connect endpoints', () => {
       fc.constant(basic(client.clientId, client.clientSecret)),
       fc.constant(basic(client.clientId, `${client.clientSecret}x`)),
       fc.tuple(shortString, shortString).map(([a, b]) => basic(a, b)),
-      fc.constantFrom(basic('%', 'x'), basic('%E0%A4%A', 'x'), basic('%zz', 'x'), basic(`${client.clientId}%`, client.clientSecret), 'Basic', 'Basic !!!', 'Basic Og==', 'Bearer x', 'Bearer', 'Digest a=1', `Basic ${'A'.repeat(8000)}`),
+      fc.constantFrom(
+        basic('%', 'x'),
+        basic('%E0%A4%A', 'x'),
+        basic('%zz', 'x'),
+        basic(`${client.clientId}%`, client.clientSecret),
+        'Basic',
+        'Basic !!!',
+        'Basic Og==',
+        'Bearer x',
+        'Bearer',
+        'Digest a=1',
+        `Basic ${'A'.repeat(8000)}`,
+      ),
       fc.string({ unit: 'binary-ascii', maxLength: 60 }).filter((s) => /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(s)),
     );
-    const field = fc.oneof(anyString, fc.constantFrom('authorization_code', 'refresh_token', 'client_credentials', 'password', 'urn:ietf:params:oauth:grant-type:device_code', 'implicit', RP_REDIRECT, client.clientId));
+    const field = fc.oneof(
+      anyString,
+      fc.constantFrom(
+        'authorization_code',
+        'refresh_token',
+        'client_credentials',
+        'password',
+        'urn:ietf:params:oauth:grant-type:device_code',
+        'implicit',
+        RP_REDIRECT,
+        client.clientId,
+      ),
+    );
     const endpoints: Array<[string, string, string[]]> = [
       ['POST', discovery.token_endpoint!, ['grant_type', 'code', 'redirect_uri', 'code_verifier', 'refresh_token', 'client_id', 'client_secret', 'scope', 'resource']],
       ['POST', discovery.introspection_endpoint!, ['token', 'token_type_hint', 'client_id', 'client_secret']],
@@ -555,7 +655,14 @@ describe('OpenID Connect endpoints', () => {
       values: fc.array(fc.tuple(fc.nat(8), field), { maxLength: 6 }),
       raw: fc.option(rawJunk, { freq: 4 }),
       authorization,
-      contentType: fc.constantFrom('application/x-www-form-urlencoded', 'application/x-www-form-urlencoded', 'application/x-www-form-urlencoded', 'application/json', 'text/plain', null),
+      contentType: fc.constantFrom(
+        'application/x-www-form-urlencoded',
+        'application/x-www-form-urlencoded',
+        'application/x-www-form-urlencoded',
+        'application/json',
+        'text/plain',
+        null,
+      ),
       accept: fc.constantFrom('application/json', 'text/html', '*/*'),
     });
     await sweep(arb, {
@@ -587,14 +694,40 @@ describe('hosts', () => {
       }
       return first.toLowerCase().replace(/:(80|443)$/, '');
     };
-    const host = fc.oneof(
-      { weight: 3, arbitrary: fc.constantFrom('evil.example', `evil.example:${new URL(issuer).port}`, `${ours}/x`, `${ours}@evil.example`, `evil.example, ${ours}`, `${ours}.evil.example`, `${ours}:1`, '127.0.0.1:1', 'localhost', '[::1]', 'e'.repeat(6000), ours, ours.toUpperCase(), `${ours}, evil.example`, `x@${ours}`) },
-      { weight: 2, arbitrary: shortString },
-      { weight: 1, arbitrary: anyString },
-    ).filter((h) => h !== '' && headerSafe(h));
-    const proto = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(undefined, 'http', 'http') }, { weight: 1, arbitrary: fc.constantFrom('https', 'HTTP', 'javascript', 'file', 'http, https', 'https, http', 'ht tp') }, { weight: 1, arbitrary: shortString.filter(headerSafe) });
+    const host = fc
+      .oneof(
+        {
+          weight: 3,
+          arbitrary: fc.constantFrom(
+            'evil.example',
+            `evil.example:${new URL(issuer).port}`,
+            `${ours}/x`,
+            `${ours}@evil.example`,
+            `evil.example, ${ours}`,
+            `${ours}.evil.example`,
+            `${ours}:1`,
+            '127.0.0.1:1',
+            'localhost',
+            '[::1]',
+            'e'.repeat(6000),
+            ours,
+            ours.toUpperCase(),
+            `${ours}, evil.example`,
+            `x@${ours}`,
+          ),
+        },
+        { weight: 2, arbitrary: shortString },
+        { weight: 1, arbitrary: anyString },
+      )
+      .filter((h) => h !== '' && headerSafe(h));
+    const proto = fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom(undefined, 'http', 'http') },
+      { weight: 1, arbitrary: fc.constantFrom('https', 'HTTP', 'javascript', 'file', 'http, https', 'https, http', 'ht tp') },
+      { weight: 1, arbitrary: shortString.filter(headerSafe) },
+    );
     const targets = ['discovery', 'auth', 'interaction', 'account', 'token'] as const;
-    const authUrl = () => `${issuer}/auth?${new URLSearchParams({ client_id: client.clientId, redirect_uri: RP_REDIRECT, response_type: 'code', scope: 'openid', state: 's', code_challenge: crypto.createHash('sha256').update('v').digest('base64url'), code_challenge_method: 'S256' })}`;
+    const authUrl = () =>
+      `${issuer}/auth?${new URLSearchParams({ client_id: client.clientId, redirect_uri: RP_REDIRECT, response_type: 'code', scope: 'openid', state: 's', code_challenge: crypto.createHash('sha256').update('v').digest('base64url'), code_challenge_method: 'S256' })}`;
     const hostOf = (u: string) => {
       try {
         return new URL(u).host;
@@ -616,7 +749,9 @@ describe('hosts', () => {
       },
       mustReject: ({ host: h, proto: p }) => seenHost(h) !== ours || !protoOk(p),
       acceptedOk: (r) => {
-        const reflected = [r.headers.get('location') ?? '', ...(r.body.match(/https?:\/\/[^\s"'<>]+/g) ?? [])].find((u) => /^https?:/i.test(u) && !u.startsWith(RP_REDIRECT) && hostOf(u) !== ours);
+        const reflected = [r.headers.get('location') ?? '', ...(r.body.match(/https?:\/\/[^\s"'<>]+/g) ?? [])].find(
+          (u) => /^https?:/i.test(u) && !u.startsWith(RP_REDIRECT) && hostOf(u) !== ours,
+        );
         return reflected ? `a URL under another host: ${reflected.slice(0, 200)}` : undefined;
       },
       neverChanges: true,
@@ -679,16 +814,25 @@ describe('/account forms and parameters (signed in)', () => {
       surface: '/account: quantity',
       expecting: 'html',
       request: accountPost('/account/recovery-codes'),
-      acceptedOk: (r) => staysSignedIn(r) ?? (r.status === 200 && /Your recovery codes|recovery-codes\/download/.test(r.body) ? undefined : 'an accepted quantity that shows no codes'),
+      acceptedOk: (r) =>
+        staysSignedIn(r) ?? (r.status === 200 && /Your recovery codes|recovery-codes\/download/.test(r.body) ? undefined : 'an accepted quantity that shows no codes'),
     });
     const codeLine = fc.stringMatching(/^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$/);
-    await sweep(formCase({ codes: fc.oneof(anyString, fc.array(fc.oneof(codeLine, shortString), { maxLength: 30 }).map((a) => a.join('\n'))) }), {
-      surface: '/account: codes (download)',
-      expecting: 'html',
-      request: accountPost('/account/recovery-codes/download'),
-      acceptedOk: (r) => (/^text\/plain/.test(r.headers.get('content-type') ?? '') && !/[<>]/.test(r.body) ? undefined : 'a download that is not plain text of codes'),
-      neverChanges: true,
-    });
+    await sweep(
+      formCase({
+        codes: fc.oneof(
+          anyString,
+          fc.array(fc.oneof(codeLine, shortString), { maxLength: 30 }).map((a) => a.join('\n')),
+        ),
+      }),
+      {
+        surface: '/account: codes (download)',
+        expecting: 'html',
+        request: accountPost('/account/recovery-codes/download'),
+        acceptedOk: (r) => (/^text\/plain/.test(r.headers.get('content-type') ?? '') && !/[<>]/.test(r.body) ? undefined : 'a download that is not plain text of codes'),
+        neverChanges: true,
+      },
+    );
     await sweep(formCase({ mfaRequired: fc.oneof(anyString, fc.constantFrom('false', 'FALSE', 'true ', '1', '0', 'yes', 'on')) }), {
       surface: '/account: admin mfaRequired',
       expecting: 'html',
@@ -696,18 +840,40 @@ describe('/account forms and parameters (signed in)', () => {
       allow: () => ({}),
       acceptedOk: staysSignedIn,
     });
-    await sweep(formCase({ email: fc.oneof(anyString, fc.constantFrom('new@example.test', ' NEW@Example.TEST ', 'a@b', 'a b@example.test', 'x@example.test\r\nBcc: y@example.test', 'é@example.test', `${'x'.repeat(250)}@example.test`)) }), {
-      surface: '/account: new email',
-      expecting: 'html',
-      request: accountPost('/account/email'),
-      acceptedOk: (r) => staysSignedIn(r) ?? (r.status === 200 && r.body.includes('We sent a verification link to') ? undefined : 'an accepted address without the sent answer'),
-    });
+    await sweep(
+      formCase({
+        email: fc.oneof(
+          anyString,
+          fc.constantFrom(
+            'new@example.test',
+            ' NEW@Example.TEST ',
+            'a@b',
+            'a b@example.test',
+            'x@example.test\r\nBcc: y@example.test',
+            'é@example.test',
+            `${'x'.repeat(250)}@example.test`,
+          ),
+        ),
+      }),
+      {
+        surface: '/account: new email',
+        expecting: 'html',
+        request: accountPost('/account/email'),
+        acceptedOk: (r) => staysSignedIn(r) ?? (r.status === 200 && r.body.includes('We sent a verification link to') ? undefined : 'an accepted address without the sent answer'),
+      },
+    );
     // Still signed in, same session.
     expect((await selfAgent.request(`${issuer}/account`)).status).toBe(200);
   }, 180_000);
 
   test('path and query parameters of /account and /demo', async () => {
-    const seg = fc.oneof(shortString.map(pct), rawJunk, fc.constantFrom(`${pendingDevice.id}x`, ` ${pendingDevice.id}`, crypto.randomUUID(), crypto.randomUUID().toUpperCase(), 'new', 'TOTP', 'sms%20', '%2e%2e')).filter((s) => s.length > 0 && !/^(\.|%2e){1,2}$/i.test(s) && !['sms', 'totp'].includes(safeDecode(s)));
+    const seg = fc
+      .oneof(
+        shortString.map(pct),
+        rawJunk,
+        fc.constantFrom(`${pendingDevice.id}x`, ` ${pendingDevice.id}`, crypto.randomUUID(), crypto.randomUUID().toUpperCase(), 'new', 'TOTP', 'sms%20', '%2e%2e'),
+      )
+      .filter((s) => s.length > 0 && !/^(\.|%2e){1,2}$/i.test(s) && !['sms', 'totp'].includes(safeDecode(s)));
     const routes: Array<[string, (s: string) => string]> = [
       ['GET', (s: string) => `/account/devices/${s}`],
       ['POST', (s: string) => `/account/devices/${s}/verify`],
@@ -728,7 +894,18 @@ describe('/account forms and parameters (signed in)', () => {
         const url = `${issuer}${path(s)}`;
         return method === 'GET'
           ? send(url, { cookie: selfAgent.cookiesFor(url), accept })
-          : send(url, { body: encodeParts([['_csrf', token], ['code', '123456'], ['nickname', 'x'], ['country', 'GB'], ['phone', '1']]), contentType: 'application/x-www-form-urlencoded', cookie: selfAgent.cookiesFor(url), accept });
+          : send(url, {
+              body: encodeParts([
+                ['_csrf', token],
+                ['code', '123456'],
+                ['nickname', 'x'],
+                ['country', 'GB'],
+                ['phone', '1'],
+              ]),
+              contentType: 'application/x-www-form-urlencoded',
+              cookie: selfAgent.cookiesFor(url),
+              accept,
+            });
       },
       mustReject: true,
       neverChanges: true,
@@ -792,31 +969,83 @@ describe('admin API (support token)', () => {
       fc.record({ mfaRequired: fc.oneof(notBoolean, fc.constantFrom<unknown>('true', 'false', 1, 0, null, [], {}, [true], { value: true })) }).map(json),
       fc.tuple(fc.boolean(), fc.dictionary(shortString, fc.jsonValue(), { minKeys: 1, maxKeys: 3 })).map(([b, extra]) => json({ ...extra, mfaRequired: b })),
       fc.tuple(fc.boolean(), notBoolean).map(([b, v]) => `{"mfaRequired": ${b}, "mfaRequired": ${json(v)}}`),
-      fc.constantFrom('', ' ', 'null', '[]', '{}', '"true"', 'true', '{"mfaRequired":}', '{"mfaRequired":true', '{"mfaRequired":true}}', "{'mfaRequired':true}", '{"mfaRequired":tRue}',
-        '\uFEFF{"mfaRequired":true}', '{"__proto__":{"mfaRequired":true}}', '{"constructor":{"prototype":{"x":1}}}', '{"mfaRequired":1e309}', '{"mfaRequired":true,}',
-        `${'['.repeat(5000)}${']'.repeat(5000)}`, `{"a":${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}}`, '{"mfaRequired":"\\ud800"}', '{"mfa\\u0000Required":true}'),
+      fc.constantFrom(
+        '',
+        ' ',
+        'null',
+        '[]',
+        '{}',
+        '"true"',
+        'true',
+        '{"mfaRequired":}',
+        '{"mfaRequired":true',
+        '{"mfaRequired":true}}',
+        "{'mfaRequired':true}",
+        '{"mfaRequired":tRue}',
+        '\uFEFF{"mfaRequired":true}',
+        '{"__proto__":{"mfaRequired":true}}',
+        '{"constructor":{"prototype":{"x":1}}}',
+        '{"mfaRequired":1e309}',
+        '{"mfaRequired":true,}',
+        `${'['.repeat(5000)}${']'.repeat(5000)}`,
+        `{"a":${'{"a":'.repeat(2000)}1${'}'.repeat(2000)}}`,
+        '{"mfaRequired":"\\ud800"}',
+        '{"mfa\\u0000Required":true}',
+      ),
       anyString,
     );
-    const bytes = fc.constantFrom(Uint8Array.from([0xff, 0xfe, 0xfd]), Uint8Array.from([0x7b, 0x22, 0xc0, 0xaf, 0x22, 0x3a, 0x31, 0x7d]), Uint8Array.from([0xef, 0xbb, 0xbf, 0x7b, 0x7d]), Uint8Array.from([0x00, 0x00]));
+    const bytes = fc.constantFrom(
+      Uint8Array.from([0xff, 0xfe, 0xfd]),
+      Uint8Array.from([0x7b, 0x22, 0xc0, 0xaf, 0x22, 0x3a, 0x31, 0x7d]),
+      Uint8Array.from([0xef, 0xbb, 0xbf, 0x7b, 0x7d]),
+      Uint8Array.from([0x00, 0x00]),
+    );
     const contentType = fc.oneof(
       { weight: 8, arbitrary: fc.constant('application/json') },
-      { weight: 1, arbitrary: fc.constantFrom('application/json; charset=utf-8', 'APPLICATION/JSON', 'application/json; charset=utf-16', null, 'text/plain', 'application/x-www-form-urlencoded', 'application/vnd.api+json', 'application/jsonp', 'multipart/form-data; boundary=x', '', 'garbage') },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          'application/json; charset=utf-8',
+          'APPLICATION/JSON',
+          'application/json; charset=utf-16',
+          null,
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'application/vnd.api+json',
+          'application/jsonp',
+          'multipart/form-data; boundary=x',
+          '',
+          'garbage',
+        ),
+      },
     );
     const arb = fc.record({ body: fc.oneof({ weight: 12, arbitrary: body }, { weight: 1, arbitrary: bytes }), contentType });
     await sweep(arb, {
       surface: 'admin: PUT mfa-policy body',
       expecting: 'admin',
       request: ({ body: b, contentType: ct }) => admin('PUT', `/accounts/${target.accountId}/mfa-policy`, { body: b, contentType: ct }),
-      acceptedOk: (r) => (r.status === 200 && typeof (JSON.parse(r.body) as { mfaRequired?: unknown }).mfaRequired === 'boolean' ? undefined : 'an accepted body without the policy'),
+      acceptedOk: (r) =>
+        r.status === 200 && typeof (JSON.parse(r.body) as { mfaRequired?: unknown }).mfaRequired === 'boolean' ? undefined : 'an accepted body without the policy',
     });
   }, 180_000);
 
   test('path ids (accountId, userId), methods, query parameters (limit, before), Authorization', async () => {
-    const seg = fc.oneof(
-      shortString.map(pct),
-      rawJunk,
-      fc.constantFrom(crypto.randomUUID(), crypto.randomUUID().toUpperCase(), `${target.accountId}x`, ` ${target.accountId}`, `${target.userId}'`, '00000000-0000-0000-0000-000000000000', target.accountId.replace(/-/g, ''), '%2e%2e'),
-    ).filter((s) => s.length > 0 && !/^(\.|%2e){1,2}$/i.test(s));
+    const seg = fc
+      .oneof(
+        shortString.map(pct),
+        rawJunk,
+        fc.constantFrom(
+          crypto.randomUUID(),
+          crypto.randomUUID().toUpperCase(),
+          `${target.accountId}x`,
+          ` ${target.accountId}`,
+          `${target.userId}'`,
+          '00000000-0000-0000-0000-000000000000',
+          target.accountId.replace(/-/g, ''),
+          '%2e%2e',
+        ),
+      )
+      .filter((s) => s.length > 0 && !/^(\.|%2e){1,2}$/i.test(s));
     const routes: Array<[string, (s: string) => string]> = [
       ['GET', (s: string) => `/accounts/${s}/mfa-policy`],
       ['PUT', (s: string) => `/accounts/${s}/mfa-policy`],
@@ -836,7 +1065,11 @@ describe('admin API (support token)', () => {
       mustReject: true,
       neverChanges: true,
     });
-    const value = fc.oneof(shortString, rawJunk, fc.constantFrom('1', '200', '201', '0', '-1', '1.5', '1e2', '0x10', ' 5', '5 ', '１', '999999999999999999999', '9223372036854775808', '18446744073709551616', '01'));
+    const value = fc.oneof(
+      shortString,
+      rawJunk,
+      fc.constantFrom('1', '200', '201', '0', '-1', '1.5', '1e2', '0x10', ' 5', '5 ', '１', '999999999999999999999', '9223372036854775808', '18446744073709551616', '01'),
+    );
     const arb = fc.record({ limit: fc.array(value, { maxLength: 3 }), before: fc.array(value, { maxLength: 3 }), path: fc.constantFrom('audit-events', 'users', 'mfa-policy') });
     await sweep(arb, {
       surface: 'admin: limit, before',
@@ -848,15 +1081,35 @@ describe('admin API (support token)', () => {
       },
       neverChanges: true,
     });
-    const authorization = fc.oneof(
-      fc.string({ unit: 'binary-ascii', maxLength: 80 }),
-      fc.constantFrom('Bearer', 'Bearer ', 'bearer  x', 'Bearer a.b.c', 'Bearer ..', `Bearer ${supportSession.accessToken}.`, `Bearer ${supportSession.accessToken.slice(0, -2)}`, `Basic ${Buffer.from('a:b').toString('base64')}`, `Bearer ${'a'.repeat(10_000)}`, `Bearer ${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"aud":"x"}').toString('base64url')}.`),
-      fc.json().map((j) => `Bearer ${Buffer.from('{"alg":"RS256","kid":"x"}').toString('base64url')}.${Buffer.from(j).toString('base64url')}.AAAA`),
-    ).filter((s) => /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(s));
+    const authorization = fc
+      .oneof(
+        fc.string({ unit: 'binary-ascii', maxLength: 80 }),
+        fc.constantFrom(
+          'Bearer',
+          'Bearer ',
+          'bearer  x',
+          'Bearer a.b.c',
+          'Bearer ..',
+          `Bearer ${supportSession.accessToken}.`,
+          `Bearer ${supportSession.accessToken.slice(0, -2)}`,
+          `Basic ${Buffer.from('a:b').toString('base64')}`,
+          `Bearer ${'a'.repeat(10_000)}`,
+          `Bearer ${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"aud":"x"}').toString('base64url')}.`,
+        ),
+        fc.json().map((j) => `Bearer ${Buffer.from('{"alg":"RS256","kid":"x"}').toString('base64url')}.${Buffer.from(j).toString('base64url')}.AAAA`),
+      )
+      .filter((s) => /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(s));
     await sweep(authorization, {
       surface: 'admin: Authorization header',
       expecting: 'admin',
-      request: (a) => send(`${issuer}/admin/v1/accounts/${target.accountId}/mfa-policy`, { method: 'PUT', body: '{"mfaRequired":false}', contentType: 'application/json', accept: 'application/json', headers: { authorization: a } }),
+      request: (a) =>
+        send(`${issuer}/admin/v1/accounts/${target.accountId}/mfa-policy`, {
+          method: 'PUT',
+          body: '{"mfaRequired":false}',
+          contentType: 'application/json',
+          accept: 'application/json',
+          headers: { authorization: a },
+        }),
       mustReject: true,
       neverChanges: true,
     });
@@ -871,19 +1124,104 @@ describe('bodies over the limits', () => {
     const token = csrfToken(login.page);
     const loginUrl = `${issuer}/interaction/${login.uid}/login`;
     const cases: Array<{ name: string; expecting: Expecting; status: number[]; go: () => Promise<Reply> }> = [
-      { name: 'sign-in form, 64 KB + 1', expecting: 'html', status: [413], go: () => send(loginUrl, { body: `_csrf=${token}&username=${justOver(64 * 1024)}`, contentType: 'application/x-www-form-urlencoded', cookie: login.agent.cookiesFor(loginUrl), accept: 'text/html' }) },
-      { name: 'sign-in form, 64 KB + 1, JSON accepted', expecting: 'html', status: [413], go: () => send(loginUrl, { body: `_csrf=${token}&password=${justOver(64 * 1024)}`, contentType: 'application/x-www-form-urlencoded', cookie: login.agent.cookiesFor(loginUrl), accept: 'application/json' }) },
-      { name: 'sign-in form, 8 MB', expecting: 'html', status: [413], go: () => send(loginUrl, { body: `_csrf=${token}&password=${'b'.repeat(8 * 1024 * 1024)}`, contentType: 'application/x-www-form-urlencoded', cookie: login.agent.cookiesFor(loginUrl), accept: 'text/html' }) },
-      { name: '/account form, 64 KB + 1', expecting: 'html', status: [413], go: () => send(`${issuer}/account/recovery-codes`, { body: `_csrf=${csrfToken(selfPage)}&quantity=1&x=${justOver(64 * 1024)}`, contentType: 'application/x-www-form-urlencoded', cookie: selfAgent.cookiesFor(`${issuer}/account/recovery-codes`), accept: 'text/html' }) },
-      { name: 'admin JSON, 16 KB + 1', expecting: 'admin', status: [413], go: () => send(`${issuer}/admin/v1/accounts/${target.accountId}/mfa-policy`, { method: 'PUT', body: `{"mfaRequired":true,"x":"${justOver(16 * 1024)}"}`, contentType: 'application/json', accept: 'application/json', headers: { authorization: `Bearer ${supportSession.accessToken}` } }) },
-      { name: 'admin JSON, 8 MB', expecting: 'admin', status: [413], go: () => send(`${issuer}/admin/v1/accounts/${target.accountId}/mfa-policy`, { method: 'PUT', body: `{"x":"${'c'.repeat(8 * 1024 * 1024)}"}`, contentType: 'application/json', accept: 'application/json', headers: { authorization: `Bearer ${supportSession.accessToken}` } }) },
-      { name: 'admin unlock with a 1 MB body it does not read', expecting: 'admin', status: [404], go: () => send(`${issuer}/admin/v1/users/${crypto.randomUUID()}/unlock`, { method: 'POST', body: 'd'.repeat(1024 * 1024), contentType: 'application/json', accept: 'application/json', headers: { authorization: `Bearer ${supportSession.accessToken}` } }) },
+      {
+        name: 'sign-in form, 64 KB + 1',
+        expecting: 'html',
+        status: [413],
+        go: () =>
+          send(loginUrl, {
+            body: `_csrf=${token}&username=${justOver(64 * 1024)}`,
+            contentType: 'application/x-www-form-urlencoded',
+            cookie: login.agent.cookiesFor(loginUrl),
+            accept: 'text/html',
+          }),
+      },
+      {
+        name: 'sign-in form, 64 KB + 1, JSON accepted',
+        expecting: 'html',
+        status: [413],
+        go: () =>
+          send(loginUrl, {
+            body: `_csrf=${token}&password=${justOver(64 * 1024)}`,
+            contentType: 'application/x-www-form-urlencoded',
+            cookie: login.agent.cookiesFor(loginUrl),
+            accept: 'application/json',
+          }),
+      },
+      {
+        name: 'sign-in form, 8 MB',
+        expecting: 'html',
+        status: [413],
+        go: () =>
+          send(loginUrl, {
+            body: `_csrf=${token}&password=${'b'.repeat(8 * 1024 * 1024)}`,
+            contentType: 'application/x-www-form-urlencoded',
+            cookie: login.agent.cookiesFor(loginUrl),
+            accept: 'text/html',
+          }),
+      },
+      {
+        name: '/account form, 64 KB + 1',
+        expecting: 'html',
+        status: [413],
+        go: () =>
+          send(`${issuer}/account/recovery-codes`, {
+            body: `_csrf=${csrfToken(selfPage)}&quantity=1&x=${justOver(64 * 1024)}`,
+            contentType: 'application/x-www-form-urlencoded',
+            cookie: selfAgent.cookiesFor(`${issuer}/account/recovery-codes`),
+            accept: 'text/html',
+          }),
+      },
+      {
+        name: 'admin JSON, 16 KB + 1',
+        expecting: 'admin',
+        status: [413],
+        go: () =>
+          send(`${issuer}/admin/v1/accounts/${target.accountId}/mfa-policy`, {
+            method: 'PUT',
+            body: `{"mfaRequired":true,"x":"${justOver(16 * 1024)}"}`,
+            contentType: 'application/json',
+            accept: 'application/json',
+            headers: { authorization: `Bearer ${supportSession.accessToken}` },
+          }),
+      },
+      {
+        name: 'admin JSON, 8 MB',
+        expecting: 'admin',
+        status: [413],
+        go: () =>
+          send(`${issuer}/admin/v1/accounts/${target.accountId}/mfa-policy`, {
+            method: 'PUT',
+            body: `{"x":"${'c'.repeat(8 * 1024 * 1024)}"}`,
+            contentType: 'application/json',
+            accept: 'application/json',
+            headers: { authorization: `Bearer ${supportSession.accessToken}` },
+          }),
+      },
+      {
+        name: 'admin unlock with a 1 MB body it does not read',
+        expecting: 'admin',
+        status: [404],
+        go: () =>
+          send(`${issuer}/admin/v1/users/${crypto.randomUUID()}/unlock`, {
+            method: 'POST',
+            body: 'd'.repeat(1024 * 1024),
+            contentType: 'application/json',
+            accept: 'application/json',
+            headers: { authorization: `Bearer ${supportSession.accessToken}` },
+          }),
+      },
       ...(['token_endpoint', 'introspection_endpoint', 'revocation_endpoint', 'end_session_endpoint', 'authorization_endpoint', 'userinfo_endpoint'] as const).map((e) => ({
         name: `${e}, 1 MB form`,
         expecting: 'oauth' as const,
         // POST is not enabled at /auth and /session/end: 404 (our page or JSON) before any body is read.
         status: [400, 401, 404, 413],
-        go: () => send(discovery[e]!, { body: `grant_type=authorization_code&client_id=${client.clientId}&x=${'e'.repeat(1024 * 1024)}`, contentType: 'application/x-www-form-urlencoded', accept: 'application/json' }),
+        go: () =>
+          send(discovery[e]!, {
+            body: `grant_type=authorization_code&client_id=${client.clientId}&x=${'e'.repeat(1024 * 1024)}`,
+            contentType: 'application/x-www-form-urlencoded',
+            accept: 'application/json',
+          }),
       })),
     ];
     const before = await probe.take();
@@ -918,28 +1256,102 @@ describe('CLI flags (runCli in-process)', () => {
       DATA_DIR: path.join(os.tmpdir(), 'twofold-bad-input-cli'),
     };
     const flags = [
-      '--name', '--account', '--username', '--role', '--support', '--password-stdin', '--client-id', '--redirect-uri', '--public', '--secret', '--first-party',
-      '--post-logout-redirect-uri', '--json', '--', '-', '--=', '--name=', '--role=root', '--role=admin', '-x', '---', '--json=1', '--support=true', '--public=false', '-hx',
+      '--name',
+      '--account',
+      '--username',
+      '--role',
+      '--support',
+      '--password-stdin',
+      '--client-id',
+      '--redirect-uri',
+      '--public',
+      '--secret',
+      '--first-party',
+      '--post-logout-redirect-uri',
+      '--json',
+      '--',
+      '-',
+      '--=',
+      '--name=',
+      '--role=root',
+      '--role=admin',
+      '-x',
+      '---',
+      '--json=1',
+      '--support=true',
+      '--public=false',
+      '-hx',
     ];
-    const word = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...flags) }, { weight: 3, arbitrary: shortString }, { weight: 1, arbitrary: fc.constantFrom('admin', 'user', 'true', 'false', 'TRUE', 'yes', '1', target.accountId, target.username, 'http://rp.test/cb', 'javascript:alert(1)') });
-    const prefixes = [[], ['account'], ['account', 'create'], ['account', 'set-mfa-required'], ['user'], ['user', 'create'], ['user', 'unlock'], ['user', 'reset-mfa'], ['client'], ['client', 'create'], ['migrate'], ['keys'], ['--json'], ['--json', 'user', 'create'], ['help'], ['ACCOUNT', 'CREATE']];
+    const word = fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom(...flags) },
+      { weight: 3, arbitrary: shortString },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom('admin', 'user', 'true', 'false', 'TRUE', 'yes', '1', target.accountId, target.username, 'http://rp.test/cb', 'javascript:alert(1)'),
+      },
+    );
+    const prefixes = [
+      [],
+      ['account'],
+      ['account', 'create'],
+      ['account', 'set-mfa-required'],
+      ['user'],
+      ['user', 'create'],
+      ['user', 'unlock'],
+      ['user', 'reset-mfa'],
+      ['client'],
+      ['client', 'create'],
+      ['migrate'],
+      ['keys'],
+      ['--json'],
+      ['--json', 'user', 'create'],
+      ['help'],
+      ['ACCOUNT', 'CREATE'],
+    ];
     // Well-formed commands whose values are generated: near-valid (valid + an edge case), any string, or valid.
     const value = (valid: fc.Arbitrary<string>) =>
-      fc.oneof({ weight: 2, arbitrary: valid }, { weight: 2, arbitrary: fc.tuple(valid, shortString).map(([v, e]) => `${v}${e}`) }, { weight: 2, arbitrary: shortString }, { weight: 1, arbitrary: anyString });
+      fc.oneof(
+        { weight: 2, arbitrary: valid },
+        { weight: 2, arbitrary: fc.tuple(valid, shortString).map(([v, e]) => `${v}${e}`) },
+        { weight: 2, arbitrary: shortString },
+        { weight: 1, arbitrary: anyString },
+      );
     const opt = (a: fc.Arbitrary<string[]>) => fc.option(a, { nil: [] as string[], freq: 2 });
     const uri = value(fc.constantFrom('http://rp.test/cb', 'https://app.example/cb', 'com.example.app:/cb', 'http://localhost:5173/'));
-    const structured: fc.Arbitrary<string[]> = fc.oneof(
-      value(fc.stringMatching(/^[A-Z][a-z]{2,8} [A-Z][a-z]{2,8}$/)).map((n) => ['account', 'create', '--name', n]),
-      fc.tuple(value(fc.constant(target.accountId)), value(fc.constantFrom('true', 'false'))).map(([a, b]) => ['account', 'set-mfa-required', a, b]),
-      fc.tuple(value(fc.constant(target.accountId)), value(fc.stringMatching(/^[a-z][a-z0-9.]{2,12}$/)), opt(value(fc.constantFrom('user', 'admin')).map((r) => ['--role', r])), opt(fc.constant(['--support'])), opt(fc.constant(['--password-stdin'])))
-        .map(([a, u, role, sup, pw]) => ['user', 'create', '--account', a, '--username', u, ...role, ...sup, ...pw]),
-      fc.tuple(fc.constantFrom('unlock', 'reset-mfa'), value(fc.constant(target.username))).map(([c, u]) => ['user', c, u]),
-      fc.tuple(value(fc.stringMatching(/^[a-z][a-z0-9-]{2,12}$/)), fc.array(uri, { minLength: 1, maxLength: 2 }), opt(uri.map((u) => ['--post-logout-redirect-uri', u])),
-        fc.oneof(fc.constant(['--public']), value(fc.constant('s'.repeat(40))).map((x) => ['--secret', x]), fc.constant([] as string[])), opt(fc.constant(['--first-party'])))
-        .map(([id, uris, logout, auth, fp]) => ['client', 'create', '--client-id', id, ...uris.flatMap((u) => ['--redirect-uri', u]), ...logout, ...auth, ...fp]),
-    ).chain((argv) => fc.tuple(fc.constant(argv), fc.boolean()).map(([a, json]) => (json ? [...a, '--json'] : a)));
+    const structured: fc.Arbitrary<string[]> = fc
+      .oneof(
+        value(fc.stringMatching(/^[A-Z][a-z]{2,8} [A-Z][a-z]{2,8}$/)).map((n) => ['account', 'create', '--name', n]),
+        fc.tuple(value(fc.constant(target.accountId)), value(fc.constantFrom('true', 'false'))).map(([a, b]) => ['account', 'set-mfa-required', a, b]),
+        fc
+          .tuple(
+            value(fc.constant(target.accountId)),
+            value(fc.stringMatching(/^[a-z][a-z0-9.]{2,12}$/)),
+            opt(value(fc.constantFrom('user', 'admin')).map((r) => ['--role', r])),
+            opt(fc.constant(['--support'])),
+            opt(fc.constant(['--password-stdin'])),
+          )
+          .map(([a, u, role, sup, pw]) => ['user', 'create', '--account', a, '--username', u, ...role, ...sup, ...pw]),
+        fc.tuple(fc.constantFrom('unlock', 'reset-mfa'), value(fc.constant(target.username))).map(([c, u]) => ['user', c, u]),
+        fc
+          .tuple(
+            value(fc.stringMatching(/^[a-z][a-z0-9-]{2,12}$/)),
+            fc.array(uri, { minLength: 1, maxLength: 2 }),
+            opt(uri.map((u) => ['--post-logout-redirect-uri', u])),
+            fc.oneof(
+              fc.constant(['--public']),
+              value(fc.constant('s'.repeat(40))).map((x) => ['--secret', x]),
+              fc.constant([] as string[]),
+            ),
+            opt(fc.constant(['--first-party'])),
+          )
+          .map(([id, uris, logout, auth, fp]) => ['client', 'create', '--client-id', id, ...uris.flatMap((u) => ['--redirect-uri', u]), ...logout, ...auth, ...fp]),
+      )
+      .chain((argv) => fc.tuple(fc.constant(argv), fc.boolean()).map(([a, json]) => (json ? [...a, '--json'] : a)));
     const arb = fc.record({
-      argv: fc.oneof(structured, fc.tuple(fc.constantFrom(...prefixes), fc.array(word, { maxLength: 7 })).map(([p, rest]) => [...p, ...rest])),
+      argv: fc.oneof(
+        structured,
+        fc.tuple(fc.constantFrom(...prefixes), fc.array(word, { maxLength: 7 })).map(([p, rest]) => [...p, ...rest]),
+      ),
       stdin: fc.option(fc.oneof(anyString, hugeString, fc.constant('x'.repeat(70 * 1024))), { freq: 2 }),
     });
     /** Commands that may succeed with generated words (they create something new or only print). */
@@ -969,22 +1381,27 @@ describe('CLI flags (runCli in-process)', () => {
       const direct: string[] = [];
       const realOut = process.stdout.write.bind(process.stdout);
       const realErr = process.stderr.write.bind(process.stderr);
-      const tap = (real: typeof realOut) => ((chunk: unknown, ...rest: unknown[]) => {
-        direct.push(String(chunk));
-        return (real as (...a: unknown[]) => boolean)(chunk, ...rest);
-      }) as typeof process.stdout.write;
+      const tap = (real: typeof realOut) =>
+        ((chunk: unknown, ...rest: unknown[]) => {
+          direct.push(String(chunk));
+          return (real as (...a: unknown[]) => boolean)(chunk, ...rest);
+        }) as typeof process.stdout.write;
       process.stdout.write = tap(realOut);
       process.stderr.write = tap(realErr);
       const before = await probe.take();
       let code: number;
       try {
-        code = await runCli(argv, {
-          stdout: { write: (s: string) => (out += s) },
-          stderr: { write: (s: string) => (err += s) },
-          stdin: (async function* () {
-            if (stdin !== null) yield stdin;
-          })(),
-        }, env);
+        code = await runCli(
+          argv,
+          {
+            stdout: { write: (s: string) => (out += s) },
+            stderr: { write: (s: string) => (err += s) },
+            stdin: (async function* () {
+              if (stdin !== null) yield stdin;
+            })(),
+          },
+          env,
+        );
       } catch (e) {
         throw new Error(`runCli threw for ${JSON.stringify(argv)}: ${(e as Error).stack}`, { cause: e });
       } finally {
@@ -1006,7 +1423,8 @@ describe('CLI flags (runCli in-process)', () => {
       if (optionArgs.includes('--json')) {
         const lines = out.split('\n').filter(Boolean);
         const parsed = lines.length === 1 ? (JSON.parse(lines[0]!) as Record<string, unknown>) : undefined;
-        if (!parsed || Object.keys(parsed).sort().join(',') !== 'error,message') throw new Error(`--json failure for ${JSON.stringify(argv)} is not one {"error","message"} line: ${out.slice(0, 500)}`);
+        if (!parsed || Object.keys(parsed).sort().join(',') !== 'error,message')
+          throw new Error(`--json failure for ${JSON.stringify(argv)} is not one {"error","message"} line: ${out.slice(0, 500)}`);
       }
       const problems = await probe.changes(before, await probe.take(), {});
       if (problems.length > 0) throw new Error(`a failed command changed state for ${JSON.stringify(argv)}:\n  ${problems.join('\n  ')}`);

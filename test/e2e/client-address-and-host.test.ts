@@ -47,7 +47,9 @@ beforeAll(async () => {
   });
   [direct, hops1, hops2] = await Promise.all([
     startTwofold({ ...env({ ALLOWED_HOSTS: 'login.example.test' }), DATABASE_URL: directDb.url }),
-startTwofold(env({ TRUST_PROXY: 'true' })), startTwofold(env({ TRUST_PROXY: 'true', TRUST_PROXY_HOPS: '2' }))]);
+    startTwofold(env({ TRUST_PROXY: 'true' })),
+    startTwofold(env({ TRUST_PROXY: 'true', TRUST_PROXY_HOPS: '2' })),
+  ]);
   client = await confidentialClient(db.url);
   directClient = await confidentialClient(directDb.url);
 }, 120_000);
@@ -78,7 +80,14 @@ interface RawAnswer {
 function raw(server: TwofoldProcess, init: { path: string; host: string; method?: string; headers?: Record<string, string>; body?: string; address?: string }): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: init.address ?? '127.0.0.1', port: server.port, method: init.method ?? 'GET', path: init.path, headers: { host: init.host, accept: 'text/html', connection: 'close', ...init.headers }, agent: false },
+      {
+        host: init.address ?? '127.0.0.1',
+        port: server.port,
+        method: init.method ?? 'GET',
+        path: init.path,
+        headers: { host: init.host, accept: 'text/html', connection: 'close', ...init.headers },
+        agent: false,
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -105,7 +114,9 @@ function rawBytes(server: TwofoldProcess, head: string): Promise<{ status: numbe
 
 /** This machine's first address that is not loopback (to reach the server from "outside"). */
 function outsideAddress(): string | undefined {
-  return Object.values(os.networkInterfaces()).flat().find((i) => i && !i.internal && i.family === 'IPv4')?.address;
+  return Object.values(os.networkInterfaces())
+    .flat()
+    .find((i) => i && !i.internal && i.family === 'IPv4')?.address;
 }
 
 async function failedPasswordIp(server: TwofoldProcess, user: Fixture, forwardedFor: string): Promise<string | null> {
@@ -115,7 +126,9 @@ async function failedPasswordIp(server: TwofoldProcess, user: Fixture, forwarded
   const { page } = await rp.start();
   const refused = await submitPassword(rp.agent, page, { username: user.username, password: 'not the password' });
   expect(refused.status).toBe(401);
-  const rows = await sql<{ ip: string | null }>(url, "SELECT ip FROM audit_events WHERE type = 'login.password_failed' AND subject_user_id = $1 ORDER BY id DESC LIMIT 1", [user.userId]);
+  const rows = await sql<{ ip: string | null }>(url, "SELECT ip FROM audit_events WHERE type = 'login.password_failed' AND subject_user_id = $1 ORDER BY id DESC LIMIT 1", [
+    user.userId,
+  ]);
   return rows[0]!.ip;
 }
 
@@ -225,10 +238,23 @@ describe('hostile Host headers', () => {
       ['GET', '/jwks'],
     ];
     const port = direct.port;
-    const hosts = ['evil.example', `evil.example:${port}`, `127.0.0.1:${port}/evil`, `127.0.0.1:${port}@evil.example`, `127.0.0.1:${port}\tjunk`, `127.0.0.1:1`, `localhost:1`, `127.0.0.1:${port}, evil.example`, 'e'.repeat(6000)];
+    const hosts = [
+      'evil.example',
+      `evil.example:${port}`,
+      `127.0.0.1:${port}/evil`,
+      `127.0.0.1:${port}@evil.example`,
+      `127.0.0.1:${port}\tjunk`,
+      `127.0.0.1:1`,
+      `localhost:1`,
+      `127.0.0.1:${port}, evil.example`,
+      'e'.repeat(6000),
+    ];
     for (const [method, path] of paths) {
       for (const host of hosts) {
-        const headers: Record<string, string> = method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded', cookie: rp.agent.cookiesFor(`${direct.url}${path}`) } : { cookie: rp.agent.cookiesFor(`${direct.url}${path}`) };
+        const headers: Record<string, string> =
+          method === 'POST'
+            ? { 'content-type': 'application/x-www-form-urlencoded', cookie: rp.agent.cookiesFor(`${direct.url}${path}`) }
+            : { cookie: rp.agent.cookiesFor(`${direct.url}${path}`) };
         const res = await raw(direct, { method, path, host, headers, body: method === 'POST' ? 'username=x&password=y' : undefined });
         if (res.status !== 400) throw new Error(`${method} ${path} with Host ${JSON.stringify(host.slice(0, 60))}: ${res.status}\n${res.body.slice(0, 500)}`);
         expect(res.headers.location).toBeUndefined();
@@ -263,7 +289,9 @@ describe('hostile Host headers', () => {
   test('behind TRUST_PROXY, X-Forwarded-Host and X-Forwarded-Proto are checked the same way', async () => {
     const path = '/.well-known/openid-configuration';
     const host = new URL(hops1.url).host;
-    for (const headers of [{ 'x-forwarded-host': 'evil.example' }, { 'x-forwarded-host': `evil.example, ${host}` }, { 'x-forwarded-proto': 'javascript' }] as Array<Record<string, string>>) {
+    for (const headers of [{ 'x-forwarded-host': 'evil.example' }, { 'x-forwarded-host': `evil.example, ${host}` }, { 'x-forwarded-proto': 'javascript' }] as Array<
+      Record<string, string>
+    >) {
       const res = await raw(hops1, { path, host, headers });
       if (res.status !== 400) throw new Error(`${JSON.stringify(headers)}: ${res.status}\n${res.body.slice(0, 500)}`);
       expect(res.body).not.toContain('evil.example');
@@ -277,7 +305,9 @@ describe('hostile Host headers', () => {
 
   test("discovery lists URLs under ISSUER: with ISSUER's host, with this node's loopback name, never the client's", async () => {
     const urlsOf = (body: string) =>
-      Object.entries(JSON.parse(body) as Record<string, unknown>).filter(([, v]) => typeof v === 'string' && /^https?:/.test(v)).map(([, v]) => v as string);
+      Object.entries(JSON.parse(body) as Record<string, unknown>)
+        .filter(([, v]) => typeof v === 'string' && /^https?:/.test(v))
+        .map(([, v]) => v as string);
     for (const host of [new URL(direct.url).host, `localhost:${direct.port}`, `LOCALHOST:${direct.port}`]) {
       const res = await raw(direct, { path: '/.well-known/openid-configuration', host, headers: { accept: 'application/json' } });
       expect(res.status).toBe(200);

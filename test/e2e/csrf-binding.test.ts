@@ -35,14 +35,20 @@ const CSRF_COOKIE = 'twofold.csrf';
 
 /** The value of a cookie `agent` sends to `url`. */
 function cookieOf(agent: UserAgent, url: string, name: string): string {
-  const pair = agent.cookiesFor(url).split('; ').find((c) => c.startsWith(`${name}=`));
+  const pair = agent
+    .cookiesFor(url)
+    .split('; ')
+    .find((c) => c.startsWith(`${name}=`));
   if (!pair) throw new Error(`no ${name} cookie for ${url}`);
   return pair.slice(name.length + 1);
 }
 
 /** `agent`'s cookies for `url`, with the CSRF cookie replaced by a planted value. */
 function withPlantedCsrf(agent: UserAgent, url: string, planted: string): string {
-  const others = agent.cookiesFor(url).split('; ').filter((c) => c && !c.startsWith(`${CSRF_COOKIE}=`));
+  const others = agent
+    .cookiesFor(url)
+    .split('; ')
+    .filter((c) => c && !c.startsWith(`${CSRF_COOKIE}=`));
   return [...others, `${CSRF_COOKIE}=${planted}`].join('; ');
 }
 

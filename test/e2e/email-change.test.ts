@@ -192,7 +192,7 @@ describe('Change email', () => {
     expect(await emailOf(rival.userId)).toEqual({ email: target, email_verified: true });
   });
 
-  test("no enumeration: an address another user has gets the same answer, but no link (its owner is told instead)", async () => {
+  test('no enumeration: an address another user has gets the same answer, but no link (its owner is told instead)', async () => {
     const u = await signedInUser();
     const holder = await signedInUser();
     const free = fresh('free');

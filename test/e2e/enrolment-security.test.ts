@@ -4,19 +4,7 @@ import { startFakeVonage, vonageSettings, type FakeVonage } from '../helpers/fak
 import { Authenticator, beginTotpEnrolment, enrolThroughSignIn, expectKind, interactionUid, kindOf, sql, submitPassword } from '../helpers/mfa.js';
 import { accountWithUser, confidentialClient } from '../helpers/provision.js';
 import { callbackOf, RelyingParty } from '../helpers/relying-party.js';
-import {
-  addTotpDevice,
-  alertOf,
-  devicesOf,
-  expectAccountPage,
-  openAccount,
-  pathOf,
-  refreshFails,
-  refreshWorks,
-  sleep,
-  submitForm,
-  verifyDevice,
-} from '../helpers/self-service.js';
+import { addTotpDevice, alertOf, devicesOf, expectAccountPage, openAccount, pathOf, refreshFails, refreshWorks, sleep, submitForm, verifyDevice } from '../helpers/self-service.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
 import { csrfToken, otpauthUri, UserAgent } from '../helpers/user-agent.js';
 
@@ -61,7 +49,11 @@ afterAll(async () => {
 });
 
 const newRp = () => RelyingParty.create(server.url, client.clientId, client.clientSecret);
-const latestPin = (digits: string) => fake.messages.filter((m) => m.to === digits).at(-1)!.text.match(/\b(\d{4})\b/)![1]!;
+const latestPin = (digits: string) =>
+  fake.messages
+    .filter((m) => m.to === digits)
+    .at(-1)!
+    .text.match(/\b(\d{4})\b/)![1]!;
 const hasSecret = (html: string) => /otpauth:\/\/|alt="QR code"|data-secret=/.test(html);
 
 /** A user with a mobile passcode, signed in to /account in a browser of their own. */
@@ -120,11 +112,13 @@ describe('enrolment decided on fresh state', () => {
   test('two sign-ins of a user without a device enrol at once: exactly one device is verified, the other must pass its challenge', async () => {
     const user = await accountWithUser(db.url, { mfaRequired: true });
     const browsers = await Promise.all([newRp(), newRp(), newRp()]);
-    const started = await Promise.all(browsers.map(async (rp) => {
-      const { page, finish } = await rp.start();
-      const { page: qr, app } = await beginTotpEnrolment(rp.agent, await submitPassword(rp.agent, page, user));
-      return { rp, qr, app, finish };
-    }));
+    const started = await Promise.all(
+      browsers.map(async (rp) => {
+        const { page, finish } = await rp.start();
+        const { page: qr, app } = await beginTotpEnrolment(rp.agent, await submitPassword(rp.agent, page, user));
+        return { rp, qr, app, finish };
+      }),
+    );
     const codes = await Promise.all(started.map((s) => s.app.next()));
     const results = await Promise.all(started.map((s, i) => s.rp.agent.submit(s.qr, '/enrol/verify', { code: codes[i]! })));
     expect(results.filter((p) => kindOf(p) === 'callback')).toHaveLength(1);
@@ -135,7 +129,9 @@ describe('enrolment decided on fresh state', () => {
     const devicesBefore = (await devicesOf(db.url, user.userId)).length;
     for (const [i, s] of started.entries()) {
       if (kindOf(results[i]!) === 'callback') continue;
-      const again = await s.rp.agent.request(`${server.url}/interaction/${interactionUid(results[i]!)}/enrol/begin`, { form: { _csrf: csrfToken(results[i]!), method: 'totp', nickname: 'Another' } });
+      const again = await s.rp.agent.request(`${server.url}/interaction/${interactionUid(results[i]!)}/enrol/begin`, {
+        form: { _csrf: csrfToken(results[i]!), method: 'totp', nickname: 'Another' },
+      });
       expectKind(again, 'challenge');
     }
     expect((await devicesOf(db.url, user.userId)).length).toBe(devicesBefore);

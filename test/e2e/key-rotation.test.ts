@@ -20,7 +20,14 @@ const until = async (what: string, check: () => Promise<boolean>, ms = 15_000) =
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`timed out waiting for ${what}: ${JSON.stringify(await jwksKids(a))}\n${a.output().split("\n").filter((l) => !l.includes("audit")).slice(-8).join("\n")}`);
+  throw new Error(
+    `timed out waiting for ${what}: ${JSON.stringify(await jwksKids(a))}\n${a
+      .output()
+      .split('\n')
+      .filter((l) => !l.includes('audit'))
+      .slice(-8)
+      .join('\n')}`,
+  );
 };
 
 async function signIn(rp: RelyingParty) {

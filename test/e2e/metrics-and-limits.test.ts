@@ -64,7 +64,10 @@ describe('the size of what goes back to the relying party', () => {
     const longUri = `http://rp.test/callback?pad=${'p'.repeat(8300)}`;
     await cli(db.url, ['client', 'create', '--client-id', 'rp-long-uri', '--redirect-uri', longUri, '--secret', `secret-${'x'.repeat(40)}`]);
     // No response_type: oidc-provider answers with an error redirect to the client's redirect URI.
-    const res = await fetch(`${server.url}/auth?${new URLSearchParams({ client_id: 'rp-long-uri', redirect_uri: longUri, scope: 'openid', state: 's' })}`, { redirect: 'manual', headers: { accept: 'text/html' } });
+    const res = await fetch(`${server.url}/auth?${new URLSearchParams({ client_id: 'rp-long-uri', redirect_uri: longUri, scope: 'openid', state: 's' })}`, {
+      redirect: 'manual',
+      headers: { accept: 'text/html' },
+    });
     expect(res.status).toBe(400);
     expect(res.headers.get('location')).toBeNull();
     expect(await res.text()).toContain('too long to send back to the application');

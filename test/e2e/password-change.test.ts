@@ -155,7 +155,9 @@ describe('change password', () => {
     const login = await stranger.request(`${server.url}/account/password`);
     expectKind(login, 'login');
     const page = await changePage(browser, accountPage);
-    const forged = await browser.request(`${server.url}/account/password`, { form: { currentPassword: user.password, newPassword: 'forged new password', confirmPassword: 'forged new password' } });
+    const forged = await browser.request(`${server.url}/account/password`, {
+      form: { currentPassword: user.password, newPassword: 'forged new password', confirmPassword: 'forged new password' },
+    });
     expect(forged.status).toBe(403);
     expect(pathOf(page)).toBe('/account/password');
   });

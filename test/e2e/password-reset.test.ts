@@ -287,7 +287,7 @@ describe('the reset link', () => {
     expect(server.output()).not.toContain(token);
   });
 
-  test('only the latest link works; a link is its own user\'s; a made-up token is refused', async () => {
+  test("only the latest link works; a link is its own user's; a made-up token is refused", async () => {
     const a = await user();
     const b = await user();
     const agent = browser();

@@ -62,7 +62,6 @@ describe('password sign-in through openid-client (account without the MFA requir
     // Reuse of a rotated token revokes the whole grant (token theft detection): the new one dies too.
     await expect(oidc.refreshTokenGrant(rp.config, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
 
-
     // RP-initiated logout: confirm, land on the RP's post-logout URI; then the session is gone.
     const logoutUrl = oidc.buildEndSessionUrl(rp.config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: RP_LOGOUT });
     const confirm = await rp.agent.request(logoutUrl.toString());
@@ -116,7 +115,9 @@ describe('password sign-in through openid-client (account without the MFA requir
   });
 
   test('public clients must use PKCE', async () => {
-    const res = await fetch(`${server.url}/auth?client_id=${client.clientId}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent('http://rp.test/callback')}`, { redirect: 'manual' });
+    const res = await fetch(`${server.url}/auth?client_id=${client.clientId}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent('http://rp.test/callback')}`, {
+      redirect: 'manual',
+    });
     // The error goes back to the RP for a registered redirect URI or shows our error page.
     expect([303, 400]).toContain(res.status);
   });

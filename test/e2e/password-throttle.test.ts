@@ -47,11 +47,13 @@ async function signInPage(ip: string): Promise<{ rp: RelyingParty; page: Page; a
 }
 
 const auditCount = async (type: string, where: { ip?: string; subject?: string }) =>
-  (await sql<{ n: number }>(
-    db.url,
-    'SELECT count(*)::int AS n FROM audit_events WHERE type = $1 AND ($2::text IS NULL OR ip = $2) AND ($3::uuid IS NULL OR subject_user_id = $3)',
-    [type, where.ip ?? null, where.subject ?? null],
-  ))[0]!.n;
+  (
+    await sql<{ n: number }>(
+      db.url,
+      'SELECT count(*)::int AS n FROM audit_events WHERE type = $1 AND ($2::text IS NULL OR ip = $2) AND ($3::uuid IS NULL OR subject_user_id = $3)',
+      [type, where.ip ?? null, where.subject ?? null],
+    )
+  )[0]!.n;
 
 const tally = (pages: Page[]) => ({
   judged: pages.filter((p) => p.status === 401).length,
@@ -108,7 +110,7 @@ describe('the password throttle under parallel guessing', () => {
 });
 
 describe('one canonical username', () => {
-  test('look-alike spellings (İ, fullwidth, combining marks, case) share the real username\'s bucket', async () => {
+  test("look-alike spellings (İ, fullwidth, combining marks, case) share the real username's bucket", async () => {
     const user = await admin();
     const upper = user.username.toUpperCase();
     const variants = [

@@ -59,7 +59,7 @@ function tokenEndpointOf(rp: RelyingParty, target: TwofoldProcess): oidc.Configu
 }
 
 describe('the Require Multi-Factor policy across two processes', () => {
-  test('an admin enables it on B: the account\'s sessions and refresh tokens end on A and B; other accounts keep theirs; support disables it again', async () => {
+  test("an admin enables it on B: the account's sessions and refresh tokens end on A and B; other accounts keep theirs; support disables it again", async () => {
     // The admin enrolled while the account still required MFA (the default); then the operator
     // turned the requirement off, so the account's other users sign in with a password only.
     const admin = await accountWithUser(db.url, { mfaRequired: true, role: 'admin' });

@@ -3,17 +3,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { expectKind, kindOf, mfaCounters, type Authenticator } from '../helpers/mfa.js';
 import { accountWithUser, confidentialClient, type Fixture } from '../helpers/provision.js';
 import { callbackOf, RelyingParty } from '../helpers/relying-party.js';
-import {
-  afterPassword,
-  alertOf,
-  expectAccountPage,
-  openAccount,
-  pathOf,
-  postAccount,
-  recoveryRowsOf,
-  submitForm,
-  unusedRecoveryCodes,
-} from '../helpers/self-service.js';
+import { afterPassword, alertOf, expectAccountPage, openAccount, pathOf, postAccount, recoveryRowsOf, submitForm, unusedRecoveryCodes } from '../helpers/self-service.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
 import { UserAgent, type Page } from '../helpers/user-agent.js';
 

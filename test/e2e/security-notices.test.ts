@@ -22,8 +22,13 @@ const secrets = clusterSecrets();
 const CODE = /\b[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}\b/g;
 
 const env = (smtpUrl: string) => ({
-  DATABASE_URL: db.url, REDIS_URL, ...secrets,
-  MAIL_PROVIDER: 'smtp', SMTP_URL: smtpUrl, MAIL_FROM: 'Twofold Security <security@twofold.test>', MAIL_TIMEOUT_MS: '3000',
+  DATABASE_URL: db.url,
+  REDIS_URL,
+  ...secrets,
+  MAIL_PROVIDER: 'smtp',
+  SMTP_URL: smtpUrl,
+  MAIL_FROM: 'Twofold Security <security@twofold.test>',
+  MAIL_TIMEOUT_MS: '3000',
 });
 
 beforeAll(async () => {

@@ -222,8 +222,8 @@ async function tryEverything(actor: Fixture, digits: string, phone: string) {
   expect(await snapshotOfB()).toEqual(before);
 }
 
-describe('one user cannot touch another user\'s devices through /account', () => {
-  test('a plain user of the same account: every route with B\'s ids is 404 or changes only their own devices', async () => {
+describe("one user cannot touch another user's devices through /account", () => {
+  test("a plain user of the same account: every route with B's ids is 404 or changes only their own devices", async () => {
     await tryEverything(await colleague('user'), '447911123462', '07911 123462');
   });
 
@@ -231,7 +231,7 @@ describe('one user cannot touch another user\'s devices through /account', () =>
     await tryEverything(await colleague('admin'), '447911123463', '07911 123463');
   });
 
-  test('B was never signed out: B\'s refresh token still works and B\'s devices are as B left them', async () => {
+  test("B was never signed out: B's refresh token still works and B's devices are as B left them", async () => {
     await refreshWorks(bRp, bRefresh);
     const rows = await devicesOf(db.url, b.userId);
     expect(rows.map((d) => [d.id, d.verified, d.isDefault])).toEqual([
@@ -253,7 +253,7 @@ describe('CSRF', () => {
     ({ page: home } = await openAccount(browser, server.url, actor));
   });
 
-  test('a POST without _csrf, or with another browser\'s token, is 403 and changes nothing', async () => {
+  test("a POST without _csrf, or with another browser's token, is 403 and changes nothing", async () => {
     const ownTotp = await addTotpDevice(browser, server.url, 'CSRF tablet');
     const codes = await postAccount(browser, home, '/account/recovery-codes', { quantity: '3' });
     expect(codes.html).toContain('aria-label="Recovery codes"');

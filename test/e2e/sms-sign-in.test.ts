@@ -260,7 +260,10 @@ describe('default method and "Use another method"', () => {
       'SELECT id, kind, is_default AS "isDefault" FROM mfa_devices WHERE user_id = $1 AND verified_at IS NOT NULL ORDER BY kind',
       [user.userId],
     );
-    expect(devices.map((d) => [d.kind, d.isDefault])).toEqual([['sms', true], ['totp', false]]);
+    expect(devices.map((d) => [d.kind, d.isDefault])).toEqual([
+      ['sms', true],
+      ['totp', false],
+    ]);
     const totpId = devices.find((d) => d.kind === 'totp')!.id;
     const smsId = devices.find((d) => d.kind === 'sms')!.id;
 
@@ -380,7 +383,9 @@ describe('lockout and provider failures', () => {
     const tokens = await finish(callbackOf(await rp.agent.submit(resent, '/mfa', { code: latestCode(digits, 7) })));
     expect((await rp.verifyIdToken(tokens.id_token!)).amr).toEqual(['pwd', 'sms', 'mfa']);
 
-    const failures = await sql<{ details: Record<string, unknown> }>(db.url, "SELECT details FROM audit_events WHERE subject_user_id = $1 AND type = 'sms.send_failed'", [user.userId]);
+    const failures = await sql<{ details: Record<string, unknown> }>(db.url, "SELECT details FROM audit_events WHERE subject_user_id = $1 AND type = 'sms.send_failed'", [
+      user.userId,
+    ]);
     expect(failures).toHaveLength(2);
     for (const f of failures) expect(f.details.to).toBe('•••• 3444');
   });

@@ -68,9 +68,7 @@ describe('a step-up that enrols a device', () => {
     expect(kindOf(await postTo(x.rp.agent, stepUp.page, '/enrol/begin', { method: 'totp', nickname: 'Mine' }))).not.toBe('enrol');
     // Not even with the page reloaded while enrolment requests race it.
     const raced = await Promise.all(
-      Array.from({ length: 8 }, (_, i) =>
-        i % 2 ? postTo(x.rp.agent, stepUp.page, '/enrol/begin', { method: 'totp', nickname: 'Mine' }) : x.rp.agent.request(stepUp.page.url),
-      ),
+      Array.from({ length: 8 }, (_, i) => (i % 2 ? postTo(x.rp.agent, stepUp.page, '/enrol/begin', { method: 'totp', nickname: 'Mine' }) : x.rp.agent.request(stepUp.page.url))),
     );
     expect(raced.map(kindOf).filter((k) => k === 'enrol' || k === 'notice')).toEqual([]);
     expect(await sql(db.url, 'SELECT id FROM mfa_devices WHERE user_id = $1', [user.userId])).toEqual([]);

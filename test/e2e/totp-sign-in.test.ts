@@ -1,17 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import {
-  Authenticator,
-  beginTotpEnrolment,
-  expectKind,
-  expectTwofoldPage,
-  interactionUid,
-  type PageKind,
-  postTo,
-  sql,
-  submitPassword,
-  toCallback,
-} from '../helpers/mfa.js';
+import { Authenticator, beginTotpEnrolment, expectKind, expectTwofoldPage, interactionUid, type PageKind, postTo, sql, submitPassword, toCallback } from '../helpers/mfa.js';
 import { accountWithUser, confidentialClient } from '../helpers/provision.js';
 import { callbackOf, RelyingParty } from '../helpers/relying-party.js';
 import { base32Decode, totp } from '../helpers/rfc6238.js';

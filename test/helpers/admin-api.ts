@@ -33,7 +33,12 @@ export interface SignedIn {
  * A user of an account that requires MFA, enrolled with a TOTP device through the forced
  * enrolment; the tokens are those of that sign-in (aal2). `params` defaults to the admin request.
  */
-export async function enrolAndSignIn(issuer: string, client: { clientId: string; clientSecret: string }, user: Fixture, params: Record<string, string> = adminParams(issuer)): Promise<SignedIn> {
+export async function enrolAndSignIn(
+  issuer: string,
+  client: { clientId: string; clientSecret: string },
+  user: Fixture,
+  params: Record<string, string> = adminParams(issuer),
+): Promise<SignedIn> {
   const rp = await RelyingParty.create(issuer, client.clientId, client.clientSecret);
   const { app, tokens } = await enrolThroughSignIn(rp, user, params);
   return { rp, app, accessToken: tokens.access_token, refreshToken: tokens.refresh_token, idToken: tokens.id_token };

@@ -13,19 +13,127 @@ import { ROOT } from './twofold-server.js';
 
 /** Strings that have broken parsers, databases, templates and normalisers before. */
 export const EDGE_STRINGS: readonly string[] = [
-  '', ' ', '   ', '\t', '\r\n', '\n', '\u0000', 'a\u0000b', '\u0000\u0000\u0000\u0000\u0000\u0000',
-  '\u200F', '\u200E', '\u202E', '\u202Egnp.exe', '\u2066x\u2069', '\uFEFF', '\u00A0', '\u2028', '\u2029', '\u200B',
-  '😀', '👩‍👩‍👧‍👦', '🏳️‍🌈', '🇬🇧', 'e\u0301', 'Z\u0351\u0352\u0353\u0354\u0355\u0356', 'a\u0300\u0301\u0302\u0303\u0304\u0305\u0306',
-  '\uD800', '\uDBFF', '\uDC00', '\uDFFF', 'a\uD800b', '\uDC00\uD800', '\uFFFE', '\uFFFF', '\uFFFD',
-  '𝟘𝟙𝟚𝟛𝟜𝟝', '٠١٢٣٤٥', '١٢٣٤٥٦', '１２３４５６', '۱۲۳۴۵۶۷', 'İ', 'ı', 'ß', 'ǅ', 'ﬃ', 'Ω', 'Å',
-  '<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', "' OR '1'='1", "'; DROP TABLE users; --",
-  '${7*7}', '<%= process.env %>', '<%- include("/etc/passwd") %>', '{{7*7}}', '#{7*7}', '../../../etc/passwd', '..\\..\\windows',
-  '%', '%00', '%zz', '%E0%A4%A', '%ED%A0%80', '&', '=', '+', '#', '?', '/', '\\', ';', ',', '"', "'", '`',
-  'null', 'undefined', 'true', 'false', 'NaN', 'Infinity', '-1', '0', '-0', '1e309', '0x1F', '1.5', '99999999999999999999',
-  '[]', '{}', '[object Object]', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf',
-  'totp', 'sms', 'TOTP', ' totp ', 'recovery_code', 'GB', 'gb', 'US', 'ZZ', 'XK', '+44', '+44 7911 123456', '07911 123456',
-  '+1 (202) 555-0143', '123456', '000000', ' 1 2 3 4 5 6 ', '0000000', '1234', 'AAAA-BBBB-CCCC-DDDD', 'aaaa bbbb cccc dddd',
-  '00000000-0000-0000-0000-000000000000', 'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF', '00000000-0000-0000-0000-00000000000g',
+  '',
+  ' ',
+  '   ',
+  '\t',
+  '\r\n',
+  '\n',
+  '\u0000',
+  'a\u0000b',
+  '\u0000\u0000\u0000\u0000\u0000\u0000',
+  '\u200F',
+  '\u200E',
+  '\u202E',
+  '\u202Egnp.exe',
+  '\u2066x\u2069',
+  '\uFEFF',
+  '\u00A0',
+  '\u2028',
+  '\u2029',
+  '\u200B',
+  '😀',
+  '👩‍👩‍👧‍👦',
+  '🏳️‍🌈',
+  '🇬🇧',
+  'e\u0301',
+  'Z\u0351\u0352\u0353\u0354\u0355\u0356',
+  'a\u0300\u0301\u0302\u0303\u0304\u0305\u0306',
+  '\uD800',
+  '\uDBFF',
+  '\uDC00',
+  '\uDFFF',
+  'a\uD800b',
+  '\uDC00\uD800',
+  '\uFFFE',
+  '\uFFFF',
+  '\uFFFD',
+  '𝟘𝟙𝟚𝟛𝟜𝟝',
+  '٠١٢٣٤٥',
+  '١٢٣٤٥٦',
+  '１２３４５６',
+  '۱۲۳۴۵۶۷',
+  'İ',
+  'ı',
+  'ß',
+  'ǅ',
+  'ﬃ',
+  'Ω',
+  'Å',
+  '<script>alert(1)</script>',
+  '"><img src=x onerror=alert(1)>',
+  "' OR '1'='1",
+  "'; DROP TABLE users; --",
+  '${7*7}',
+  '<%= process.env %>',
+  '<%- include("/etc/passwd") %>',
+  '{{7*7}}',
+  '#{7*7}',
+  '../../../etc/passwd',
+  '..\\..\\windows',
+  '%',
+  '%00',
+  '%zz',
+  '%E0%A4%A',
+  '%ED%A0%80',
+  '&',
+  '=',
+  '+',
+  '#',
+  '?',
+  '/',
+  '\\',
+  ';',
+  ',',
+  '"',
+  "'",
+  '`',
+  'null',
+  'undefined',
+  'true',
+  'false',
+  'NaN',
+  'Infinity',
+  '-1',
+  '0',
+  '-0',
+  '1e309',
+  '0x1F',
+  '1.5',
+  '99999999999999999999',
+  '[]',
+  '{}',
+  '[object Object]',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  'totp',
+  'sms',
+  'TOTP',
+  ' totp ',
+  'recovery_code',
+  'GB',
+  'gb',
+  'US',
+  'ZZ',
+  'XK',
+  '+44',
+  '+44 7911 123456',
+  '07911 123456',
+  '+1 (202) 555-0143',
+  '123456',
+  '000000',
+  ' 1 2 3 4 5 6 ',
+  '0000000',
+  '1234',
+  'AAAA-BBBB-CCCC-DDDD',
+  'aaaa bbbb cccc dddd',
+  '00000000-0000-0000-0000-000000000000',
+  'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF',
+  '00000000-0000-0000-0000-00000000000g',
 ];
 
 const HUGE_UNITS = ['a', '9', ' ', 'é', '😀', '\u0000', '\uD800', '%', '&', 'e\u0301', '\u202E'];
@@ -68,7 +176,26 @@ export const codeLike: fc.Arbitrary<string> = fc.oneof(
 );
 
 /** Junk written into a body or query string as is (not percent-encoded). */
-export const rawJunk = fc.constantFrom('%', '%zz', '%E0%A4%A', '%ED%A0%80', '%FF%FE', '%C0%AF', '&&&', '=', '==', '=x', 'a', '+++', ';', '%00=%00', '%5B%5D=1', 'a[b]=1', 'a[]=1&a[]=2', '__proto__[x]=1');
+export const rawJunk = fc.constantFrom(
+  '%',
+  '%zz',
+  '%E0%A4%A',
+  '%ED%A0%80',
+  '%FF%FE',
+  '%C0%AF',
+  '&&&',
+  '=',
+  '==',
+  '=x',
+  'a',
+  '+++',
+  ';',
+  '%00=%00',
+  '%5B%5D=1',
+  'a[b]=1',
+  'a[]=1&a[]=2',
+  '__proto__[x]=1',
+);
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -123,13 +250,30 @@ export interface FormCase {
 }
 
 const WRONG_FORM_TYPES = [
-  null, 'application/json', 'text/plain', 'text/html', 'multipart/form-data; boundary=xyz', 'application/xml', '',
-  'application/x-www-form-urlencoded-but-not', 'x-www-form-urlencoded', 'application/octet-stream', '*/*', 'garbage',
+  null,
+  'application/json',
+  'text/plain',
+  'text/html',
+  'multipart/form-data; boundary=xyz',
+  'application/xml',
+  '',
+  'application/x-www-form-urlencoded-but-not',
+  'x-www-form-urlencoded',
+  'application/octet-stream',
+  '*/*',
+  'garbage',
 ];
 const RIGHT_FORM_TYPES = [
-  FORM_CONTENT_TYPE, FORM_CONTENT_TYPE, FORM_CONTENT_TYPE, FORM_CONTENT_TYPE, FORM_CONTENT_TYPE,
-  'application/x-www-form-urlencoded; charset=utf-8', 'APPLICATION/X-WWW-FORM-URLENCODED', 'application/x-www-form-urlencoded; charset=latin1',
-  'application/x-www-form-urlencoded; charset=utf-16', 'application/x-www-form-urlencoded;;;;',
+  FORM_CONTENT_TYPE,
+  FORM_CONTENT_TYPE,
+  FORM_CONTENT_TYPE,
+  FORM_CONTENT_TYPE,
+  FORM_CONTENT_TYPE,
+  'application/x-www-form-urlencoded; charset=utf-8',
+  'APPLICATION/X-WWW-FORM-URLENCODED',
+  'application/x-www-form-urlencoded; charset=latin1',
+  'application/x-www-form-urlencoded; charset=utf-16',
+  'application/x-www-form-urlencoded;;;;',
 ];
 export const ACCEPTS = ['text/html', 'text/html', 'text/html', 'text/html', 'text/html,application/xhtml+xml,*/*;q=0.8', '*/*', 'application/json', 'image/png', 'garbage/;;', ''];
 
@@ -162,12 +306,23 @@ export function formCase(fields: Record<string, fc.Arbitrary<string>>): fc.Arbit
 /** The body of a form case with the page's CSRF token placed as the case says. */
 export function formBody(c: FormCase, token: string): string {
   const csrf: Part[] =
-    c.csrf === 'valid' ? [['_csrf', token]]
-    : c.csrf === 'missing' ? []
-    : c.csrf === 'empty' ? [['_csrf', '']]
-    : c.csrf === 'garbage' ? [['_csrf', c.garbageCsrf]]
-    : c.csrf === 'garbage-first' ? [['_csrf', c.garbageCsrf], ['_csrf', token]]
-    : [['_csrf', token], ['_csrf', c.garbageCsrf]];
+    c.csrf === 'valid'
+      ? [['_csrf', token]]
+      : c.csrf === 'missing'
+        ? []
+        : c.csrf === 'empty'
+          ? [['_csrf', '']]
+          : c.csrf === 'garbage'
+            ? [['_csrf', c.garbageCsrf]]
+            : c.csrf === 'garbage-first'
+              ? [
+                  ['_csrf', c.garbageCsrf],
+                  ['_csrf', token],
+                ]
+              : [
+                  ['_csrf', token],
+                  ['_csrf', c.garbageCsrf],
+                ];
   return encodeParts([...csrf, ...c.parts]);
 }
 
@@ -272,7 +427,9 @@ export type Expecting = 'html' | 'admin' | 'oauth';
 export class BadAnswer extends Error {}
 
 function fail(reason: string, r: Reply): never {
-  throw new BadAnswer(`${reason}\n  request: ${r.what}\n  answer: ${r.status} ${r.headers.get('content-type') ?? ''} ${r.headers.get('location') ?? ''}\n  ${r.body.slice(0, 800)}`);
+  throw new BadAnswer(
+    `${reason}\n  request: ${r.what}\n  answer: ${r.status} ${r.headers.get('content-type') ?? ''} ${r.headers.get('location') ?? ''}\n  ${r.body.slice(0, 800)}`,
+  );
 }
 
 /**
@@ -306,8 +463,13 @@ export function expectSound(r: Reply, expecting: Expecting): void {
     const o = body as Record<string, unknown>;
     const keys = Object.keys(o).sort().join(',');
     const ours = keys === 'error,message' && typeof o.error === 'string' && /^[a-z_]+$/.test(o.error) && typeof o.message === 'string' && o.message.length > 0;
-    const oauth = typeof o.error === 'string' && o.error.length > 0 && Object.keys(o).every((k) => ['error', 'error_description', 'state', 'iss', 'scope'].includes(k)) && (o.error_description === undefined || typeof o.error_description === 'string');
-    if (expecting === 'oauth' ? !(ours || oauth) : !ours) fail(`a JSON error not in the ${expecting === 'oauth' ? 'OAuth or {"error","message"}' : '{"error","message"}'} shape`, r);
+    const oauth =
+      typeof o.error === 'string' &&
+      o.error.length > 0 &&
+      Object.keys(o).every((k) => ['error', 'error_description', 'state', 'iss', 'scope'].includes(k)) &&
+      (o.error_description === undefined || typeof o.error_description === 'string');
+    if (expecting === 'oauth' ? !(ours || oauth) : !ours)
+      fail(`a JSON error not in the ${expecting === 'oauth' ? 'OAuth or {"error","message"}' : '{"error","message"}'} shape`, r);
     return;
   }
   if (expecting === 'admin') fail('an admin API error that is not JSON', r);
@@ -326,14 +488,14 @@ export interface Snapshot {
 }
 
 const TABLES: Record<string, string> = {
-  accounts: 'SELECT id::text AS k, to_jsonb(t) - \'created_at\' AS v FROM accounts t',
-  users: 'SELECT id::text AS k, to_jsonb(t) - \'created_at\' AS v FROM users t',
-  mfa_devices: 'SELECT id::text AS k, to_jsonb(t) - \'created_at\' AS v FROM mfa_devices t',
-  recovery_codes: 'SELECT id::text AS k, to_jsonb(t) - \'created_at\' AS v FROM recovery_codes t',
-  oidc_clients: 'SELECT client_id AS k, to_jsonb(t) - \'created_at\' AS v FROM oidc_clients t',
-  signing_keys: 'SELECT kid AS k, to_jsonb(t) - \'created_at\' AS v FROM signing_keys t',
-  email_changes: 'SELECT user_id::text AS k, to_jsonb(t) - \'created_at\' AS v FROM email_changes t',
-  password_resets: 'SELECT user_id::text AS k, to_jsonb(t) - \'created_at\' AS v FROM password_resets t',
+  accounts: "SELECT id::text AS k, to_jsonb(t) - 'created_at' AS v FROM accounts t",
+  users: "SELECT id::text AS k, to_jsonb(t) - 'created_at' AS v FROM users t",
+  mfa_devices: "SELECT id::text AS k, to_jsonb(t) - 'created_at' AS v FROM mfa_devices t",
+  recovery_codes: "SELECT id::text AS k, to_jsonb(t) - 'created_at' AS v FROM recovery_codes t",
+  oidc_clients: "SELECT client_id AS k, to_jsonb(t) - 'created_at' AS v FROM oidc_clients t",
+  signing_keys: "SELECT kid AS k, to_jsonb(t) - 'created_at' AS v FROM signing_keys t",
+  email_changes: "SELECT user_id::text AS k, to_jsonb(t) - 'created_at' AS v FROM email_changes t",
+  password_resets: "SELECT user_id::text AS k, to_jsonb(t) - 'created_at' AS v FROM password_resets t",
 };
 
 export interface Allowance {
@@ -427,7 +589,10 @@ export class Tallies {
   summary(seconds: number, planned: Record<string, number> = {}): string {
     const width = Math.max(...[...this.bySurface.keys()].map((k) => k.length), 10);
     const lines = [...this.bySurface.entries()].map(([k, t]) => {
-      const statuses = [...t.statuses.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s === -1 ? 'exit≠0' : s === 0 ? 'exit 0' : s}×${n}`).join(' ');
+      const statuses = [...t.statuses.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([s, n]) => `${s === -1 ? 'exit≠0' : s === 0 ? 'exit 0' : s}×${n}`)
+        .join(' ');
       const cut = planned[k] !== undefined && t.tried < planned[k]! ? `  (cut short at the time budget: ${planned[k]} planned)` : '';
       return `  ${k.padEnd(width)}  ${String(t.tried).padStart(5)} tried  ${String(t.rejected).padStart(5)} rejected  ${String(t.accepted).padStart(5)} accepted  ${(t.ms / 1000).toFixed(1).padStart(5)} s   (${statuses})${cut}`;
     });

@@ -39,9 +39,10 @@ export async function createTestDatabase(prefix = 'twofold_test'): Promise<TestD
   return {
     url: url.toString(),
     name,
-    drop: () => withAdmin(async (client) => {
-      await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
-      await client.query(`DROP DATABASE IF EXISTS ${name}`);
-    }),
+    drop: () =>
+      withAdmin(async (client) => {
+        await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+        await client.query(`DROP DATABASE IF EXISTS ${name}`);
+      }),
   };
 }

@@ -11,17 +11,7 @@ import { csrfToken, formAction, otpauthUri, type Page, type UserAgent } from './
  * the counters the server keeps.
  */
 
-export type PageKind =
-  | 'callback'
-  | 'login'
-  | 'challenge'
-  | 'notice'
-  | 'choose'
-  | 'enrol-start'
-  | 'enrol'
-  | 'locked'
-  | 'consent'
-  | 'other';
+export type PageKind = 'callback' | 'login' | 'challenge' | 'notice' | 'choose' | 'enrol-start' | 'enrol' | 'locked' | 'consent' | 'other';
 
 const hasForm = (page: Page, suffix: string) => {
   try {

@@ -27,7 +27,10 @@ export interface Fixture {
 }
 
 /** An account (MFA policy as given) with one user whose password we know. */
-export async function accountWithUser(databaseUrl: string, options: { mfaRequired: boolean; username?: string; role?: 'user' | 'admin'; support?: boolean; email?: string }): Promise<Fixture> {
+export async function accountWithUser(
+  databaseUrl: string,
+  options: { mfaRequired: boolean; username?: string; role?: 'user' | 'admin'; support?: boolean; email?: string },
+): Promise<Fixture> {
   const suffix = Math.random().toString(36).slice(2, 8);
   const account = await cli(databaseUrl, ['account', 'create', '--name', `Acme ${suffix}`]);
   const accountId = String(account.accountId);
@@ -46,8 +49,17 @@ export async function confidentialClient(databaseUrl: string, options: { firstPa
   const clientId = `rp-${Math.random().toString(36).slice(2, 8)}`;
   const clientSecret = `secret-${Math.random().toString(36).slice(2)}-${'x'.repeat(32)}`;
   await cli(databaseUrl, [
-    'client', 'create', '--client-id', clientId, '--redirect-uri', RP_REDIRECT, '--secret', clientSecret,
-    '--post-logout-redirect-uri', RP_LOGOUT, ...(options.firstParty ? ['--first-party'] : []),
+    'client',
+    'create',
+    '--client-id',
+    clientId,
+    '--redirect-uri',
+    RP_REDIRECT,
+    '--secret',
+    clientSecret,
+    '--post-logout-redirect-uri',
+    RP_LOGOUT,
+    ...(options.firstParty ? ['--first-party'] : []),
   ]);
   return { clientId, clientSecret };
 }

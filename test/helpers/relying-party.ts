@@ -44,8 +44,7 @@ export class RelyingParty {
     const page = await this.agent.request(url.toString());
     return {
       page,
-      finish: (callback) =>
-        oidc.authorizationCodeGrant(this.config, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce }),
+      finish: (callback) => oidc.authorizationCodeGrant(this.config, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce }),
     };
   }
 

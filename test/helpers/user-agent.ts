@@ -24,8 +24,7 @@ export class UserAgent {
 
   /** The cookies a browser sends to `url`: the host's, whose path matches, longest path first. */
   private cookieHeader(url: URL): string {
-    const matches = (path: string) =>
-      url.pathname === path || (url.pathname.startsWith(path) && (path.endsWith('/') || url.pathname[path.length] === '/'));
+    const matches = (path: string) => url.pathname === path || (url.pathname.startsWith(path) && (path.endsWith('/') || url.pathname[path.length] === '/'));
     return [...(this.jar.get(url.host) ?? new Map()).values()]
       .filter((c) => matches(c.path))
       .sort((a, b) => b.path.length - a.path.length)
@@ -41,7 +40,10 @@ export class UserAgent {
       const name = pair!.slice(0, idx).trim();
       const value = pair!.slice(idx + 1).trim();
       // RFC 6265 5.2.4 / 5.1.4: the Path attribute, else the directory of the request path.
-      const pathAttr = attributes.map((a) => a.trim()).find((a) => /^path=/i.test(a))?.slice(5);
+      const pathAttr = attributes
+        .map((a) => a.trim())
+        .find((a) => /^path=/i.test(a))
+        ?.slice(5);
       const dir = url.pathname.slice(0, url.pathname.lastIndexOf('/'));
       const path = pathAttr?.startsWith('/') ? pathAttr : dir || '/';
       const key = `${name};${path}`;
@@ -114,7 +116,16 @@ export function csrfToken(page: Page): string {
 }
 
 export function decodeEntities(s: string): string {
-  return s.replace(/&amp;/g, '&').replace(/&#x2F;/g, '/').replace(/&#x3D;/g, '=').replace(/&#61;/g, '=').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&#34;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+  return s
+    .replace(/&amp;/g, '&')
+    .replace(/&#x2F;/g, '/')
+    .replace(/&#x3D;/g, '=')
+    .replace(/&#61;/g, '=')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&#34;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>');
 }
 
 /** The otpauth:// URI shown on the enrolment page. */

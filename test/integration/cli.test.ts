@@ -28,8 +28,18 @@ async function cli(args: string[], options: { stdin?: string; env?: Record<strin
   let stdout = '';
   let stderr = '';
   const io = {
-    stdout: { write: (s: string) => { stdout += s; return true; } },
-    stderr: { write: (s: string) => { stderr += s; return true; } },
+    stdout: {
+      write: (s: string) => {
+        stdout += s;
+        return true;
+      },
+    },
+    stderr: {
+      write: (s: string) => {
+        stderr += s;
+        return true;
+      },
+    },
     stdin: Readable.from(options.stdin === undefined ? [] : [options.stdin]),
   };
   const env = options.env ?? { DATABASE_URL: database.url, DATA_DIR: dataDir, LOG_LEVEL: 'silent', NODE_ENV: 'test' };
@@ -106,16 +116,21 @@ describe('twofold CLI, good input', () => {
     const password = /Password: (\S+)/.exec(run.stdout)?.[1];
     expect(password).toHaveLength(20);
     expect(run.stdout).toMatch(/store it now/i);
-    const { rows } = await pool.query<{ password_hash: string; role: string; is_support: boolean }>(
-      "SELECT password_hash, role, is_support FROM users WHERE username = 'Bob'");
+    const { rows } = await pool.query<{ password_hash: string; role: string; is_support: boolean }>("SELECT password_hash, role, is_support FROM users WHERE username = 'Bob'");
     expect(rows[0]).toMatchObject({ role: 'user', is_support: false });
     expect(await verifyPassword(rows[0]!.password_hash, password!)).toBe(true);
 
     const json = await cliJson(['user', 'create', '--account', 'Acme', '--username', 'carol', '--role', 'admin']);
     expect(json.code).toBe(0);
     expect(json.body).toEqual({
-      userId: expect.stringMatching(UUID), username: 'carol', accountId: expect.stringMatching(UUID),
-      role: 'admin', support: false, email: null, emailVerified: false, password: expect.stringMatching(/^\S{20}$/),
+      userId: expect.stringMatching(UUID),
+      username: 'carol',
+      accountId: expect.stringMatching(UUID),
+      role: 'admin',
+      support: false,
+      email: null,
+      emailVerified: false,
+      password: expect.stringMatching(/^\S{20}$/),
     });
   });
 
@@ -123,7 +138,8 @@ describe('twofold CLI, good input', () => {
     const created = await cliJson(['user', 'create', '--account', 'Acme', '--username', 'erin', '--email', '  Erin.Smith@Example.COM ']);
     expect(created.code).toBe(0);
     expect(created.body).toMatchObject({ username: 'erin', email: 'erin.smith@example.com', emailVerified: true });
-    const stored = async (id: unknown) => (await pool.query<{ email: string | null; email_verified: boolean }>('SELECT email, email_verified FROM users WHERE id = $1', [id])).rows[0];
+    const stored = async (id: unknown) =>
+      (await pool.query<{ email: string | null; email_verified: boolean }>('SELECT email, email_verified FROM users WHERE id = $1', [id])).rows[0];
     expect(await stored(created.body.userId)).toEqual({ email: 'erin.smith@example.com', email_verified: true });
 
     const taken = await cli(['user', 'create', '--account', 'Acme', '--username', 'frank', '--email', 'ERIN.SMITH@example.com']);
@@ -147,10 +163,7 @@ describe('twofold CLI, good input', () => {
   });
 
   it('user create --password-stdin takes the password from stdin (one trailing newline trimmed)', async () => {
-    const { code, body } = await cliJson(
-      ['user', 'create', '--account', 'Acme', '--username', 'dave', '--support', '--password-stdin'],
-      { stdin: 'correct horse battery \n' },
-    );
+    const { code, body } = await cliJson(['user', 'create', '--account', 'Acme', '--username', 'dave', '--support', '--password-stdin'], { stdin: 'correct horse battery \n' });
     expect(code).toBe(0);
     expect(body).not.toHaveProperty('password');
     expect(body).toMatchObject({ username: 'dave', support: true, role: 'user' });
@@ -186,14 +199,33 @@ describe('twofold CLI, good input', () => {
     expect(pub.code).toBe(0);
     expect(pub.body).toMatchObject({ clientId: 'spa', clientSecret: null, public: true, firstParty: false });
 
-    const conf = await cli(['client', 'create', '--client-id', 'web', '--redirect-uri', 'https://app.example/cb',
-      '--redirect-uri', 'https://app.example/cb2', '--post-logout-redirect-uri', 'https://app.example/']);
+    const conf = await cli([
+      'client',
+      'create',
+      '--client-id',
+      'web',
+      '--redirect-uri',
+      'https://app.example/cb',
+      '--redirect-uri',
+      'https://app.example/cb2',
+      '--post-logout-redirect-uri',
+      'https://app.example/',
+    ]);
     expect(conf.code).toBe(0);
     expect(conf.stdout).toMatch(/Client secret: \S{32,}/);
     expect(conf.stdout).toMatch(/store it now/i);
 
-    const first = await cliJson(['client', 'create', '--client-id', 'portal', '--redirect-uri', 'https://portal.example/cb',
-      '--secret', 'a-very-long-operator-chosen-secret-0123456789', '--first-party']);
+    const first = await cliJson([
+      'client',
+      'create',
+      '--client-id',
+      'portal',
+      '--redirect-uri',
+      'https://portal.example/cb',
+      '--secret',
+      'a-very-long-operator-chosen-secret-0123456789',
+      '--first-party',
+    ]);
     expect(first.code).toBe(0);
     expect(first.body).toMatchObject({ clientId: 'portal', clientSecret: 'a-very-long-operator-chosen-secret-0123456789', firstParty: true, public: false });
 
@@ -240,7 +272,9 @@ describe('twofold CLI, good input', () => {
   });
 
   it('user reset-mfa removes the devices, resets the counter and ends the sessions', async () => {
-    const { rows: [user] } = await pool.query<{ id: string }>("UPDATE users SET failed_mfa_attempts = 3 WHERE username = 'carol' RETURNING id");
+    const {
+      rows: [user],
+    } = await pool.query<{ id: string }>("UPDATE users SET failed_mfa_attempts = 3 WHERE username = 'carol' RETURNING id");
     await pool.query("INSERT INTO mfa_devices (user_id, kind, sealed_secret, verified_at, is_default) VALUES ($1, 'totp', 'sealed', now(), true)", [user!.id]);
     await pool.query("INSERT INTO mfa_devices (user_id, kind, phone_e164) VALUES ($1, 'sms', '+447700900123')", [user!.id]);
     const run = await cli(['user', 'reset-mfa', 'Carol']);
@@ -363,8 +397,12 @@ describe('bin/twofold.js in embedded mode (no DATABASE_URL)', () => {
       const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'twofold.js'), ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
       child.stdin.end();
       child.on('error', reject);
       child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
@@ -392,9 +430,10 @@ describe('bin/twofold.js in embedded mode (no DATABASE_URL)', () => {
 /** True when any source file is newer than the compiled CLI. */
 function isStale(built: string): boolean {
   const builtAt = fs.statSync(built).mtimeMs;
-  const newer = (dir: string): boolean => fs.readdirSync(dir, { withFileTypes: true }).some((entry) => {
-    const p = path.join(dir, entry.name);
-    return entry.isDirectory() ? newer(p) : entry.isFile() && fs.statSync(p).mtimeMs > builtAt;
-  });
+  const newer = (dir: string): boolean =>
+    fs.readdirSync(dir, { withFileTypes: true }).some((entry) => {
+      const p = path.join(dir, entry.name);
+      return entry.isDirectory() ? newer(p) : entry.isFile() && fs.statSync(p).mtimeMs > builtAt;
+    });
   return newer(path.join(ROOT, 'src'));
 }

@@ -62,11 +62,16 @@ describe('migrations against a real Postgres', () => {
     const before = await fs.mkdtemp(path.join(os.tmpdir(), 'twofold-mig-'));
     for (const f of files.filter((name) => name < '0005')) await fs.copyFile(path.join(MIGRATIONS_DIR, f), path.join(before, f));
     await migrate(pool, logger, before);
-    const { rows: [account] } = await pool.query<{ id: string }>("INSERT INTO accounts (name) VALUES ('Before Keys') RETURNING id");
+    const {
+      rows: [account],
+    } = await pool.query<{ id: string }>("INSERT INTO accounts (name) VALUES ('Before Keys') RETURNING id");
     await pool.query("INSERT INTO users (account_id, username, password_hash) VALUES ($1, 'Admin@Example.com', 'x'), ($1, 'bob', 'x')", [account!.id]);
     expect(await migrate(pool, logger)).toContain('0005_username_key.sql');
     const { rows } = await pool.query<{ username: string; username_key: string }>('SELECT username, username_key FROM users ORDER BY username');
-    expect(rows).toEqual([{ username: 'Admin@Example.com', username_key: 'admin@example.com' }, { username: 'bob', username_key: 'bob' }]);
+    expect(rows).toEqual([
+      { username: 'Admin@Example.com', username_key: 'admin@example.com' },
+      { username: 'bob', username_key: 'bob' },
+    ]);
     const users = new UsersRepository(pool);
     expect((await users.findByUsernameKey(usernameKeyOf('ADMİN@ｅxample.com')!))?.username).toBe('Admin@Example.com');
   });
@@ -87,27 +92,32 @@ describe('migrations against a real Postgres', () => {
       const { rows } = await pool.query<{ id: string }>("INSERT INTO accounts (name) VALUES ('Unique Names') RETURNING id");
       const accountId = rows[0]!.id;
       await pool.query("INSERT INTO users (account_id, username, username_key, password_hash) VALUES ($1, 'Alice', 'alice', 'x')", [accountId]);
-      await expect(pool.query("INSERT INTO users (account_id, username, username_key, password_hash) VALUES ($1, 'alice', 'alice-2', 'x')", [accountId]))
-        .rejects.toMatchObject({ code: '23505' });
+      await expect(pool.query("INSERT INTO users (account_id, username, username_key, password_hash) VALUES ($1, 'alice', 'alice-2', 'x')", [accountId])).rejects.toMatchObject({
+        code: '23505',
+      });
     });
 
     it('keeps canonical username keys unique, and a user needs one', async () => {
       const { rows } = await pool.query<{ id: string }>("INSERT INTO accounts (name) VALUES ('Unique Keys') RETURNING id");
       const accountId = rows[0]!.id;
       await pool.query("INSERT INTO users (account_id, username, username_key, password_hash) VALUES ($1, 'Key-One', 'key-one', 'x')", [accountId]);
-      await expect(pool.query("INSERT INTO users (account_id, username, username_key, password_hash) VALUES ($1, 'other', 'key-one', 'x')", [accountId]))
-        .rejects.toMatchObject({ code: '23505' });
-      await expect(pool.query("INSERT INTO users (account_id, username, password_hash) VALUES ($1, 'no-key', 'x')", [accountId]))
-        .rejects.toMatchObject({ code: '23502' });
+      await expect(pool.query("INSERT INTO users (account_id, username, username_key, password_hash) VALUES ($1, 'other', 'key-one', 'x')", [accountId])).rejects.toMatchObject({
+        code: '23505',
+      });
+      await expect(pool.query("INSERT INTO users (account_id, username, password_hash) VALUES ($1, 'no-key', 'x')", [accountId])).rejects.toMatchObject({ code: '23502' });
     });
 
     it('allows at most one default device per user, and only a verified one', async () => {
-      const { rows: [account] } = await pool.query<{ id: string }>("INSERT INTO accounts (name) VALUES ('Devices') RETURNING id");
-      const { rows: [user] } = await pool.query<{ id: string }>("INSERT INTO users (account_id, username, username_key, password_hash) VALUES ($1, 'dev-owner', 'dev-owner', 'x') RETURNING id", [account!.id]);
-      const insert = (verified: boolean) => pool.query(
-        `INSERT INTO mfa_devices (user_id, kind, sealed_secret, verified_at, is_default) VALUES ($1, 'totp', 's', ${verified ? 'now()' : 'NULL'}, true)`,
-        [user!.id],
-      );
+      const {
+        rows: [account],
+      } = await pool.query<{ id: string }>("INSERT INTO accounts (name) VALUES ('Devices') RETURNING id");
+      const {
+        rows: [user],
+      } = await pool.query<{ id: string }>("INSERT INTO users (account_id, username, username_key, password_hash) VALUES ($1, 'dev-owner', 'dev-owner', 'x') RETURNING id", [
+        account!.id,
+      ]);
+      const insert = (verified: boolean) =>
+        pool.query(`INSERT INTO mfa_devices (user_id, kind, sealed_secret, verified_at, is_default) VALUES ($1, 'totp', 's', ${verified ? 'now()' : 'NULL'}, true)`, [user!.id]);
       await expect(insert(false)).rejects.toMatchObject({ code: '23514' });
       await insert(true);
       await expect(insert(true)).rejects.toMatchObject({ code: '23505' });

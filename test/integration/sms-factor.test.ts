@@ -108,7 +108,11 @@ function harness(settings: Partial<Config['sms']> = {}, timeoutMs = 3000, pendin
 
 let userCounter = 0;
 async function newUser(): Promise<User> {
-  const { user } = await services.provisioning.createUser({ account: accountId, username: `sms-${++userCounter}-${crypto.randomBytes(3).toString('hex')}`, password: 'a long enough password' });
+  const { user } = await services.provisioning.createUser({
+    account: accountId,
+    username: `sms-${++userCounter}-${crypto.randomBytes(3).toString('hex')}`,
+    password: 'a long enough password',
+  });
   return user;
 }
 
@@ -728,9 +732,7 @@ describe('default device', () => {
 
 describe('privacy of phone numbers', () => {
   test('audit details and log lines carry only masked numbers', async () => {
-    const { rows } = await services.db.pool.query<{ type: string; details: Record<string, unknown> }>(
-      "SELECT type, details FROM audit_events WHERE type LIKE 'sms.%'",
-    );
+    const { rows } = await services.db.pool.query<{ type: string; details: Record<string, unknown> }>("SELECT type, details FROM audit_events WHERE type LIKE 'sms.%'");
     expect(rows.length).toBeGreaterThan(20);
     for (const row of rows) {
       if (row.type !== 'sms.pin_failed') expect(row.details.to).toMatch(/^•••• \d{4}$/);

@@ -78,7 +78,7 @@ describe('VonageSmsSender with the real SDK against a fake Vonage', () => {
     expect(fake.messages).toHaveLength(1);
   });
 
-  it('turns a non-zero Vonage status into SmsSendError with Vonage\'s error text', async () => {
+  it("turns a non-zero Vonage status into SmsSendError with Vonage's error text", async () => {
     log = memoryLogger();
     fake.setMode('fail');
     const error = await failureOf(sender().send(TO, TEXT));

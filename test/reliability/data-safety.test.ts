@@ -110,20 +110,33 @@ beforeAll(async () => {
   });
   // Seeded recovery codes (R, D, G) and failure counters (R): what a reset or removal must take away.
   for (const m of [...members.R, ...members.D, ...members.G]) {
-    await sql(db.url, `INSERT INTO recovery_codes (user_id, code_hash, created_at) SELECT $1::uuid, 'seed-' || $1::text || '-' || g, now() - interval '1 hour' FROM generate_series(1, 10) g`, [m.user.userId]);
+    await sql(
+      db.url,
+      `INSERT INTO recovery_codes (user_id, code_hash, created_at) SELECT $1::uuid, 'seed-' || $1::text || '-' || g, now() - interval '1 hour' FROM generate_series(1, 10) g`,
+      [m.user.userId],
+    );
   }
   await sql(db.url, 'UPDATE users SET failed_mfa_attempts = 3 WHERE id = ANY($1)', [members.R.map((m) => m.user.userId)]);
   for (let i = 0; i < 3; i++) policyAccounts.push((await accountWithUser(db.url, { mfaRequired: true })).accountId);
 
   // Fault injection: the database slows down where a kill hurts most.
   await sql(db.url, `CREATE FUNCTION reliability_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.15); RETURN NEW; END $$`);
-  await sql(db.url, `CREATE TRIGGER reliability_slow_audit BEFORE INSERT ON audit_events FOR EACH ROW
+  await sql(
+    db.url,
+    `CREATE TRIGGER reliability_slow_audit BEFORE INSERT ON audit_events FOR EACH ROW
     WHEN (NEW.type IN ('mfa.reset', 'device.removed', 'device.verified', 'recovery_codes.generated', 'policy.changed'))
-    EXECUTE FUNCTION reliability_slow()`);
-  await sql(db.url, `CREATE TRIGGER reliability_slow_user_mark BEFORE UPDATE ON users FOR EACH ROW
-    WHEN (NEW.sessions_valid_after IS DISTINCT FROM OLD.sessions_valid_after) EXECUTE FUNCTION reliability_slow()`);
-  await sql(db.url, `CREATE TRIGGER reliability_slow_account_mark BEFORE UPDATE ON accounts FOR EACH ROW
-    WHEN (NEW.sessions_valid_after IS DISTINCT FROM OLD.sessions_valid_after) EXECUTE FUNCTION reliability_slow()`);
+    EXECUTE FUNCTION reliability_slow()`,
+  );
+  await sql(
+    db.url,
+    `CREATE TRIGGER reliability_slow_user_mark BEFORE UPDATE ON users FOR EACH ROW
+    WHEN (NEW.sessions_valid_after IS DISTINCT FROM OLD.sessions_valid_after) EXECUTE FUNCTION reliability_slow()`,
+  );
+  await sql(
+    db.url,
+    `CREATE TRIGGER reliability_slow_account_mark BEFORE UPDATE ON accounts FOR EACH ROW
+    WHEN (NEW.sessions_valid_after IS DISTINCT FROM OLD.sessions_valid_after) EXECUTE FUNCTION reliability_slow()`,
+  );
   await sql(db.url, `CREATE TRIGGER reliability_slow_codes AFTER INSERT ON recovery_codes FOR EACH STATEMENT EXECUTE FUNCTION reliability_slow()`);
 }, 90_000);
 
@@ -311,24 +324,25 @@ async function killInTheMiddle(): Promise<{ sleeping: number; inFlight: number }
 
 const recoveryKey = crypto.createHmac('sha256', Buffer.from(secrets.DATA_ENCRYPTION_KEY!, 'base64')).update('twofold recovery code hashing').digest();
 /** The stored form of a shown code (keyed hash, as Twofold stores it). */
-const codeHash = (userId: string, shown: string) => crypto.createHmac('sha256', recoveryKey).update(`${userId}:${shown.replace(/-/g, '')}`).digest('hex');
+const codeHash = (userId: string, shown: string) =>
+  crypto
+    .createHmac('sha256', recoveryKey)
+    .update(`${userId}:${shown.replace(/-/g, '')}`)
+    .digest('hex');
 
 describe('SIGKILL in the middle of a burst of multi-row changes', () => {
   test('no impossible state, and every acknowledged change is there', async () => {
     burstStart = Date.now();
-    const chains = [
-      ...members.R.map(chainR),
-      ...members.D.map(chainD),
-      ...members.G.map(chainG),
-      ...members.V.map(chainV),
-      ...policyAccounts.map(chainP),
-    ];
+    const chains = [...members.R.map(chainR), ...members.D.map(chainD), ...members.G.map(chainG), ...members.V.map(chainV), ...policyAccounts.map(chainP)];
     const kill = await killInTheMiddle();
     await Promise.all(chains);
     await new Promise((r) => (server.child.exitCode === null && server.child.signalCode === null ? server.child.once('exit', r) : r(null)));
     // Let Postgres notice the dead connections and roll their transactions back.
     for (let i = 0; i < 100; i++) {
-      const [{ n }] = await sql<{ n: string }>(db.url, `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`);
+      const [{ n }] = await sql<{ n: string }>(
+        db.url,
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`,
+      );
       if (Number(n) === 0) break;
       await sleep(50);
     }
@@ -347,11 +361,11 @@ describe('SIGKILL in the middle of a burst of multi-row changes', () => {
       violations.push(`I1: user ${r.user_id} has ${r.n} default devices`);
     }
     for (const r of await q<{ id: string }>('SELECT id FROM mfa_devices WHERE is_default AND verified_at IS NULL')) violations.push(`I2: default device ${r.id} is not verified`);
-    for (const r of await q<{ id: string }>('SELECT c.id FROM recovery_codes c LEFT JOIN users u ON u.id = c.user_id WHERE u.id IS NULL')) violations.push(`I3: recovery code ${r.id} of no user`);
-    for (const r of await q<{ id: string }>('SELECT d.id FROM mfa_devices d LEFT JOIN users u ON u.id = d.user_id WHERE u.id IS NULL')) violations.push(`I3: device ${r.id} of no user`);
-    for (const r of await q<{ user_id: string }>(
-      'SELECT user_id FROM mfa_devices GROUP BY user_id HAVING bool_or(verified_at IS NOT NULL) AND NOT bool_or(is_default)',
-    )) {
+    for (const r of await q<{ id: string }>('SELECT c.id FROM recovery_codes c LEFT JOIN users u ON u.id = c.user_id WHERE u.id IS NULL'))
+      violations.push(`I3: recovery code ${r.id} of no user`);
+    for (const r of await q<{ id: string }>('SELECT d.id FROM mfa_devices d LEFT JOIN users u ON u.id = d.user_id WHERE u.id IS NULL'))
+      violations.push(`I3: device ${r.id} of no user`);
+    for (const r of await q<{ user_id: string }>('SELECT user_id FROM mfa_devices GROUP BY user_id HAVING bool_or(verified_at IS NOT NULL) AND NOT bool_or(is_default)')) {
       violations.push(`I4: user ${r.user_id} has verified devices but no default`);
     }
 
@@ -367,7 +381,10 @@ describe('SIGKILL in the middle of a burst of multi-row changes', () => {
                   (SELECT max(c.created_at) FROM recovery_codes c WHERE c.user_id = u.id) AS newest
              FROM users u`,
         )
-      ).map((r) => [r.id, { ...r, devices: Number(r.devices), verified: Number(r.verified), codes: Number(r.codes), unused: Number(r.unused), generations: Number(r.generations) }]),
+      ).map((r) => [
+        r.id,
+        { ...r, devices: Number(r.devices), verified: Number(r.verified), codes: Number(r.codes), unused: Number(r.unused), generations: Number(r.generations) },
+      ]),
     );
     const hashesOf = async (userId: string) => new Set((await q<{ h: string }>('SELECT code_hash AS h FROM recovery_codes WHERE user_id = $1', [userId])).map((r) => r.h));
 
@@ -392,7 +409,8 @@ describe('SIGKILL in the middle of a burst of multi-row changes', () => {
         const op = ops.find((o) => o.subject === m.user.userId);
         if (op && acked(op)) {
           if (!gone) violations.push(`acknowledged ${group} ${op.kind} of ${m.user.userId} is missing`);
-          if (!s.mark || s.mark.getTime() < markOf(op.sentAt)) violations.push(`acknowledged ${group} ${op.kind} of ${m.user.userId}: sign-out mark ${s.mark?.toISOString()} before ${new Date(markOf(op.sentAt)).toISOString()}`);
+          if (!s.mark || s.mark.getTime() < markOf(op.sentAt))
+            violations.push(`acknowledged ${group} ${op.kind} of ${m.user.userId}: sign-out mark ${s.mark?.toISOString()} before ${new Date(markOf(op.sentAt)).toISOString()}`);
         }
         if (!op && !intact) violations.push(`${group} user ${m.user.userId} changed without a request`);
       }
@@ -426,7 +444,12 @@ describe('SIGKILL in the middle of a burst of multi-row changes', () => {
     for (const m of members.V) {
       const s = state.get(m.user.userId)!;
       const mine = ops.filter((o) => o.subject === m.user.userId);
-      const devices = new Map((await q<{ id: string; verified: boolean }>('SELECT id, verified_at IS NOT NULL AS verified FROM mfa_devices WHERE user_id = $1', [m.user.userId])).map((d) => [d.id, d.verified]));
+      const devices = new Map(
+        (await q<{ id: string; verified: boolean }>('SELECT id, verified_at IS NOT NULL AS verified FROM mfa_devices WHERE user_id = $1', [m.user.userId])).map((d) => [
+          d.id,
+          d.verified,
+        ]),
+      );
       for (const op of mine.filter(acked)) {
         const later = mine.filter((o) => o.seq >= op.ackSeq!);
         if (op.kind === 'verify' && !later.some((o) => o.kind === 'remove-all') && devices.get(String(op.data.deviceId)) !== true) {

@@ -199,7 +199,10 @@ describe('SIGTERM under load', () => {
     expect(signIns.done).toBeGreaterThan(0);
     expect(signIns.failedBeforeSignal).toEqual([]);
     expect(signIns.serverErrors).toEqual([]);
-    const show = (rs: Result[]) => ({ count: rs.length, first: rs.slice(0, 3).map((r) => `${r.kind} ${r.status ?? r.code} ${r.path} written ${r.writtenAt ? r.writtenAt - sigtermAt : '-'} ms after SIGTERM`) });
+    const show = (rs: Result[]) => ({
+      count: rs.length,
+      first: rs.slice(0, 3).map((r) => `${r.kind} ${r.status ?? r.code} ${r.path} written ${r.writtenAt ? r.writtenAt - sigtermAt : '-'} ms after SIGTERM`),
+    });
     // No 5xx, and no accepted request cut off.
     expect(show(results.filter((r) => r.kind === '5xx'))).toEqual(show([]));
     expect(show(results.filter((r) => r.kind === 'reset' && accepted(r)))).toEqual(show([]));

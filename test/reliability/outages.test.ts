@@ -70,7 +70,11 @@ afterAll(async () => {
   await redis?.stop();
   await pg?.destroy();
   if (Object.keys(recovered).length > 0) {
-    console.log(`Seconds to recover (store answering again → first 200 on /readyz): ${Object.entries(recovered).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')}`);
+    console.log(
+      `Seconds to recover (store answering again → first 200 on /readyz): ${Object.entries(recovered)
+        .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
+        .join(', ')}`,
+    );
   }
 });
 
@@ -185,7 +189,10 @@ describe('a hung Vonage', () => {
     const form = await rp.agent.submit(choose, '/enrol/method', { method: 'sms' });
     const enrol = await rp.agent.submit(form, '/enrol/begin', { method: 'sms', country: 'GB', phone: '07400 123457' });
     expectKind(enrol, 'enrol');
-    const pin = fake.messages.filter((m) => m.to === digits).at(-1)!.text.match(/\b(\d{4})\b/)![1]!;
+    const pin = fake.messages
+      .filter((m) => m.to === digits)
+      .at(-1)!
+      .text.match(/\b(\d{4})\b/)![1]!;
     await finish(callbackOf(await rp.agent.submit(enrol, '/enrol/verify', { code: pin })));
 
     fake.setMode('hang');
@@ -236,7 +243,10 @@ describe('Redis outage', () => {
     expect(JSON.parse(answers.readyz.body)).toEqual({ status: 'unavailable', checks: { postgres: 'ok', store: 'unavailable' } });
     // The admin API keeps its data in Postgres and its tokens are verified locally: it needs no
     // Redis, so it keeps answering (a 503 would be acceptable, a 500 never).
-    answers.admin = await request(`${server.url}/admin/v1/accounts/${admin.accountId}/mfa-policy`, { accept: 'application/json', headers: { authorization: `Bearer ${adminSession.accessToken}` } });
+    answers.admin = await request(`${server.url}/admin/v1/accounts/${admin.accountId}/mfa-policy`, {
+      accept: 'application/json',
+      headers: { authorization: `Bearer ${adminSession.accessToken}` },
+    });
     expect([200, 503]).toContain(answers.admin.status);
     if (answers.admin.status === 503) expectUnavailableJson(answers.admin, 'admin API', ['store_unavailable']);
     else expect(JSON.parse(answers.admin.body)).toMatchObject({ mfaRequired: true });
@@ -256,7 +266,11 @@ describe('Redis outage', () => {
     for (const what of ['authLate', 'tokenLate', 'readyzLate']) {
       expect({ what, status: answers[what]!.status, fast: answers[what]!.ms < FAST_MS }).toEqual({ what, status: 503, fast: true });
     }
-    console.log(`Redis away: ${Object.entries(answers).map(([k, a]) => `${k} ${a.status} in ${a.ms} ms`).join(', ')}`);
+    console.log(
+      `Redis away: ${Object.entries(answers)
+        .map(([k, a]) => `${k} ${a.status} in ${a.ms} ms`)
+        .join(', ')}`,
+    );
 
     await redis.start();
     recovered.redis = await secondsUntilReady(15_000);
@@ -285,7 +299,10 @@ describe('Postgres outage', () => {
     expectUnavailablePage(answers.login, 'POST /interaction/:uid/login');
     answers.token = await tokenRequest();
     expectUnavailableJson(answers.token, 'POST /token', ['temporarily_unavailable', 'store_unavailable']);
-    answers.admin = await request(`${server.url}/admin/v1/accounts/${admin.accountId}/mfa-policy`, { accept: 'application/json', headers: { authorization: `Bearer ${adminSession.accessToken}` } });
+    answers.admin = await request(`${server.url}/admin/v1/accounts/${admin.accountId}/mfa-policy`, {
+      accept: 'application/json',
+      headers: { authorization: `Bearer ${adminSession.accessToken}` },
+    });
     const adminError = expectUnavailableJson(answers.admin, 'admin API', ['store_unavailable']);
     expect(Object.keys(adminError).sort()).toEqual(['error', 'message']);
     answers.adminPut = await request(`${server.url}/admin/v1/accounts/${admin.accountId}/mfa-policy`, {
@@ -313,7 +330,11 @@ describe('Postgres outage', () => {
     for (const [what, a] of Object.entries(answers)) {
       if (what !== 'login') expect({ what, fast: a.ms < FAST_MS }).toEqual({ what, fast: true });
     }
-    console.log(`Postgres away: ${Object.entries(answers).map(([k, a]) => `${k} ${a.status} in ${a.ms} ms`).join(', ')}`);
+    console.log(
+      `Postgres away: ${Object.entries(answers)
+        .map(([k, a]) => `${k} ${a.status} in ${a.ms} ms`)
+        .join(', ')}`,
+    );
 
     await pg.start();
     recovered.postgres = await secondsUntilReady(15_000);

@@ -40,7 +40,10 @@ beforeAll(async () => {
   const env = { DATABASE_URL: db.url, REDIS_URL, ISSUER: issuer, ...clusterSecrets(), ENTRY_RATE_LIMIT: '1000000', LOG_LEVEL: 'warn' };
   // Started together on an empty database: all three migrate and agree on the signing keys.
   nodes = await Promise.all([startTwofold(env), startTwofold(env), startTwofold(env)]);
-  balancer = await startBalancer(nodes.map((n) => n.port), port);
+  balancer = await startBalancer(
+    nodes.map((n) => n.port),
+    port,
+  );
   client = await confidentialClient(db.url, { firstParty: true });
 }, 60_000);
 
@@ -162,7 +165,9 @@ describe('three nodes behind a round-robin balancer', () => {
     const counters = await mfaCounters(db.url, user.userId);
     expect(counters.failed).toBe(7);
     expect(counters.lockedAt).toBeInstanceOf(Date);
-    figures.push(`lockout across nodes: 20 parallel wrong codes (${perNode.join(' / ')} per node) → failed_mfa_attempts ${counters.failed}, ${statuses.filter((s) => s === 401).length} × 401, ${statuses.filter((s) => s === 423).length} × 423`);
+    figures.push(
+      `lockout across nodes: 20 parallel wrong codes (${perNode.join(' / ')} per node) → failed_mfa_attempts ${counters.failed}, ${statuses.filter((s) => s === 401).length} × 401, ${statuses.filter((s) => s === 423).length} × 423`,
+    );
   }, 60_000);
 
   test('a policy change through one node signs users out on all of them', async () => {

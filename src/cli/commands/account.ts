@@ -24,13 +24,12 @@ export const accountSetMfaRequiredCommand: Command = {
   async run(args, ctx) {
     const { positionals } = parseCommandArgs(this.name, args, {}, ['account', 'required']);
     const required = parseBoolean(this.name, positionals.required!);
-    const { account, sessionsEnded } = await ctx.withServices((s) =>
-      new AccountAdmin(s.data, s.audit).setMfaRequired(positionals.account!, required, null));
+    const { account, sessionsEnded } = await ctx.withServices((s) => new AccountAdmin(s.data, s.audit).setMfaRequired(positionals.account!, required, null));
     return {
       json: { accountId: account.id, name: account.name, mfaRequired: account.mfaRequired, sessionsEnded },
       text: [
         `Account "${account.name}" (${account.id}): MFA is now ${account.mfaRequired ? 'required' : 'not required'}.`,
-        ...(sessionsEnded ? ['Every current session of the account\'s users has been signed out.'] : []),
+        ...(sessionsEnded ? ["Every current session of the account's users has been signed out."] : []),
       ],
     };
   },

@@ -27,18 +27,23 @@ export const clientCreateCommand: Command = {
     const redirectUris = values['redirect-uri'] ?? [];
     if (redirectUris.length === 0) throw new UsageError('missing --redirect-uri', this.name);
     if (values.public && values.secret !== undefined) throw new UsageError('--public and --secret exclude each other', this.name);
-    for (const [option, list] of [['redirect-uri', redirectUris], ['post-logout-redirect-uri', values['post-logout-redirect-uri'] ?? []]] as const) {
+    for (const [option, list] of [
+      ['redirect-uri', redirectUris],
+      ['post-logout-redirect-uri', values['post-logout-redirect-uri'] ?? []],
+    ] as const) {
       if (list.some((uri) => uri === '')) throw new UsageError(`--${option} needs a non-empty value`, this.name);
     }
 
-    const client = await ctx.withServices((s) => s.provisioning.createClient({
-      clientId,
-      redirectUris,
-      postLogoutRedirectUris: values['post-logout-redirect-uri'],
-      secret: values.secret,
-      public: Boolean(values.public),
-      firstParty: Boolean(values['first-party']),
-    }));
+    const client = await ctx.withServices((s) =>
+      s.provisioning.createClient({
+        clientId,
+        redirectUris,
+        postLogoutRedirectUris: values['post-logout-redirect-uri'],
+        secret: values.secret,
+        public: Boolean(values.public),
+        firstParty: Boolean(values['first-party']),
+      }),
+    );
     const secret = typeof client.client_secret === 'string' ? client.client_secret : null;
     const isPublic = Boolean(values.public);
     const text = [`Created ${isPublic ? 'public' : 'confidential'}${values['first-party'] ? ' first-party' : ''} client "${clientId}".`];

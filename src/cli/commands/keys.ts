@@ -10,7 +10,7 @@ export const keysRotateCommand: Command = {
   summary: 'add new signing keys: published now, signing after the delay; old keys stay published until their tokens expire',
   details: [
     `--delay SECONDS   how long new keys are only published before they sign (default ${DEFAULT_DELAY_SECONDS}; at least`,
-    '                  KEY_REFRESH_SECONDS so every process, and relying parties\' JWKS caches, have them first)',
+    "                  KEY_REFRESH_SECONDS so every process, and relying parties' JWKS caches, have them first)",
   ],
   async run(args, ctx) {
     const { values } = parseCommandArgs(this.name, args, { delay: { type: 'string' } });

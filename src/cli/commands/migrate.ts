@@ -18,9 +18,10 @@ export const migrateCommand: Command = {
     }
     return {
       json: { applied },
-      text: applied.length === 0
-        ? ['The database schema is up to date: nothing to apply.']
-        : [`Applied ${applied.length} migration${applied.length === 1 ? '' : 's'}:`, ...applied.map((name) => `  ${name}`)],
+      text:
+        applied.length === 0
+          ? ['The database schema is up to date: nothing to apply.']
+          : [`Applied ${applied.length} migration${applied.length === 1 ? '' : 's'}:`, ...applied.map((name) => `  ${name}`)],
     };
   },
 };

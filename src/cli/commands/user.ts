@@ -11,10 +11,10 @@ export const userCreateCommand: Command = {
   summary: 'create a user; without --password-stdin a password is generated and printed once',
   details: [
     '--account ACCOUNT   the account id or name',
-    '--role ROLE         user (default) or admin (manages the account\'s MFA policy)',
+    "--role ROLE         user (default) or admin (manages the account's MFA policy)",
     '--support           a support user (may act on every account)',
     '--password-stdin    read the password from standard input (12 to 256 characters, not a commonly used password)',
-    '--email EMAIL       the user\'s email address, taken as verified',
+    "--email EMAIL       the user's email address, taken as verified",
   ],
   async run(args, ctx) {
     const { values } = parseCommandArgs(this.name, args, {
@@ -33,17 +33,15 @@ export const userCreateCommand: Command = {
     const password = values['password-stdin'] ? await readStdinLine(ctx.io.stdin) : undefined;
 
     const { user, generatedPassword } = await ctx.withServices((s) =>
-      s.provisioning.createUser({ account, username, role, support: Boolean(values.support), password, email: values.email }));
+      s.provisioning.createUser({ account, username, role, support: Boolean(values.support), password, email: values.email }),
+    );
     const text = [
       `Created user "${user.username}": ${user.id}`,
       `Role: ${user.role}${user.isSupport ? ', support' : ''}`,
       ...(user.email ? [`Email: ${user.email} (verified)`] : []),
     ];
     if (generatedPassword !== undefined) {
-      text.push(
-        `Password: ${generatedPassword}`,
-        'Store it now: it is shown only this once and cannot be recovered.',
-      );
+      text.push(`Password: ${generatedPassword}`, 'Store it now: it is shown only this once and cannot be recovered.');
     }
     return {
       json: {
@@ -70,9 +68,11 @@ export const userUnlockCommand: Command = {
     const { user, wasLocked } = await ctx.withServices((s) => new AccountAdmin(s.data, s.audit).unlock(positionals.username!));
     return {
       json: { userId: user.id, username: user.username, unlocked: true, wasLocked },
-      text: [wasLocked
-        ? `Unlocked user "${user.username}" (${user.id}); the MFA failure count is reset.`
-        : `User "${user.username}" (${user.id}) was not locked; the MFA failure count is reset.`],
+      text: [
+        wasLocked
+          ? `Unlocked user "${user.username}" (${user.id}); the MFA failure count is reset.`
+          : `User "${user.username}" (${user.id}) was not locked; the MFA failure count is reset.`,
+      ],
     };
   },
 };
@@ -80,15 +80,13 @@ export const userUnlockCommand: Command = {
 export const userResetMfaCommand: Command = {
   name: 'user reset-mfa',
   usage: ['user reset-mfa USERNAME'],
-  summary: 'account recovery: remove the user\'s MFA devices and recovery codes, and sign the user out everywhere',
+  summary: "account recovery: remove the user's MFA devices and recovery codes, and sign the user out everywhere",
   async run(args, ctx) {
     const { positionals } = parseCommandArgs(this.name, args, {}, ['username']);
     const { user, devicesRemoved } = await ctx.withServices((s) => new AccountAdmin(s.data, s.audit, s.notices).resetMfa(positionals.username!));
     return {
       json: { userId: user.id, username: user.username, devicesRemoved, sessionsEnded: true },
-      text: [
-        `Reset MFA for "${user.username}" (${user.id}): removed ${devicesRemoved} device${devicesRemoved === 1 ? '' : 's'}; every session of the user has been signed out.`,
-      ],
+      text: [`Reset MFA for "${user.username}" (${user.id}): removed ${devicesRemoved} device${devicesRemoved === 1 ? '' : 's'}; every session of the user has been signed out.`],
     };
   },
 };
@@ -96,7 +94,7 @@ export const userResetMfaCommand: Command = {
 export const userSetEmailCommand: Command = {
   name: 'user set-email',
   usage: ['user set-email USERNAME EMAIL'],
-  summary: 'set a user\'s email address (taken as verified); a verified address it replaces is told',
+  summary: "set a user's email address (taken as verified); a verified address it replaces is told",
   async run(args, ctx) {
     const { positionals } = parseCommandArgs(this.name, args, {}, ['username', 'email']);
     const { user, previousEmail } = await ctx.withServices((s) => s.provisioning.setEmail(positionals.username!, positionals.email!));

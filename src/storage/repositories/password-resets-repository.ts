@@ -36,10 +36,9 @@ export class PasswordResetsRepository {
 
   /** The user of a link that is unused and unexpired (it stays usable: a GET never consumes it). */
   async findValid(tokenHash: string): Promise<string | undefined> {
-    const { rows } = await this.db.query<{ userId: string }>(
-      'SELECT user_id AS "userId" FROM password_resets WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()',
-      [tokenHash],
-    );
+    const { rows } = await this.db.query<{ userId: string }>('SELECT user_id AS "userId" FROM password_resets WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()', [
+      tokenHash,
+    ]);
     return rows[0]?.userId;
   }
 

@@ -16,10 +16,7 @@ export class RecoveryCodesRepository {
 
   /** Uses a code once: of two parallel uses, exactly one succeeds. */
   async consume(userId: string, hash: string): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      'UPDATE recovery_codes SET used_at = now() WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL',
-      [userId, hash],
-    );
+    const { rowCount } = await this.db.query('UPDATE recovery_codes SET used_at = now() WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL', [userId, hash]);
     return rowCount === 1;
   }
 

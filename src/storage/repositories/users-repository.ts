@@ -45,7 +45,16 @@ export class UsersRepository {
   constructor(private readonly db: Queryable) {}
 
   /** `usernameKey` is the canonical form (src/accounts/username.ts); its unique index refuses look-alikes. */
-  async create(input: { accountId: string; username: string; usernameKey: string; role: Role; isSupport: boolean; passwordHash: string; email?: string | null; emailVerified?: boolean }): Promise<User> {
+  async create(input: {
+    accountId: string;
+    username: string;
+    usernameKey: string;
+    role: Role;
+    isSupport: boolean;
+    passwordHash: string;
+    email?: string | null;
+    emailVerified?: boolean;
+  }): Promise<User> {
     const { rows } = await this.db.query<User>(
       `INSERT INTO users AS u (account_id, username, username_key, role, is_support, password_hash, email, email_verified)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
@@ -129,18 +138,12 @@ export class UsersRepository {
 
   /** A correct code: resets the counter unless the user is locked (then false). */
   async resetMfaFailures(id: string): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      'UPDATE users SET failed_mfa_attempts = 0 WHERE id = $1 AND locked_at IS NULL',
-      [id],
-    );
+    const { rowCount } = await this.db.query('UPDATE users SET failed_mfa_attempts = 0 WHERE id = $1 AND locked_at IS NULL', [id]);
     return rowCount === 1;
   }
 
   async unlock(id: string): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      'UPDATE users SET failed_mfa_attempts = 0, locked_at = NULL, locked_reason = NULL WHERE id = $1',
-      [id],
-    );
+    const { rowCount } = await this.db.query('UPDATE users SET failed_mfa_attempts = 0, locked_at = NULL, locked_reason = NULL WHERE id = $1', [id]);
     return rowCount === 1;
   }
 
@@ -149,10 +152,7 @@ export class UsersRepository {
    * before `signOutAt` (the lock, if any, stays: unlocking is a separate support action).
    */
   async resetMfaState(id: string, signOutAt: Date): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      `UPDATE users SET failed_mfa_attempts = 0, sessions_valid_after = ${nextMark('$2')} WHERE id = $1`,
-      [id, signOutAt],
-    );
+    const { rowCount } = await this.db.query(`UPDATE users SET failed_mfa_attempts = 0, sessions_valid_after = ${nextMark('$2')} WHERE id = $1`, [id, signOutAt]);
     return rowCount === 1;
   }
 
@@ -163,10 +163,10 @@ export class UsersRepository {
 
   /** Ends every session and refresh token of the user issued before `at`; returns the mark set. */
   async signOutEverywhere(id: string, at: Date): Promise<Date> {
-    const { rows } = await this.db.query<{ mark: Date }>(
-      `UPDATE users SET sessions_valid_after = ${nextMark('$2')} WHERE id = $1 RETURNING sessions_valid_after AS mark`,
-      [id, at],
-    );
+    const { rows } = await this.db.query<{ mark: Date }>(`UPDATE users SET sessions_valid_after = ${nextMark('$2')} WHERE id = $1 RETURNING sessions_valid_after AS mark`, [
+      id,
+      at,
+    ]);
     return rows[0]?.mark ?? at;
   }
 

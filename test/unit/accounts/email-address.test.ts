@@ -4,7 +4,7 @@ import { normaliseEmail, parseEmail } from '../../../src/accounts/email-address.
 describe('email addresses', () => {
   it('stores one form: trimmed and lower-cased as a whole', () => {
     expect(normaliseEmail('  Alice.Smith+MFA@Example.COM ')).toBe('alice.smith+mfa@example.com');
-    expect(normaliseEmail('o\'brien@sub.example.co.uk')).toBe("o'brien@sub.example.co.uk");
+    expect(normaliseEmail("o'brien@sub.example.co.uk")).toBe("o'brien@sub.example.co.uk");
     expect(normaliseEmail('x@xn--bcher-kva.example')).toBe('x@xn--bcher-kva.example');
   });
 
@@ -17,11 +17,31 @@ describe('email addresses', () => {
   });
 
   it.each([
-    '', ' ', 'alice', '@example.com', 'alice@', 'alice@example', 'a@b@example.com', 'alice smith@example.com',
-    'alice@exa mple.com', 'alice@example.com\r\nBcc: x@example.com', 'alice\u0000@example.com', 'alice\t@example.com',
-    '"alice"@example.com', '.alice@example.com', 'alice.@example.com', 'al..ice@example.com', 'alice@-example.com',
-    'alice@example-.com', 'alice@example..com', 'alice@[127.0.0.1]', 'alice@127.0.0.1', 'аlice@example.com', 'alice@bücher.example',
-    '<alice@example.com>', 'alice@example.com,bob@example.com',
+    '',
+    ' ',
+    'alice',
+    '@example.com',
+    'alice@',
+    'alice@example',
+    'a@b@example.com',
+    'alice smith@example.com',
+    'alice@exa mple.com',
+    'alice@example.com\r\nBcc: x@example.com',
+    'alice\u0000@example.com',
+    'alice\t@example.com',
+    '"alice"@example.com',
+    '.alice@example.com',
+    'alice.@example.com',
+    'al..ice@example.com',
+    'alice@-example.com',
+    'alice@example-.com',
+    'alice@example..com',
+    'alice@[127.0.0.1]',
+    'alice@127.0.0.1',
+    'аlice@example.com',
+    'alice@bücher.example',
+    '<alice@example.com>',
+    'alice@example.com,bob@example.com',
   ])('refuses %j', (bad) => {
     expect(normaliseEmail(bad)).toBeNull();
     expect(() => parseEmail(bad)).toThrow(/Enter a valid email address/);

@@ -34,37 +34,79 @@ describe('loadConfig', () => {
   it('applies the documented defaults and freezes the result', () => {
     const c = loadConfig({ DATA_DIR: dataDir });
     expect(c).toMatchObject({
-      nodeEnv: 'development', port: 3000, issuer: 'http://localhost:3000', dataDir,
-      demo: true, logLevel: 'info', trustProxy: false, totpIssuer: 'Twofold', reauthMaxAgeSeconds: 300,
+      nodeEnv: 'development',
+      port: 3000,
+      issuer: 'http://localhost:3000',
+      dataDir,
+      demo: true,
+      logLevel: 'info',
+      trustProxy: false,
+      totpIssuer: 'Twofold',
+      reauthMaxAgeSeconds: 300,
       enrolmentTtlSeconds: 3600,
     });
     expect(c.databaseUrl).toBeUndefined();
     expect(c.redisUrl).toBeUndefined();
     expect(c.sms).toEqual({
-      provider: 'console', vonage: undefined, timeoutMs: 5000, pinLength: 4, codeLength: 7,
-      pinTtlSeconds: 600, codeTtlSeconds: 600, resendCooldownSeconds: 30, maxPerUserPerHour: 10,
-      maxPerPhonePerHour: 10, maxPinsPerPhonePerHour: 5, maxPendingUsersPerPhone: 3, maxPerIpPerHour: 20,
-      maxGlobalPerHour: 1000, allowedCallingCodes: null,
+      provider: 'console',
+      vonage: undefined,
+      timeoutMs: 5000,
+      pinLength: 4,
+      codeLength: 7,
+      pinTtlSeconds: 600,
+      codeTtlSeconds: 600,
+      resendCooldownSeconds: 30,
+      maxPerUserPerHour: 10,
+      maxPerPhonePerHour: 10,
+      maxPinsPerPhonePerHour: 5,
+      maxPendingUsersPerPhone: 3,
+      maxPerIpPerHour: 20,
+      maxGlobalPerHour: 1000,
+      allowedCallingCodes: null,
     });
     expect(c.cookieKeys).toHaveLength(1);
     expect(c.cookieKeys[0].length).toBeGreaterThanOrEqual(32);
     expect(c.dataEncryptionKey).toHaveLength(32);
     expect(Object.isFrozen(c) && Object.isFrozen(c.sms) && Object.isFrozen(c.cookieKeys)).toBe(true);
-    expect(() => { (c as { port: number }).port = 1; }).toThrow(TypeError);
+    expect(() => {
+      (c as { port: number }).port = 1;
+    }).toThrow(TypeError);
   });
 
   it('reads every setting, treats empty strings as unset and normalises', () => {
     const c = loadConfig({
-      NODE_ENV: 'test', PORT: '0', ISSUER: 'https://id.example.com/tenant/', DATA_DIR: dataDir,
-      DATABASE_URL: 'postgresql://u:p@db:5432/twofold', REDIS_URL: 'rediss://cache:6380', COOKIE_KEYS: ` ${KEY_A} , ${'b'.repeat(40)} `,
-      DATA_ENCRYPTION_KEY: DEK, LOG_LEVEL: 'silent', TRUST_PROXY: '1', TOTP_ISSUER: 'Acme', REAUTH_MAX_AGE: '60',
-      SMS_TIMEOUT_MS: '250', SMS_PIN_LENGTH: '6', SMS_CODE_LENGTH: '8', SMS_ALLOWED_COUNTRIES: '1, 44,91,44',
-      SMS_LIMIT_GLOBAL_HOURLY: '5', SMS_RESEND_COOLDOWN: '0', VONAGE_API_KEY: '',
+      NODE_ENV: 'test',
+      PORT: '0',
+      ISSUER: 'https://id.example.com/tenant/',
+      DATA_DIR: dataDir,
+      DATABASE_URL: 'postgresql://u:p@db:5432/twofold',
+      REDIS_URL: 'rediss://cache:6380',
+      COOKIE_KEYS: ` ${KEY_A} , ${'b'.repeat(40)} `,
+      DATA_ENCRYPTION_KEY: DEK,
+      LOG_LEVEL: 'silent',
+      TRUST_PROXY: '1',
+      TOTP_ISSUER: 'Acme',
+      REAUTH_MAX_AGE: '60',
+      SMS_TIMEOUT_MS: '250',
+      SMS_PIN_LENGTH: '6',
+      SMS_CODE_LENGTH: '8',
+      SMS_ALLOWED_COUNTRIES: '1, 44,91,44',
+      SMS_LIMIT_GLOBAL_HOURLY: '5',
+      SMS_RESEND_COOLDOWN: '0',
+      VONAGE_API_KEY: '',
     });
     expect(c).toMatchObject({
-      nodeEnv: 'test', port: 0, issuer: 'https://id.example.com/tenant', demo: false, logLevel: 'silent',
-      trustProxy: true, totpIssuer: 'Acme', reauthMaxAgeSeconds: 60, cookieKeys: [KEY_A, 'b'.repeat(40)],
-      databaseUrl: 'postgresql://u:p@db:5432/twofold', redisUrl: 'rediss://cache:6380',
+      nodeEnv: 'test',
+      port: 0,
+      issuer: 'https://id.example.com/tenant',
+      demo: false,
+      logLevel: 'silent',
+      trustProxy: true,
+      totpIssuer: 'Acme',
+      reauthMaxAgeSeconds: 60,
+      cookieKeys: [KEY_A, 'b'.repeat(40)],
+      databaseUrl: 'postgresql://u:p@db:5432/twofold',
+      redisUrl: 'rediss://cache:6380',
     });
     expect(c.dataEncryptionKey.equals(Buffer.alloc(32, 7))).toBe(true);
     expect(c.sms).toMatchObject({ timeoutMs: 250, pinLength: 6, codeLength: 8, maxGlobalPerHour: 5, resendCooldownSeconds: 0 });
@@ -72,19 +114,37 @@ describe('loadConfig', () => {
     expect(existsSync(dataDir)).toBe(false); // both secrets given: nothing generated
     expect(loadConfig({ PORT: '', DATA_DIR: dataDir, ISSUER: ' ' }).issuer).toBe('http://localhost:3000');
     expect(loadConfig({ PORT: '8080', DATA_DIR: dataDir }).issuer).toBe('http://localhost:8080');
-    expect(loadConfig({ DATA_DIR: 'relative/dir', COOKIE_KEYS: KEY_A, DATA_ENCRYPTION_KEY: DEK }).dataDir)
-      .toBe(resolve('relative/dir'));
+    expect(loadConfig({ DATA_DIR: 'relative/dir', COOKIE_KEYS: KEY_A, DATA_ENCRYPTION_KEY: DEK }).dataDir).toBe(resolve('relative/dir'));
   });
 
   it('names every bad setting at once, one line each', () => {
     const bad = {
-      NODE_ENV: 'staging', PORT: '70000', ISSUER: 'https://x.example.com/?a=1', DATABASE_URL: 'mysql://db/x',
-      REDIS_URL: 'http://cache', COOKIE_KEYS: 'short', DATA_ENCRYPTION_KEY: 'AAAA', DEMO: 'maybe',
-      LOG_LEVEL: 'loud', TRUST_PROXY: 'yes', TOTP_ISSUER: 'a:b', REAUTH_MAX_AGE: '-1', SMS_PROVIDER: 'twilio',
-      VONAGE_FROM: 'not a valid sender!', VONAGE_REST_HOST: 'ftp://x', SMS_TIMEOUT_MS: '1.5',
-      SMS_PIN_LENGTH: '3', SMS_CODE_LENGTH: '11', SMS_PIN_TTL: 'ten', SMS_CODE_TTL: '0', SMS_RESEND_COOLDOWN: '1e3',
-      SMS_LIMIT_USER_HOURLY: '0', SMS_LIMIT_PHONE_HOURLY: 'x', SMS_LIMIT_IP_HOURLY: '-5',
-      SMS_LIMIT_GLOBAL_HOURLY: '99999999999', SMS_ALLOWED_COUNTRIES: '1,+44,1234',
+      NODE_ENV: 'staging',
+      PORT: '70000',
+      ISSUER: 'https://x.example.com/?a=1',
+      DATABASE_URL: 'mysql://db/x',
+      REDIS_URL: 'http://cache',
+      COOKIE_KEYS: 'short',
+      DATA_ENCRYPTION_KEY: 'AAAA',
+      DEMO: 'maybe',
+      LOG_LEVEL: 'loud',
+      TRUST_PROXY: 'yes',
+      TOTP_ISSUER: 'a:b',
+      REAUTH_MAX_AGE: '-1',
+      SMS_PROVIDER: 'twilio',
+      VONAGE_FROM: 'not a valid sender!',
+      VONAGE_REST_HOST: 'ftp://x',
+      SMS_TIMEOUT_MS: '1.5',
+      SMS_PIN_LENGTH: '3',
+      SMS_CODE_LENGTH: '11',
+      SMS_PIN_TTL: 'ten',
+      SMS_CODE_TTL: '0',
+      SMS_RESEND_COOLDOWN: '1e3',
+      SMS_LIMIT_USER_HOURLY: '0',
+      SMS_LIMIT_PHONE_HOURLY: 'x',
+      SMS_LIMIT_IP_HOURLY: '-5',
+      SMS_LIMIT_GLOBAL_HOURLY: '99999999999',
+      SMS_ALLOWED_COUNTRIES: '1,+44,1234',
     };
     const lines = problems(bad);
     expect(names(lines).sort()).toEqual(Object.keys(bad).sort());
@@ -119,8 +179,11 @@ describe('loadConfig', () => {
   it("ALLOWED_HOSTS: host[:port] names added to ISSUER's host, lower-case, without default ports", () => {
     expect(loadConfig({ DATA_DIR: dataDir, ISSUER: 'https://ID.example.com' }).allowedHosts).toEqual(['id.example.com']);
     expect(loadConfig({ DATA_DIR: dataDir, ISSUER: 'http://127.0.0.1:4000/t' }).allowedHosts).toEqual(['127.0.0.1:4000']);
-    expect(loadConfig({ DATA_DIR: dataDir, ISSUER: 'https://id.example.com', ALLOWED_HOSTS: 'Login.Example.NET:443, id.example.com,[::1]:8443' }).allowedHosts)
-      .toEqual(['id.example.com', 'login.example.net', '[::1]:8443']);
+    expect(loadConfig({ DATA_DIR: dataDir, ISSUER: 'https://id.example.com', ALLOWED_HOSTS: 'Login.Example.NET:443, id.example.com,[::1]:8443' }).allowedHosts).toEqual([
+      'id.example.com',
+      'login.example.net',
+      '[::1]:8443',
+    ]);
     for (const bad of ['evil.example/path', 'http://evil.example', 'a b', 'evil.example:port', ',']) expect(names(problems({ ALLOWED_HOSTS: bad }))).toEqual(['ALLOWED_HOSTS']);
   });
 
@@ -208,7 +271,13 @@ describe('loadConfig', () => {
     for (const bad of ['http://mail.example.com', 'mail.example.com:25', 'smtp://']) expect(names(problems({ MAIL_PROVIDER: 'smtp', SMTP_URL: bad }))).toEqual(['SMTP_URL']);
     expect(names(problems({ MAIL_PROVIDER: 'sendmail' }))).toEqual(['MAIL_PROVIDER']);
     for (const bad of ['no-reply', 'Twofold <no reply@x>', 'a@b\r\nBcc: x@y', 'Twofold <a@b']) expect(names(problems({ MAIL_FROM: bad }))).toEqual(['MAIL_FROM']);
-    const smtp = loadConfig({ DATA_DIR: dataDir, MAIL_PROVIDER: 'smtp', SMTP_URL: 'smtps://u:p@mail.example.com:465', MAIL_FROM: 'Example ID <id@example.com>', MAIL_TIMEOUT_MS: '2000' });
+    const smtp = loadConfig({
+      DATA_DIR: dataDir,
+      MAIL_PROVIDER: 'smtp',
+      SMTP_URL: 'smtps://u:p@mail.example.com:465',
+      MAIL_FROM: 'Example ID <id@example.com>',
+      MAIL_TIMEOUT_MS: '2000',
+    });
     expect(smtp.mail).toEqual({ provider: 'smtp', smtpUrl: 'smtps://u:p@mail.example.com:465', from: 'Example ID <id@example.com>', timeoutMs: 2000 });
     expect(problems({ MAIL_PROVIDER: 'smtp', SMTP_URL: 'smtp://user:hunter2-secret@exa mple' }).join('\n')).not.toContain('hunter2');
   });
@@ -228,9 +297,7 @@ describe('loadConfig', () => {
     } catch (err) {
       message = (err as Error).message;
     }
-    expect(names(message.split('\n')).sort()).toEqual(
-      ['COOKIE_KEYS', 'DATABASE_URL', 'DATA_ENCRYPTION_KEY', 'REDIS_URL', 'SMTP_URL', 'VONAGE_API_KEY', 'VONAGE_FROM'],
-    );
+    expect(names(message.split('\n')).sort()).toEqual(['COOKIE_KEYS', 'DATABASE_URL', 'DATA_ENCRYPTION_KEY', 'REDIS_URL', 'SMTP_URL', 'VONAGE_API_KEY', 'VONAGE_FROM']);
     for (const value of Object.values(secrets)) expect(message).not.toContain(value);
     for (const fragment of ['9f8e7d', '0a1b2c', 'pg-pass', 'redis-pass', 'vonage-secret', 'smtp-pass']) expect(message).not.toContain(fragment);
   });
@@ -268,12 +335,18 @@ function loadInChild(dir: string, startAt: number): Promise<string> {
     process.stdout.write(JSON.stringify([c.cookieKeys, c.dataEncryptionKey.toString('base64')]));`;
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', main], {
-      cwd: root, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: root,
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d; });
-    child.stderr.on('data', (d: Buffer) => { err += d; });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d;
+    });
     child.on('error', fail);
     child.on('close', (code) => (code === 0 ? done(out) : fail(new Error(`child exited ${code}: ${err}`))));
   });

@@ -63,7 +63,10 @@ afterAll(async () => {
 /** A started sign-in coming back to the callback with a code. */
 async function callback(): Promise<Response> {
   const begun = await fetch(`${appUrl}/begin`, { redirect: 'manual' });
-  const cookie = begun.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const cookie = begun.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
   const state = new URL(begun.headers.get('location')!).searchParams.get('state')!;
   return fetch(`${appUrl}/callback?${new URLSearchParams({ state, code: 'a-code' })}`, { headers: { cookie, accept: 'text/html' } });
 }

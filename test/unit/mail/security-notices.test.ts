@@ -18,9 +18,19 @@ function notices() {
 }
 
 const user = (over: Partial<User> = {}): User => ({
-  id: '00000000-0000-4000-8000-000000000002', accountId: '00000000-0000-4000-8000-000000000001', username: 'alice',
-  role: 'user', isSupport: false, passwordHash: 'x', failedMfaAttempts: 0, lockedAt: null, lockedReason: null,
-  email: 'alice@example.test', emailVerified: true, createdAt: new Date(), ...over,
+  id: '00000000-0000-4000-8000-000000000002',
+  accountId: '00000000-0000-4000-8000-000000000001',
+  username: 'alice',
+  role: 'user',
+  isSupport: false,
+  passwordHash: 'x',
+  failedMfaAttempts: 0,
+  lockedAt: null,
+  lockedReason: null,
+  email: 'alice@example.test',
+  emailVerified: true,
+  createdAt: new Date(),
+  ...over,
 });
 
 describe('SecurityNotices', () => {

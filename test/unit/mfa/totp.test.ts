@@ -218,12 +218,9 @@ describe('normaliseTotpInput', () => {
     expect(normaliseTotpInput(input)).toBe(expected);
   });
 
-  it.each([[''], ['abcdef'], ['12345'], ['1234567'], [null], [12345], [123456], ['١٢٣٤٥٦'], ['12-34-56'], ['123456\u0000']])(
-    '%j → null',
-    (input) => {
-      expect(normaliseTotpInput(input)).toBeNull();
-    },
-  );
+  it.each([[''], ['abcdef'], ['12345'], ['1234567'], [null], [12345], [123456], ['١٢٣٤٥٦'], ['12-34-56'], ['123456\u0000']])('%j → null', (input) => {
+    expect(normaliseTotpInput(input)).toBeNull();
+  });
 });
 
 describe('totpUri', () => {

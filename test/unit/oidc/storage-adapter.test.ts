@@ -285,9 +285,22 @@ describe('Redis records', () => {
   });
 
   const refreshToken = (jti: string) => ({
-    iat: 1795850728, exp: 1797060328, accountId: '3dde25f4-b866-4093-a5f9-34d497b06a3a', acr: 'aal2', amr: ['pwd', 'otp', 'mfa'],
-    authTime: 1795850728, grantId: randomBytes(32).toString('base64url'), gty: 'authorization_code', nonce: randomBytes(32).toString('base64url'),
-    rotations: 0, scope: 'openid offline_access', sessionUid: randomBytes(32).toString('base64url'), kind: 'RefreshToken', jti, clientId: 'rp-pvvy68', iiat: 1795850728,
+    iat: 1795850728,
+    exp: 1797060328,
+    accountId: '3dde25f4-b866-4093-a5f9-34d497b06a3a',
+    acr: 'aal2',
+    amr: ['pwd', 'otp', 'mfa'],
+    authTime: 1795850728,
+    grantId: randomBytes(32).toString('base64url'),
+    gty: 'authorization_code',
+    nonce: randomBytes(32).toString('base64url'),
+    rotations: 0,
+    scope: 'openid offline_access',
+    sessionUid: randomBytes(32).toString('base64url'),
+    kind: 'RefreshToken',
+    jti,
+    clientId: 'rp-pvvy68',
+    iiat: 1795850728,
   });
 
   it('payloads are stored compressed (a refresh token in under 60% of its JSON) and read back exactly', async () => {

@@ -1,13 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { AppError } from '../../../src/http/app-error.js';
-import {
-  callingCodeOf,
-  countryOptions,
-  isCallingCodeAllowed,
-  last4,
-  maskPhone,
-  parsePhoneNumber,
-} from '../../../src/sms/phone-number.js';
+import { callingCodeOf, countryOptions, isCallingCodeAllowed, last4, maskPhone, parsePhoneNumber } from '../../../src/sms/phone-number.js';
 
 function rejection(country: string, input: string): unknown {
   try {
