@@ -14,7 +14,8 @@ import { csrfToken, otpauthUri, UserAgent } from '../helpers/user-agent.js';
  * changes signing out, and the bounds on pending devices.
  */
 
-const REAUTH = 4;
+// Long enough for a whole test on a busy machine, short enough to wait out once.
+const REAUTH = 10;
 let db: TestDatabase;
 let fake: FakeVonage;
 let server: TwofoldProcess;
