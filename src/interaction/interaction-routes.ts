@@ -8,7 +8,7 @@ import { requestOrigin } from '../http/request-origin.js';
 import { renderPage } from '../http/views.js';
 import { factorChoices, isDeviceKind } from '../mfa/factors/index.js';
 import type { SignInFlow, SignInStep } from '../mfa/sign-in-flow.js';
-import { requestsMfa } from '../oidc/authentication-context.js';
+import { requestsMfa, requestsPhr } from '../oidc/authentication-context.js';
 import { FIRST_PARTY } from '../oidc/create-provider.js';
 import { MFA_STEP_UP } from '../oidc/interaction-policy.js';
 
@@ -105,7 +105,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
       if (step) return show(ctx, step);
       const onlyStepUp = d.prompt.reasons.length > 0 && d.prompt.reasons.every((r) => r === MFA_STEP_UP);
       if (onlyStepUp && d.session?.accountId) {
-        const step = await flow.stepUp(d.uid, d.session.accountId, await sessionLoginTs(d), requestOrigin(ctx));
+        const step = await flow.stepUp(d.uid, d.session.accountId, await sessionLoginTs(d), requestOrigin(ctx), requestsPhr(d.params.acr_values));
         if (step) return show(ctx, step);
       }
       return loginPage(ctx, d);
@@ -125,7 +125,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     const { d, form } = await post(ctx);
     if (d.prompt.name !== 'login') return ctx.redirect(`/interaction/${d.uid}`);
     try {
-      const step = await flow.submitPassword(d.uid, form.username, form.password, requestsMfa(d.params.acr_values), requestOrigin(ctx));
+      const step = await flow.submitPassword(d.uid, form.username, form.password, requestsMfa(d.params.acr_values), requestOrigin(ctx), requestsPhr(d.params.acr_values));
       return show(ctx, step);
     } catch (err) {
       if (isAppError(err) && (err.code === 'invalid_credentials' || err.code === 'rate_limited')) {
