@@ -1,3 +1,4 @@
+/* global window, document */
 // Runs the WebAuthn ceremony of a passkey form (data-passkey="create" or "get") and posts its
 // result as the form's code; a failed or cancelled ceremony shows the form's error line.
 (function () {
@@ -12,7 +13,7 @@
       var optionsJSON;
       try {
         optionsJSON = JSON.parse(form.dataset.options);
-      } catch (e) {
+      } catch {
         if (error) error.hidden = false;
         return;
       }
