@@ -6,7 +6,7 @@ import { toAppError } from '../http/error-handler.js';
 import { readForm } from '../http/form-body.js';
 import { requestOrigin } from '../http/request-origin.js';
 import { renderPage } from '../http/views.js';
-import { factorChoices, isDeviceKind } from '../mfa/factors/index.js';
+import { factorChoices, factorOf, isDeviceKind } from '../mfa/factors/index.js';
 import type { SignInFlow, SignInStep } from '../mfa/sign-in-flow.js';
 import { requestsMfa, requestsPhr } from '../oidc/authentication-context.js';
 import { FIRST_PARTY } from '../oidc/create-provider.js';
@@ -81,7 +81,8 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
 
   async function loginPage(ctx: Context, d: Details, locals: { username?: string; error?: string } = {}, status = 200) {
     const client = await provider.Client.find(String(d.params.client_id));
-    await page(ctx, 'login', 'Sign in', { clientName: client?.clientName ?? client?.clientId ?? '', ...locals }, status);
+    const firstFactors = await flow.firstFactorOptions(d.uid);
+    await page(ctx, 'login', 'Sign in', { clientName: client?.clientName ?? client?.clientId ?? '', firstFactors, ...locals }, status);
   }
 
   /** When the interaction's session signed in (the interaction keeps no copy of it). */
@@ -134,6 +135,16 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
       }
       throw err;
     }
+  });
+
+  /** A sign-in with a factor alone (a passkey): no password. */
+  router.post('/sign-in/:kind', async (ctx) => {
+    const { d, form } = await post(ctx);
+    if (d.prompt.name !== 'login') return ctx.redirect(`/interaction/${d.uid}`);
+    if (!isDeviceKind(ctx.params.kind)) throw new AppError('not_found', 'Unknown sign-in method.');
+    const step = await flow.signInWithFactor(d.uid, ctx.params.kind, form.code, requestOrigin(ctx), requestsPhr(d.params.acr_values));
+    if (step) return show(ctx, step);
+    return loginPage(ctx, d, { error: factorOf(ctx.params.kind).invalidChallengeCode ?? 'Sign-in not recognised' }, 401);
   });
 
   router.post('/mfa', async (ctx) => {

@@ -117,6 +117,10 @@ export interface MfaFactor {
   describeChallenge?(user: User, device: Device, flowId: string): Promise<Record<string, unknown>>;
   /** The amr a verification with this device proves, when it depends on the device. */
   amrFor?(device: Device): SecondFactorAmr;
+  /** Options for a sign-in that starts from this factor alone (a discoverable passkey), bound to the flow. */
+  describeFirstFactor?(flowId: string): Promise<Record<string, unknown>>;
+  /** The verified device that answered such a sign-in (user verification required), or undefined. */
+  verifyFirstFactor?(code: unknown, ctx: FactorContext): Promise<Device | undefined>;
   /** True when the code is right; single use (a replayed code is false). */
   verify(user: User, device: Device, code: unknown, ctx: FactorContext): Promise<boolean>;
 }

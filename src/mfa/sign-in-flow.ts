@@ -138,6 +138,33 @@ export class SignInFlow {
     return this.complete(flowId, user, factor.amrFor?.(device) ?? factor.amr, origin, auth, phishingResistant(device));
   }
 
+  /** What the login page offers besides the password: each factor that can sign in on its own, with its request. */
+  async firstFactorOptions(flowId: string): Promise<{ kind: Device['kind']; view: Record<string, unknown> }[]> {
+    const out: { kind: Device['kind']; view: Record<string, unknown> }[] = [];
+    for (const kind of this.factors.kinds()) {
+      const factor = this.factors.get(kind);
+      if (factor.describeFirstFactor) out.push({ kind, view: await factor.describeFirstFactor(flowId) });
+    }
+    return out;
+  }
+
+  /**
+   * A sign-in without a password (a discoverable passkey with user verification). Undefined
+   * when the response is not recognised. Locks and the account's policy hold as for any sign-in.
+   */
+  async signInWithFactor(flowId: string, kind: unknown, code: unknown, origin: RequestOrigin, phr = false): Promise<SignInStep | undefined> {
+    const factor = this.factors.get(String(kind));
+    if (!factor.verifyFirstFactor) throw new AppError('bad_request', 'That authentication method is not available.');
+    const device = await factor.verifyFirstFactor(code, this.factorContext(flowId, origin));
+    if (!device) return undefined;
+    const auth = await this.data.users.findAuthState(device.userId);
+    if (!auth || auth.user.lockedAt) return { kind: 'locked' };
+    if (!(await this.lockout.recordSuccess(auth.user))) return { kind: 'locked' };
+    await this.audit.record('mfa.ok', { accountId: auth.user.accountId, subjectUserId: auth.user.id, actorUserId: auth.user.id, origin, details: { method: device.kind } });
+    await this.states.save(flowId, { userId: auth.user.id, mfaRequired: true, stage: 'challenge', deviceId: device.id, ...(phr ? { phr } : {}) });
+    return this.complete(flowId, auth.user, factor.amrFor?.(device) ?? factor.amr, origin, auth, phishingResistant(device), false);
+  }
+
   /** "Use a recovery code": any unused code, once; wrong codes count towards the lock. */
   async verifyRecoveryCode(flowId: string, code: unknown, origin: RequestOrigin): Promise<SignInStep> {
     const { state, user, auth } = await this.load(flowId);
@@ -332,6 +359,7 @@ export class SignInFlow {
     origin: RequestOrigin,
     loaded?: UserAuthState,
     phishingResistantFactor = false,
+    password = true,
   ): Promise<SignInStep> {
     const auth = loaded ?? (await this.data.users.findAuthState(user.id));
     if (!auth || auth.user.lockedAt) return { kind: 'locked' };
@@ -339,7 +367,7 @@ export class SignInFlow {
     if (!secondFactor && (auth.accountMfaRequired || state?.mfaRequired)) return this.afterFirstFactor(flowId, auth.user, true, origin, state?.phr);
     if (state?.phr && !phishingResistantFactor) return this.afterFirstFactor(flowId, auth.user, true, origin, true);
     await this.states.clear(flowId);
-    const { acr, amr } = authenticationContext(secondFactor, Boolean(state?.phr && phishingResistantFactor));
+    const { acr, amr } = authenticationContext(secondFactor, Boolean(state?.phr && phishingResistantFactor), password);
     await this.audit.record('login.succeeded', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { acr, amr } });
     // auth_time is when the user last proved the password: a step-up adds the second factor
     // but no fresh password, so the session keeps its sign-in time (max_age and "recent

@@ -10,9 +10,10 @@ export type SecondFactorAmr = FactorAmr | 'otp';
 export type Acr = 'aal1' | 'aal2' | 'phr';
 export const ACR_VALUES: Acr[] = ['aal1', 'aal2', 'phr'];
 
-export function authenticationContext(secondFactor: SecondFactorAmr | null, phr = false): { acr: Acr; amr: string[] } {
+export function authenticationContext(secondFactor: SecondFactorAmr | null, phr = false, password = true): { acr: Acr; amr: string[] } {
   if (!secondFactor) return { acr: 'aal1', amr: ['pwd'] };
-  return { acr: phr ? 'phr' : 'aal2', amr: ['pwd', secondFactor, 'mfa'] };
+  // A passkey with user verification alone is multi-factor (possession + the verification).
+  return { acr: phr ? 'phr' : 'aal2', amr: [...(password ? ['pwd'] : []), secondFactor, 'mfa'] };
 }
 
 /** Requested acr_values (space separated) ask for MFA (phr is MFA too). */

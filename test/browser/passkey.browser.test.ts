@@ -149,10 +149,33 @@ describeBrowser('passkeys (WebAuthn) in Chromium', () => {
     await page.waitForURL((url) => url.pathname === '/account' || url.pathname.startsWith('/account/signed-out'));
     await screenshot(page, 'passkey-account-added');
     expect((await storedPasskeys(user.userId)).map((p) => p.name)).toEqual(['This laptop', 'Security key']);
+    // Making it the default ended the session: sign in again, now with the new passkey.
     await page.goto(`${base}/account`);
+    if (new URL(page.url()).pathname.startsWith('/interaction/')) {
+      await logIn(page, user);
+      await usePasskey(page, 'passkey-account-sign-in-again');
+      await page.waitForURL((url) => url.pathname === '/account');
+    }
     const kinds = await page.locator('table.devices tbody td.cell-kind').allInnerTexts();
     expect(kinds.map((k) => k.trim())).toEqual(['Passkey', 'Passkey']);
     expect(await page.locator('#default-method').innerText()).toBe('Your default authentication method is currently set as Passkey');
+
+    // Sign in with a passkey (no password) in a fresh browser holding the same credential.
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId: second });
+    expect(credentials).toHaveLength(1);
+    const other = await suite.newContext();
+    const otherPage = await watchedPage(other, suite.problems, [401, 423]);
+    const otherCdp = await other.newCDPSession(otherPage);
+    await otherCdp.send('WebAuthn.enable');
+    const copy = await virtualAuthenticator(otherCdp);
+    await otherCdp.send('WebAuthn.addCredential', { authenticatorId: copy, credential: credentials[0]! });
+    await demoSignIn(otherPage);
+    expect(await heading(otherPage)).toBe('Log in');
+    await screenshot(otherPage, 'passkey-login-page');
+    await otherPage.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    const passwordless = await onDemo(otherPage, 'passkey-demo-passwordless');
+    const secondAmr = (await storedPasskeys(user.userId))[1]!.backedUp ? 'swk' : 'hwk';
+    expect(passwordless).toEqual({ acr: 'aal2', amr: [secondAmr, 'mfa'] });
 
     // A failed ceremony (the authenticator holds no credential): "Passkey not recognised", nothing issued.
     await cdp.send('WebAuthn.clearCredentials', { authenticatorId: second });

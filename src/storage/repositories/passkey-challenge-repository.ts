@@ -7,7 +7,8 @@ export interface PendingPasskeyChallenge {
   deviceId?: string;
 }
 
-export type PasskeyCeremony = 'register' | 'authenticate';
+/** `signin`: a sign-in that starts from the passkey, before anyone is known. */
+export type PasskeyCeremony = 'register' | 'authenticate' | 'signin';
 
 /** Seconds a WebAuthn challenge may be answered in. */
 export const PASSKEY_CHALLENGE_TTL_SECONDS = 300;

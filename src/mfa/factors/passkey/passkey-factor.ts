@@ -185,6 +185,49 @@ export class PasskeyFactor implements MfaFactor {
     return false;
   }
 
+  /** A discoverable-credential request: no user is known yet, so no credential is named. */
+  async describeFirstFactor(flowId: string): Promise<Record<string, unknown>> {
+    const options = await generateAuthenticationOptions({ rpID: this.deps.rp.rpId, allowCredentials: [], userVerification: 'required' });
+    await this.deps.challenges.put('signin', flowId, { challenge: options.challenge });
+    return { options: JSON.stringify(options) };
+  }
+
+  /** Without a password the passkey is both factors: user verification is required. */
+  async verifyFirstFactor(code: unknown, ctx: FactorContext): Promise<Device | undefined> {
+    const response = parseResponse<AuthenticationResponseJSON>(code);
+    const pending = await this.deps.challenges.take('signin', ctx.flowId);
+    if (!response || !pending || response.id.length > 1400) return undefined;
+    const device = await this.deps.devices.findByCredentialId(response.id);
+    const config = device && device.kind === 'passkey' ? configOf(device) : undefined;
+    if (!device || !config) return undefined;
+    // The user handle, when the authenticator returns one, must be the credential's owner.
+    const handle = response.response.userHandle;
+    if (handle && handle !== Buffer.from(device.userId).toString('base64url')) return undefined;
+    let newCounter: number;
+    try {
+      const result = await verifyAuthenticationResponse({
+        response,
+        expectedChallenge: pending.challenge,
+        expectedOrigin: this.deps.rp.origin,
+        expectedRPID: this.deps.rp.rpId,
+        credential: { id: device.credentialId!, publicKey: Buffer.from(config.publicKey, 'base64url'), counter: 0, transports: config.transports },
+        requireUserVerification: true,
+      });
+      if (!result.verified || !result.authenticationInfo.userVerified) return undefined;
+      newCounter = result.authenticationInfo.newCounter;
+    } catch {
+      return undefined;
+    }
+    if (await this.deps.devices.acceptSignatureCounter(device.id, newCounter)) return device;
+    await this.deps.audit.record('passkey.counter_regression', {
+      subjectUserId: device.userId,
+      actorUserId: device.userId,
+      origin: ctx.origin,
+      details: { deviceId: device.id, counter: newCounter, stored: config.counter },
+    });
+    return undefined;
+  }
+
   private async passkeysOf(user: User): Promise<Device[]> {
     return (await this.deps.devices.listForUser(user.id)).filter((d) => d.kind === 'passkey' && d.verifiedAt && d.credentialId);
   }
