@@ -53,6 +53,8 @@ export interface FactorModule<K extends string = string, A extends string = stri
   readonly kind: K;
   /** The RFC 8176 amr value a successful verification proves. */
   readonly amr: A;
+  /** Other amr values a verification may prove, depending on the device (a synced passkey's swk). */
+  readonly otherAmr?: readonly A[];
   /** The sign-in metrics' method label. */
   readonly metricsLabel: string;
   /** Its short name: the choose-method button, the devices table, the admin page ("SMS"). */

@@ -82,6 +82,8 @@ describeBrowser('passkeys (WebAuthn) in Chromium', () => {
   });
 
   test('enrol a passkey, sign in with password + passkey, phr step-up, add one on /account, a failed ceremony, a locked user', async () => {
+    const discovery = (await (await fetch(`${base}/.well-known/openid-configuration`)).json()) as { acr_values_supported: string[] };
+    expect(discovery.acr_values_supported).toEqual(['aal1', 'aal2', 'phr']);
     const user = await accountWithUser(suite.db.url, { mfaRequired: true, username: 'pat' });
     const page = await watchedPage(suite.context, suite.problems, [401, 423]);
     const cdp = await suite.context.newCDPSession(page);

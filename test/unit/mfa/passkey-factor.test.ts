@@ -47,6 +47,9 @@ class FakeDevices {
     d.config = { ...d.config, counter };
     return true;
   }
+  async findByCredentialId(credentialId: string) {
+    return this.rows.find((r) => r.credentialId === credentialId && r.verifiedAt);
+  }
   verify(id: string) {
     this.rows.find((r) => r.id === id)!.verifiedAt = new Date();
   }
@@ -163,6 +166,26 @@ describe('passkey factor (WebAuthn verification)', () => {
     expect(await s.factor.verify(userA, device, authenticator.assert(await challenge(s, userA, device, 'f3'), { counter: 5 }), ctxOf('f3'))).toBe(false);
     expect(await s.factor.verify(userA, device, authenticator.assert(await challenge(s, userA, device, 'f4'), { counter: 12 }), ctxOf('f4'))).toBe(true);
     expect(s.events.filter((e) => e.type === 'passkey.counter_regression')).toHaveLength(1);
+  });
+
+  it('a sign-in without a password needs user verification, and a single-use challenge', async () => {
+    const s = setup();
+    const { device, authenticator } = await enrol(s, userA, 'flow-1');
+    const options = async (flowId: string) => challengeOf((await s.factor.describeFirstFactor(flowId)).options as string);
+    const c = await options('login-1');
+    expect(JSON.parse((await s.factor.describeFirstFactor('login-x')).options as string)).toMatchObject({ allowCredentials: [], userVerification: 'required' });
+    const answer = authenticator.assert(c);
+    expect((await s.factor.verifyFirstFactor(answer, ctxOf('login-1')))?.id).toBe(device.id);
+    expect(await s.factor.verifyFirstFactor(answer, ctxOf('login-1'))).toBeUndefined();
+
+    const noUv = new SoftwareAuthenticator({ rpId: RP.rpId, origin: RP.origin, userVerified: false });
+    const pending = await s.factor.beginEnrolment(userB, { nickname: 'Key' }, ctxOf('flow-b'));
+    const view = await s.factor.describeEnrolment(userB, pending, ctxOf('flow-b'));
+    expect(await s.factor.confirmEnrolment(userB, pending, noUv.register(challengeOf(view.options!)), ctxOf('flow-b'))).toBe(true);
+    s.devices.verify(pending.id);
+    expect(await s.factor.verifyFirstFactor(noUv.assert(await options('login-2')), ctxOf('login-2'))).toBeUndefined();
+    // As a second factor after a password, presence is enough.
+    expect(await s.factor.verify(userB, pending, noUv.assert(await challenge(s, userB, pending, 'f')), ctxOf('f'))).toBe(true);
   });
 
   it('malformed and oversized responses are refused without an exception', async () => {

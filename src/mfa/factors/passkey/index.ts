@@ -6,6 +6,7 @@ import { PasskeyFactor } from './passkey-factor.js';
 export const passkeyFactor: FactorModule<'passkey', 'hwk' | 'swk'> = {
   kind: 'passkey',
   amr: 'hwk',
+  otherAmr: ['swk'],
   metricsLabel: 'passkey',
   label: 'Passkey',
   methodLabel: 'Passkey',
