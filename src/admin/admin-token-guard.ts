@@ -3,6 +3,7 @@ import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { AppError } from '../http/app-error.js';
 import { mayAdminister } from '../accounts/roles.js';
 import { isBeforeMark } from '../oidc/session-validity.js';
+import { isMfaAcr } from '../oidc/authentication-context.js';
 import type { User, UsersRepository } from '../storage/repositories/users-repository.js';
 import { ADMIN_SCOPE } from '../oidc/create-provider.js';
 
@@ -37,7 +38,7 @@ export class AdminTokenGuard {
     }
     const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
     if (!scopes.includes(ADMIN_SCOPE)) throw new AppError('forbidden', 'The access token lacks the admin scope.');
-    if (payload.acr !== 'aal2') throw new AppError('mfa_required', 'Administration needs a sign-in with multi-factor authentication.');
+    if (!isMfaAcr(payload.acr)) throw new AppError('mfa_required', 'Administration needs a sign-in with multi-factor authentication.');
     const state = await this.options.users.findAuthState(String(payload.sub));
     if (!state || state.user.lockedAt) throw new AppError('unauthorized', 'The access token is no longer valid.');
     if (isBeforeMark(typeof payload.auth_time === 'number' ? payload.auth_time : 0, state.sessionsValidAfter)) {

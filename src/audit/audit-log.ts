@@ -29,6 +29,7 @@ export type AuditEventType =
   | 'recovery_codes.generated'
   | 'recovery_codes.used'
   | 'device.default_changed'
+  | 'passkey.counter_regression'
   | 'mail.send_failed'
   | 'user.email_changed'
   | 'user.email_change_requested';

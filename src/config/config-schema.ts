@@ -27,6 +27,8 @@ export interface Config {
   /** ISSUER's host plus ALLOWED_HOSTS: the Host values (lower-case host[:port]) answered at all. */
   allowedHosts: string[];
   totpIssuer: string;
+  /** WebAuthn relying party: its id (a registrable domain of ISSUER's host), name, and the origin responses must come from. */
+  webauthn: { rpId: string; rpName: string; origin: string };
   reauthMaxAgeSeconds: number;
   /** ENROLMENT_TTL: seconds an unverified device waits for its verification before it is dropped. */
   enrolmentTtlSeconds: number;
@@ -145,6 +147,14 @@ export const envShape = {
     .string()
     .refine((s) => s.length <= 64 && !s.includes(':'), 'must be at most 64 characters, without ":"')
     .default('Twofold'),
+  WEBAUTHN_RP_ID: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'must be a lower-case domain name such as "example.com"')
+    .optional(),
+  WEBAUTHN_RP_NAME: z
+    .string()
+    .refine((s) => s.length >= 1 && s.length <= 64, 'must be 1 to 64 characters')
+    .default('Twofold'),
   REAUTH_MAX_AGE: int(1, 86_400).default(300),
   ENROLMENT_TTL: int(60, 7 * 86_400).default(3600),
   PASSWORD_RESET_TTL: int(1, 7 * 86_400).default(1800),
@@ -228,6 +238,11 @@ export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
   trustProxyHops: e.TRUST_PROXY_HOPS,
   allowedHosts: [...new Set([normaliseHost(new URL(e.ISSUER ?? `http://localhost:${e.PORT}`).host), ...(e.ALLOWED_HOSTS ?? []).map(normaliseHost)])],
   totpIssuer: e.TOTP_ISSUER,
+  webauthn: {
+    rpId: e.WEBAUTHN_RP_ID ?? new URL(e.ISSUER ?? `http://localhost:${e.PORT}`).hostname,
+    rpName: e.WEBAUTHN_RP_NAME,
+    origin: new URL(e.ISSUER ?? `http://localhost:${e.PORT}`).origin,
+  },
   reauthMaxAgeSeconds: e.REAUTH_MAX_AGE,
   enrolmentTtlSeconds: e.ENROLMENT_TTL,
   passwordResetTtlSeconds: e.PASSWORD_RESET_TTL,

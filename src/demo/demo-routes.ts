@@ -56,7 +56,9 @@ export function demoRoutes(options: {
 
   router.post('/login', async (ctx) => {
     verifyCsrf(ctx, await readForm(ctx));
-    client.begin(ctx, '/demo', ctx.query.acr === 'aal2' ? { acr_values: 'aal2' } : {});
+    // The demo can ask for MFA (aal2) or a phishing-resistant sign-in (phr).
+    const acr = ctx.query.acr === 'aal2' || ctx.query.acr === 'phr' ? ctx.query.acr : undefined;
+    client.begin(ctx, '/demo', acr ? { acr_values: acr } : {});
   });
 
   router.get('/callback', async (ctx) => {

@@ -8,7 +8,8 @@ import { isBackChannel } from './back-channel.js';
  * Over the limit: 429 with Retry-After, before any work is done.
  */
 
-const CODE_PATHS = /^\/interaction\/[^/]+\/(mfa|recovery|enrol\/verify)$/;
+// A sign-in with a passkey alone counts here too: no user is known yet, so no lockout applies.
+const CODE_PATHS = /^\/interaction\/[^/]+\/(mfa|recovery|enrol\/verify|sign-in\/[^/]+)$/;
 /** Starting an enrolment creates a device (and may send an SMS): a much lower limit. */
 const ENROL_PATHS = /^(\/interaction\/[^/]+\/enrol\/begin|\/account\/devices\/new\/[^/]+)$/;
 

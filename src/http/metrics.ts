@@ -51,7 +51,10 @@ export class Metrics {
       case 'login.succeeded': {
         const amr = Array.isArray(details.amr) ? (details.amr as string[]) : [];
         // The factor whose amr the sign-in carries (a recovery code's otp counts as the app's).
-        this.signIns.inc({ result: 'success', method: FACTORS.find((f) => amr.includes(f.amr))?.metricsLabel ?? (amr.includes('otp') ? 'otp' : 'password') });
+        this.signIns.inc({
+          result: 'success',
+          method: FACTORS.find((f) => [f.amr, ...(('otherAmr' in f && f.otherAmr) || [])].some((a) => amr.includes(a)))?.metricsLabel ?? (amr.includes('otp') ? 'otp' : 'password'),
+        });
         break;
       }
       case 'login.password_failed':

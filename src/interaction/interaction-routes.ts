@@ -6,9 +6,9 @@ import { toAppError } from '../http/error-handler.js';
 import { readForm } from '../http/form-body.js';
 import { requestOrigin } from '../http/request-origin.js';
 import { renderPage } from '../http/views.js';
-import { factorChoices, isDeviceKind } from '../mfa/factors/index.js';
+import { factorChoices, factorOf, isDeviceKind } from '../mfa/factors/index.js';
 import type { SignInFlow, SignInStep } from '../mfa/sign-in-flow.js';
-import { requestsMfa } from '../oidc/authentication-context.js';
+import { requestsMfa, requestsPhr } from '../oidc/authentication-context.js';
 import { FIRST_PARTY } from '../oidc/create-provider.js';
 import { MFA_STEP_UP } from '../oidc/interaction-policy.js';
 
@@ -81,7 +81,8 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
 
   async function loginPage(ctx: Context, d: Details, locals: { username?: string; error?: string } = {}, status = 200) {
     const client = await provider.Client.find(String(d.params.client_id));
-    await page(ctx, 'login', 'Sign in', { clientName: client?.clientName ?? client?.clientId ?? '', ...locals }, status);
+    const firstFactors = await flow.firstFactorOptions(d.uid);
+    await page(ctx, 'login', 'Sign in', { clientName: client?.clientName ?? client?.clientId ?? '', firstFactors, ...locals }, status);
   }
 
   /** When the interaction's session signed in (the interaction keeps no copy of it). */
@@ -105,7 +106,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
       if (step) return show(ctx, step);
       const onlyStepUp = d.prompt.reasons.length > 0 && d.prompt.reasons.every((r) => r === MFA_STEP_UP);
       if (onlyStepUp && d.session?.accountId) {
-        const step = await flow.stepUp(d.uid, d.session.accountId, await sessionLoginTs(d), requestOrigin(ctx));
+        const step = await flow.stepUp(d.uid, d.session.accountId, await sessionLoginTs(d), requestOrigin(ctx), requestsPhr(d.params.acr_values));
         if (step) return show(ctx, step);
       }
       return loginPage(ctx, d);
@@ -125,7 +126,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     const { d, form } = await post(ctx);
     if (d.prompt.name !== 'login') return ctx.redirect(`/interaction/${d.uid}`);
     try {
-      const step = await flow.submitPassword(d.uid, form.username, form.password, requestsMfa(d.params.acr_values), requestOrigin(ctx));
+      const step = await flow.submitPassword(d.uid, form.username, form.password, requestsMfa(d.params.acr_values), requestOrigin(ctx), requestsPhr(d.params.acr_values));
       return show(ctx, step);
     } catch (err) {
       if (isAppError(err) && (err.code === 'invalid_credentials' || err.code === 'rate_limited')) {
@@ -134,6 +135,16 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
       }
       throw err;
     }
+  });
+
+  /** A sign-in with a factor alone (a passkey): no password. */
+  router.post('/sign-in/:kind', async (ctx) => {
+    const { d, form } = await post(ctx);
+    if (d.prompt.name !== 'login') return ctx.redirect(`/interaction/${d.uid}`);
+    if (!isDeviceKind(ctx.params.kind)) throw new AppError('not_found', 'Unknown sign-in method.');
+    const step = await flow.signInWithFactor(d.uid, ctx.params.kind, form.code, requestOrigin(ctx), requestsPhr(d.params.acr_values));
+    if (step) return show(ctx, step);
+    return loginPage(ctx, d, { error: factorOf(ctx.params.kind).invalidChallengeCode ?? 'Sign-in not recognised' }, 401);
   });
 
   router.post('/mfa', async (ctx) => {

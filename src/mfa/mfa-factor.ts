@@ -53,6 +53,8 @@ export interface FactorModule<K extends string = string, A extends string = stri
   readonly kind: K;
   /** The RFC 8176 amr value a successful verification proves. */
   readonly amr: A;
+  /** Other amr values a verification may prove, depending on the device (a synced passkey's swk). */
+  readonly otherAmr?: readonly A[];
   /** The sign-in metrics' method label. */
   readonly metricsLabel: string;
   /** Its short name: the choose-method button, the devices table, the admin page ("SMS"). */
@@ -74,6 +76,12 @@ export interface FactorModule<K extends string = string, A extends string = stri
   readonly resentNotice?: string;
   /** Shown while a new device waits to replace an old one of its kind. */
   readonly replacingNotice?: string;
+  /** A failed sign-in challenge, when not the generic "Invalid code". */
+  readonly invalidChallengeCode?: string;
+  /** Its fragments hold their own forms (part "form"): the generic pages show no code field. */
+  readonly ownForm?: boolean;
+  /** It resists phishing (acr phr): a sign-in that asks for phr accepts only such factors. */
+  readonly phishingResistant?: boolean;
   /** The device's name on the account pages ("•••• 1234", a nickname). */
   deviceName(device: Device): string;
   /** The device on the sign-in pages ("SMS: •••• 1234"). */
@@ -107,6 +115,14 @@ export interface MfaFactor {
   beginChallenge(user: User, device: Device, ctx: FactorContext): Promise<void>;
   /** For factors that send a code: whether one is waiting for this flow (what the page may claim). */
   challengeCodeSent?(device: Device, flowId: string): Promise<boolean>;
+  /** What the challenge fragment needs for this flow (a WebAuthn request), issued fresh on each page. */
+  describeChallenge?(user: User, device: Device, flowId: string): Promise<Record<string, unknown>>;
+  /** The amr a verification with this device proves, when it depends on the device. */
+  amrFor?(device: Device): SecondFactorAmr;
+  /** Options for a sign-in that starts from this factor alone (a discoverable passkey), bound to the flow. */
+  describeFirstFactor?(flowId: string): Promise<Record<string, unknown>>;
+  /** The verified device that answered such a sign-in (user verification required), or undefined. */
+  verifyFirstFactor?(code: unknown, ctx: FactorContext): Promise<Device | undefined>;
   /** True when the code is right; single use (a replayed code is false). */
   verify(user: User, device: Device, code: unknown, ctx: FactorContext): Promise<boolean>;
 }

@@ -36,7 +36,17 @@ export type SignInStep =
   | { kind: 'complete'; login: LoginResult }
   | { kind: 'locked' }
   /** `codeSent`: a code is on its way for this sign-in (factors that send one); pages claim no more. */
-  | { kind: 'challenge'; device: DeviceSummary; alternatives: DeviceSummary[]; recoveryLeft: number; codeSent: boolean; error?: string; notice?: string }
+  | {
+      kind: 'challenge';
+      device: DeviceSummary;
+      alternatives: DeviceSummary[];
+      recoveryLeft: number;
+      codeSent: boolean;
+      /** What the factor's challenge fragment needs (a WebAuthn request). */
+      view?: Record<string, unknown>;
+      error?: string;
+      notice?: string;
+    }
   | { kind: 'notice' }
   | { kind: 'choose'; methods: Device['kind'][] }
   | { kind: 'enrol-start'; method: Device['kind']; error?: string; values?: Record<string, string> }
@@ -69,16 +79,16 @@ export class SignInFlow {
   ) {}
 
   /** Username and password; then whatever the user's devices and the policy demand. */
-  async submitPassword(flowId: string, username: unknown, password: unknown, mfaRequested: boolean, origin: RequestOrigin): Promise<SignInStep> {
+  async submitPassword(flowId: string, username: unknown, password: unknown, mfaRequested: boolean, origin: RequestOrigin, phr = false): Promise<SignInStep> {
     const user = await this.passwords.verify(username, password, origin);
-    return this.afterFirstFactor(flowId, user, mfaRequested, origin);
+    return this.afterFirstFactor(flowId, user, mfaRequested, origin, phr);
   }
 
   /**
    * Step-up: the session already proved the password (at `sessionLoginTs`, epoch seconds); only
    * the second factor is asked. Undefined: the password must be proven again first.
    */
-  async stepUp(flowId: string, userId: string, sessionLoginTs: number | undefined, origin: RequestOrigin): Promise<SignInStep | undefined> {
+  async stepUp(flowId: string, userId: string, sessionLoginTs: number | undefined, origin: RequestOrigin, phr = false): Promise<SignInStep | undefined> {
     const auth = await this.data.users.findAuthState(userId);
     if (!auth) throw new AppError('interaction_expired', 'Your sign-in has expired. Start again.');
     if (sessionLoginTs === undefined) return undefined;
@@ -87,7 +97,7 @@ export class SignInFlow {
     // parallel request of this interaction can start an enrolment meanwhile.
     const recent = Date.now() / 1000 - sessionLoginTs <= this.reauthMaxAgeSeconds;
     if (!recent && !auth.hasVerifiedDevice) return undefined;
-    const step = await this.afterFirstFactor(flowId, auth.user, true, origin);
+    const step = await this.afterFirstFactor(flowId, auth.user, true, origin, phr);
     const state = await this.states.get(flowId);
     // The device went away since: no enrolment on the old password either.
     if (!recent && state?.stage === 'enrol') {
@@ -114,18 +124,45 @@ export class SignInFlow {
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'challenge') return this.enrolmentStep(flowId, user, state, origin);
     const device = await this.deviceOf(user, state, true);
-    if (!device) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin);
+    if (!device) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin, state.phr);
     const factor = this.factors.get(device.kind);
     const ok = await factor.verify(user, device, code, this.factorContext(flowId, origin));
     if (!ok) {
       const locked = await this.lockout.recordFailure(user, origin, device.kind);
       if (locked) return { kind: 'locked' };
       const step = await this.challengeStep(flowId, user, state);
-      return step.kind === 'challenge' ? { ...step, error: INVALID_CODE } : step;
+      return step.kind === 'challenge' ? { ...step, error: factorOf(device.kind).invalidChallengeCode ?? INVALID_CODE } : step;
     }
     if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
     await this.audit.record('mfa.ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { method: device.kind } });
-    return this.complete(flowId, user, factor.amr, origin, auth);
+    return this.complete(flowId, user, factor.amrFor?.(device) ?? factor.amr, origin, auth, phishingResistant(device));
+  }
+
+  /** What the login page offers besides the password: each factor that can sign in on its own, with its request. */
+  async firstFactorOptions(flowId: string): Promise<{ kind: Device['kind']; view: Record<string, unknown> }[]> {
+    const out: { kind: Device['kind']; view: Record<string, unknown> }[] = [];
+    for (const kind of this.factors.kinds()) {
+      const factor = this.factors.get(kind);
+      if (factor.describeFirstFactor) out.push({ kind, view: await factor.describeFirstFactor(flowId) });
+    }
+    return out;
+  }
+
+  /**
+   * A sign-in without a password (a discoverable passkey with user verification). Undefined
+   * when the response is not recognised. Locks and the account's policy hold as for any sign-in.
+   */
+  async signInWithFactor(flowId: string, kind: unknown, code: unknown, origin: RequestOrigin, phr = false): Promise<SignInStep | undefined> {
+    const factor = this.factors.get(String(kind));
+    if (!factor.verifyFirstFactor) throw new AppError('bad_request', 'That authentication method is not available.');
+    const device = await factor.verifyFirstFactor(code, this.factorContext(flowId, origin));
+    if (!device) return undefined;
+    const auth = await this.data.users.findAuthState(device.userId);
+    if (!auth || auth.user.lockedAt) return { kind: 'locked' };
+    if (!(await this.lockout.recordSuccess(auth.user))) return { kind: 'locked' };
+    await this.audit.record('mfa.ok', { accountId: auth.user.accountId, subjectUserId: auth.user.id, actorUserId: auth.user.id, origin, details: { method: device.kind } });
+    await this.states.save(flowId, { userId: auth.user.id, mfaRequired: true, stage: 'challenge', deviceId: device.id, ...(phr ? { phr } : {}) });
+    return this.complete(flowId, auth.user, factor.amrFor?.(device) ?? factor.amr, origin, auth, phishingResistant(device), false);
   }
 
   /** "Use a recovery code": any unused code, once; wrong codes count towards the lock. */
@@ -133,6 +170,8 @@ export class SignInFlow {
     const { state, user, auth } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'challenge') return this.enrolmentStep(flowId, user, state, origin);
+    // A recovery code is not phishing resistant: it never answers a request for phr.
+    if (state.phr) throw new AppError('bad_request', 'This application needs a passkey.');
     if (!(await this.recoveryCodes.use(user, code, origin))) {
       if (await this.lockout.recordFailure(user, origin, 'recovery_code')) return { kind: 'locked' };
       const step = await this.challengeStep(flowId, user, state);
@@ -150,7 +189,7 @@ export class SignInFlow {
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'challenge' || typeof deviceId !== 'string') return (await this.current(flowId, origin))!;
     const device = await this.data.devices.findForUser(user.id, deviceId);
-    if (!device?.verifiedAt) throw new AppError('bad_request', 'That device is not available.');
+    if (!device?.verifiedAt || (state.phr && !phishingResistant(device))) throw new AppError('bad_request', 'That device is not available.');
     const next = { ...state, deviceId: device.id };
     await this.states.save(flowId, next);
     return this.startChallenge(flowId, user, next, device, origin);
@@ -206,7 +245,7 @@ export class SignInFlow {
     if (state.stage !== 'enrol') return this.challengeStep(flowId, user, state);
     const challenge = await this.challengeInstead(flowId, user, state, origin);
     if (challenge) return challenge;
-    return { kind: 'choose', methods: this.factors.kinds() };
+    return { kind: 'choose', methods: this.methodsFor(state) };
   }
 
   async beginEnrolment(flowId: string, kind: unknown, input: Record<string, unknown>, origin: RequestOrigin): Promise<SignInStep> {
@@ -216,6 +255,7 @@ export class SignInFlow {
     const challenge = await this.challengeInstead(flowId, user, state, origin);
     if (challenge) return challenge;
     const factor = this.factors.get(String(kind));
+    if (!this.methodsFor(state).includes(factor.kind)) throw new AppError('bad_request', 'That authentication method is not available.');
     try {
       const device = await factor.beginEnrolment(user, input, this.factorContext(flowId, origin));
       await this.audit.record('device.added', {
@@ -262,7 +302,7 @@ export class SignInFlow {
     // be passed instead. (Its password-only sessions and tokens end by the rule that a user with
     // a device is never accepted at aal1.)
     const verified = await this.data.transaction((tx) => tx.devices.markVerified(user.id, device.id, false, { onlyIfFirst: true }));
-    if (!verified) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin);
+    if (!verified) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin, state.phr);
     await this.audit.record('device.verified', {
       accountId: user.accountId,
       subjectUserId: user.id,
@@ -272,7 +312,7 @@ export class SignInFlow {
     });
     // On verification, not on the unverified add: only a verified device can sign in.
     void this.notices?.deviceAdded(user, device, origin);
-    return this.complete(flowId, user, factor.amr, origin);
+    return this.complete(flowId, user, factor.amrFor?.(device) ?? factor.amr, origin, undefined, phishingResistant(device));
   }
 
   /**
@@ -282,22 +322,27 @@ export class SignInFlow {
   private async challengeInstead(flowId: string, user: User, state: SignInState, origin: RequestOrigin): Promise<SignInStep | undefined> {
     const devices = await this.data.devices.listForUser(user.id);
     if (!devices.some((d) => d.verifiedAt)) return undefined;
-    return this.afterFirstFactor(flowId, user, state.mfaRequired, origin);
+    return this.afterFirstFactor(flowId, user, state.mfaRequired, origin, state.phr);
   }
 
-  private async afterFirstFactor(flowId: string, user: User, mfaRequested: boolean, origin: RequestOrigin): Promise<SignInStep> {
+  private async afterFirstFactor(flowId: string, user: User, mfaRequested: boolean, origin: RequestOrigin, phr = false): Promise<SignInStep> {
     if (user.lockedAt) return { kind: 'locked' };
     const [account, devices] = await Promise.all([this.data.accounts.findById(user.accountId), this.data.devices.listForUser(user.id)]);
-    const mfaRequired = mfaRequested || Boolean(account?.mfaRequired);
+    const mfaRequired = mfaRequested || phr || Boolean(account?.mfaRequired);
     const verified = devices.filter((d) => d.verifiedAt);
-    if (verified.length > 0) {
-      const device = verified.find((d) => d.isDefault) ?? verified[0]!;
-      const state: SignInState = { userId: user.id, mfaRequired, stage: 'challenge', deviceId: device.id };
+    const usable = phr ? verified.filter(phishingResistant) : verified;
+    // Asked for phr without a passkey: never passed through with a weaker factor.
+    if (verified.length > 0 && usable.length === 0) {
+      throw new AppError('forbidden', 'This application needs a sign-in with a passkey. Add a passkey in My Profile & Settings, then sign in again.');
+    }
+    if (usable.length > 0) {
+      const device = usable.find((d) => d.isDefault) ?? usable[0]!;
+      const state: SignInState = { userId: user.id, mfaRequired, stage: 'challenge', deviceId: device.id, ...(phr ? { phr } : {}) };
       await this.states.save(flowId, state);
       return this.startChallenge(flowId, user, state, device, origin, undefined, devices);
     }
     if (mfaRequired) {
-      await this.states.save(flowId, { userId: user.id, mfaRequired, stage: 'enrol' });
+      await this.states.save(flowId, { userId: user.id, mfaRequired, stage: 'enrol', ...(phr ? { phr } : {}) });
       return { kind: 'notice' };
     }
     return this.complete(flowId, user, null, origin);
@@ -307,13 +352,22 @@ export class SignInFlow {
    * Decides on fresh state: a lock or a policy change since the password must win. `loaded` is
    * the state read at the start of this request; a lock since then is caught by recordSuccess.
    */
-  private async complete(flowId: string, user: User, secondFactor: SecondFactorAmr | null, origin: RequestOrigin, loaded?: UserAuthState): Promise<SignInStep> {
+  private async complete(
+    flowId: string,
+    user: User,
+    secondFactor: SecondFactorAmr | null,
+    origin: RequestOrigin,
+    loaded?: UserAuthState,
+    phishingResistantFactor = false,
+    password = true,
+  ): Promise<SignInStep> {
     const auth = loaded ?? (await this.data.users.findAuthState(user.id));
     if (!auth || auth.user.lockedAt) return { kind: 'locked' };
     const state = await this.states.get(flowId);
-    if (!secondFactor && (auth.accountMfaRequired || state?.mfaRequired)) return this.afterFirstFactor(flowId, auth.user, true, origin);
+    if (!secondFactor && (auth.accountMfaRequired || state?.mfaRequired)) return this.afterFirstFactor(flowId, auth.user, true, origin, state?.phr);
+    if (state?.phr && !phishingResistantFactor) return this.afterFirstFactor(flowId, auth.user, true, origin, true);
     await this.states.clear(flowId);
-    const { acr, amr } = authenticationContext(secondFactor);
+    const { acr, amr } = authenticationContext(secondFactor, Boolean(state?.phr && phishingResistantFactor), password);
     await this.audit.record('login.succeeded', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { acr, amr } });
     // auth_time is when the user last proved the password: a step-up adds the second factor
     // but no fresh password, so the session keeps its sign-in time (max_age and "recent
@@ -338,17 +392,22 @@ export class SignInFlow {
   }
 
   private async challengeStep(flowId: string, user: User, state: SignInState, devices?: Device[]): Promise<SignInStep> {
-    const verified = (devices ?? (await this.data.devices.listForUser(user.id))).filter((d) => d.verifiedAt);
+    const verified = (devices ?? (await this.data.devices.listForUser(user.id))).filter((d) => d.verifiedAt && (!state.phr || phishingResistant(d)));
     const device = verified.find((d) => d.id === state.deviceId) ?? verified[0];
     if (!device) return { kind: 'notice' };
     const factor = this.factors.get(device.kind);
-    const [recoveryLeft, codeSent] = await Promise.all([this.recoveryCodes.left(user.id), factor.challengeCodeSent?.(device, flowId) ?? false]);
+    const [recoveryLeft, codeSent, view] = await Promise.all([
+      state.phr ? 0 : this.recoveryCodes.left(user.id),
+      factor.challengeCodeSent?.(device, flowId) ?? false,
+      factor.describeChallenge?.(user, device, flowId),
+    ]);
     return {
       kind: 'challenge',
       device: summarise(device),
       alternatives: verified.filter((d) => d.id !== device.id).map(summarise),
       recoveryLeft,
       codeSent,
+      ...(view ? { view } : {}),
     };
   }
 
@@ -356,15 +415,22 @@ export class SignInFlow {
     const challenge = await this.challengeInstead(flowId, user, state, origin);
     if (challenge) return challenge;
     const device = await this.deviceOf(user, state, false);
-    if (!device) return { kind: 'choose', methods: this.factors.kinds() };
+    if (!device) return { kind: 'choose', methods: this.methodsFor(state) };
     const view = await this.factors.get(device.kind).describeEnrolment(user, device, this.factorContext(flowId, origin));
     return { kind: 'enrol', device: summarise(device), view };
+  }
+
+  /** The methods this sign-in may enrol: only phishing-resistant ones when phr was asked for. */
+  private methodsFor(state: SignInState): Device['kind'][] {
+    return this.factors.kinds().filter((k) => !state.phr || factorOf(k).phishingResistant);
   }
 
   private factorContext(flowId: string, origin: RequestOrigin): FactorContext {
     return { flowId, origin };
   }
 }
+
+const phishingResistant = (device: Device): boolean => Boolean(factorOf(device.kind).phishingResistant);
 
 /** Errors shown on the same page (form kept) rather than as an error page. */
 function shownOnPage(err: unknown): string | undefined {

@@ -1,6 +1,6 @@
 import { interactionPolicy } from 'oidc-provider';
 import type { AuthStateOfRequest } from './auth-state-of-request.js';
-import { requestsMfa } from './authentication-context.js';
+import { isMfaAcr, requestsMfa, requestsPhr } from './authentication-context.js';
 import { isBeforeMark } from './session-validity.js';
 
 const { base, Check } = interactionPolicy;
@@ -14,7 +14,8 @@ export const MFA_STEP_UP = 'mfa_step_up';
  * - an existing session ends when its user was signed out everywhere (policy enabled, lock,
  *   reset, factor change), is locked, or now needs MFA the session did not prove (account
  *   policy, or the user has a verified device);
- * - acr_values=aal2 on a password-only session steps the user up (never passes through).
+ * - acr_values=aal2 on a password-only session, or phr on a session without a passkey, steps
+ *   the user up (never passes through).
  */
 export function createInteractionPolicy(authStateOf: AuthStateOfRequest) {
   const policy = base();
@@ -30,7 +31,7 @@ export function createInteractionPolicy(authStateOf: AuthStateOfRequest) {
       if (isBeforeMark(session.loginTs, state.sessionsValidAfter)) return Check.REQUEST_PROMPT;
       // A user who now has a device signs in with it: a password-only session of theirs is
       // never reused (not even silently, by prompt=none).
-      if ((state.accountMfaRequired || state.hasVerifiedDevice) && session.acr !== 'aal2') return Check.REQUEST_PROMPT;
+      if ((state.accountMfaRequired || state.hasVerifiedDevice) && !isMfaAcr(session.acr)) return Check.REQUEST_PROMPT;
       return Check.NO_NEED_TO_PROMPT;
     }),
   );
@@ -39,7 +40,8 @@ export function createInteractionPolicy(authStateOf: AuthStateOfRequest) {
     new Check(MFA_STEP_UP, 'multi-factor authentication is required', (ctx) => {
       const { session, params } = ctx.oidc;
       if (!session?.accountId) return Check.NO_NEED_TO_PROMPT;
-      return requestsMfa(params?.acr_values) && session.acr !== 'aal2' ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+      if (requestsPhr(params?.acr_values) && session.acr !== 'phr') return Check.REQUEST_PROMPT;
+      return requestsMfa(params?.acr_values) && !isMfaAcr(session.acr) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
     }),
   );
 

@@ -9,6 +9,7 @@ import { requestOrigin } from '../http/request-origin.js';
 import { renderPage } from '../http/views.js';
 import type { FactorContext } from '../mfa/mfa-factor.js';
 import { isBeforeMark } from '../oidc/session-validity.js';
+import { isMfaAcr } from '../oidc/authentication-context.js';
 import type { AccountSession, AccountSessionRepository } from '../storage/repositories/account-session-repository.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
@@ -83,14 +84,14 @@ export function accountGuards(deps: AccountGuardDeps) {
   async function recentlyAuthenticated(ctx: Context, s: Signed, returnTo: string): Promise<boolean> {
     const fresh = Date.now() / 1000 - s.session.authTime <= config.reauthMaxAgeSeconds;
     const hasDevice = await devices.hasVerifiedDevice(s.user);
-    if (fresh && (s.session.acr === 'aal2' || !hasDevice)) return true;
+    if (fresh && (isMfaAcr(s.session.acr) || !hasDevice)) return true;
     client.begin(ctx, returnTo, { max_age: '0', ...(hasDevice ? { acr_values: 'aal2' } : {}) });
     return false;
   }
 
   /** The admin page: a recent sign-in with MFA, whether or not the user has a device. */
   async function mfaFresh(ctx: Context, s: Signed, returnTo: string): Promise<boolean> {
-    if (s.session.acr === 'aal2' && Date.now() / 1000 - s.session.authTime <= config.reauthMaxAgeSeconds) return true;
+    if (isMfaAcr(s.session.acr) && Date.now() / 1000 - s.session.authTime <= config.reauthMaxAgeSeconds) return true;
     client.begin(ctx, returnTo, { max_age: '0', acr_values: 'aal2' });
     return false;
   }

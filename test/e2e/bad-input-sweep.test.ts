@@ -61,6 +61,7 @@ const PLAN: Record<string, [runs: number, ms: number]> = {
   'sign-in: username, password': [150, 35],
   'sign-in: MFA code': [150, 28],
   'sign-in: recovery code': [150, 27],
+  'sign-in: passkey response': [100, 10],
   'sign-in: deviceId': [100, 11],
   'sign-in: resend (stray fields)': [30, 13],
   'sign-in: set up MFA (stray fields)': [20, 10],
@@ -366,6 +367,35 @@ describe('hosted sign-in forms', () => {
       request: postForm(login.agent, login.page, url),
       mustReject: true,
       allow: () => ({ audit: ['login.password_failed', 'login.throttled'] }),
+    });
+  }, 180_000);
+
+  test('a passkey response at the sign-in page (malformed, oversized, wrong origin, replayed shapes)', async () => {
+    const b64 = fc.string({ maxLength: 60 }).map((x) => Buffer.from(x).toString('base64url'));
+    const clientData = fc.record({ type: fc.constantFrom('webauthn.get', 'webauthn.create', ''), challenge: b64, origin: fc.constantFrom(issuer, 'https://evil.example', '') });
+    const response = fc.record({
+      id: fc.oneof(b64, anyString),
+      rawId: b64,
+      type: fc.constantFrom('public-key', 'x'),
+      response: fc.record({
+        clientDataJSON: clientData.map((c) => Buffer.from(JSON.stringify(c)).toString('base64url')),
+        authenticatorData: b64,
+        signature: b64,
+        userHandle: fc.option(b64, { nil: undefined }),
+      }),
+      clientExtensionResults: fc.constant({}),
+    });
+    const code = fc.oneof(
+      anyString,
+      response.map((r) => JSON.stringify(r)),
+      fc.constant('x'.repeat(40_000)),
+      fc.constant('{"id":"a","response":null}'),
+    );
+    await sweep(formCase({ code }), {
+      surface: 'sign-in: passkey response',
+      expecting: 'html',
+      request: postForm(login.agent, login.page, `${issuer}/interaction/${login.uid}/sign-in/passkey`),
+      mustReject: true,
     });
   }, 180_000);
 

@@ -103,7 +103,8 @@ export function browserSuite(options: { database: string; serverLog: string; env
   beforeAll(async () => {
     db = await createTestDatabase(options.database);
     const extra = (await options.env?.()) ?? {};
-    server = await startTwofold({ DATABASE_URL: db.url, REDIS_URL, DEMO: 'true', ...clusterSecrets(), ...extra });
+    // A suite may choose the port (its ISSUER names it, as WebAuthn's origin must).
+    server = await startTwofold({ DATABASE_URL: db.url, REDIS_URL, DEMO: 'true', ...clusterSecrets(), ...extra }, { port: extra.PORT ? Number(extra.PORT) : undefined });
     browser = await launchBrowser();
   }, 90_000);
 

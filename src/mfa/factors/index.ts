@@ -1,12 +1,13 @@
 import type { FactorModule } from '../mfa-factor.js';
 import { smsFactor } from './sms/index.js';
 import { totpFactor } from './totp/index.js';
+import { passkeyFactor } from './passkey/index.js';
 
 /**
  * The factors this server offers, in the order users are offered them (SMS first). A new
  * factor is its own folder here, its views in views/factors/<kind>/, and one entry in this list.
  */
-export const FACTORS = [smsFactor, totpFactor] as const;
+export const FACTORS = [smsFactor, totpFactor, passkeyFactor] as const;
 
 export type DeviceKind = (typeof FACTORS)[number]['kind'];
 /** The amr values the factors prove. */

@@ -21,6 +21,10 @@ export interface Device {
   lastUsedAt: Date | null;
   /** Keyed hash of the sign-in or session that created the device (null once verified). */
   enrolmentBinding: string | null;
+  /** What the device's factor keeps of its own (a passkey's public key and counter). */
+  config: Record<string, unknown> | null;
+  /** A WebAuthn credential's id (base64url), unique across all users. */
+  credentialId: string | null;
 }
 
 export type NewDevice = Pick<Device, 'id' | 'userId' | 'kind' | 'nickname' | 'sealedSecret' | 'phoneE164'> & { enrolmentBinding?: string | null };
@@ -37,7 +41,8 @@ export const PENDING_DEVICES_PER_USER = 5;
 
 const COLUMNS = `id, user_id AS "userId", kind, nickname, sealed_secret AS "sealedSecret", phone_e164 AS "phoneE164",
   verified_at AS "verifiedAt", is_default AS "isDefault", last_time_step::float8 AS "lastTimeStep",
-  created_at AS "createdAt", last_used_at AS "lastUsedAt", enrolment_binding AS "enrolmentBinding"`;
+  created_at AS "createdAt", last_used_at AS "lastUsedAt", enrolment_binding AS "enrolmentBinding",
+  config, credential_id AS "credentialId"`;
 
 /** A device is alive when verified, or while its enrolment has not expired. */
 const ALIVE = `(verified_at IS NOT NULL OR created_at > now() - make_interval(secs => $PENDING_TTL))`;
@@ -158,6 +163,47 @@ export class DevicesRepository {
       [deviceId, step],
     );
     return rowCount === 1;
+  }
+
+  /**
+   * Stores the credential a device being enrolled proved it holds. False when the device is no
+   * longer pending; a credential already registered (by anyone) is a conflict.
+   */
+  async setCredential(userId: string, deviceId: string, credentialId: string, config: Record<string, unknown>): Promise<boolean> {
+    if (!isUuid(deviceId)) return false;
+    try {
+      const { rowCount } = await this.query(`UPDATE mfa_devices SET credential_id = $3, config = $4 WHERE id = $1 AND user_id = $2 AND verified_at IS NULL AND ${ALIVE}`, [
+        deviceId,
+        userId,
+        credentialId,
+        JSON.stringify(config),
+      ]);
+      return rowCount === 1;
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') throw new AppError('conflict', 'This passkey is already registered.');
+      throw err;
+    }
+  }
+
+  /**
+   * Signature counter rule in one statement: a new counter is accepted only when it is above
+   * the stored one, or when both are zero (authenticators that do not count). Of two parallel
+   * assertions with one counter value, one wins.
+   */
+  async acceptSignatureCounter(deviceId: string, counter: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE mfa_devices SET config = jsonb_set(config, '{counter}', to_jsonb($2::bigint)), last_used_at = now()
+       WHERE id = $1 AND config IS NOT NULL
+         AND (($2::bigint = 0 AND COALESCE((config->>'counter')::bigint, 0) = 0) OR COALESCE((config->>'counter')::bigint, 0) < $2::bigint)`,
+      [deviceId, counter],
+    );
+    return rowCount === 1;
+  }
+
+  /** A verified device by its credential id (a sign-in that starts from the credential). */
+  async findByCredentialId(credentialId: string): Promise<Device | undefined> {
+    const { rows } = await this.db.query<Device>(`SELECT ${COLUMNS} FROM mfa_devices WHERE credential_id = $1 AND verified_at IS NOT NULL`, [credentialId]);
+    return rows[0];
   }
 
   async touch(deviceId: string): Promise<void> {

@@ -8,6 +8,8 @@ export interface SignInState {
   stage: 'challenge' | 'enrol';
   /** Device being challenged or enrolled. */
   deviceId?: string;
+  /** The relying party asked for acr phr: only a phishing-resistant factor may answer. */
+  phr?: boolean;
   /** A step-up of a session: its sign-in time (epoch seconds), which the result keeps. */
   stepUpOf?: number;
 }
