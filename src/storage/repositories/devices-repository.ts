@@ -202,6 +202,8 @@ export class DevicesRepository {
 
   /** A verified device by its credential id (a sign-in that starts from the credential). */
   async findByCredentialId(credentialId: string): Promise<Device | undefined> {
+    // Ids are base64url: anything else (a NUL byte would fail the query) matches nothing.
+    if (!/^[A-Za-z0-9_-]{1,1400}$/.test(credentialId)) return undefined;
     const { rows } = await this.db.query<Device>(`SELECT ${COLUMNS} FROM mfa_devices WHERE credential_id = $1 AND verified_at IS NOT NULL`, [credentialId]);
     return rows[0];
   }
