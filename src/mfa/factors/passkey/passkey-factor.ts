@@ -155,34 +155,7 @@ export class PasskeyFactor implements MfaFactor {
     const pending = await this.deps.challenges.take('authenticate', ctx.flowId);
     if (!response || !pending) return false;
     const device = (await this.passkeysOf(user)).find((d) => d.credentialId === response.id);
-    const config = device && configOf(device);
-    if (!device || !config) return false;
-    let newCounter: number;
-    try {
-      const result = await verifyAuthenticationResponse({
-        response,
-        expectedChallenge: pending.challenge,
-        expectedOrigin: this.deps.rp.origin,
-        expectedRPID: this.deps.rp.rpId,
-        // The counter rule is applied below in one atomic statement, not on this read.
-        credential: { id: device.credentialId!, publicKey: Buffer.from(config.publicKey, 'base64url'), counter: 0, transports: config.transports },
-        requireUserVerification: false,
-      });
-      if (!result.verified) return false;
-      newCounter = result.authenticationInfo.newCounter;
-    } catch {
-      return false;
-    }
-    if (await this.deps.devices.acceptSignatureCounter(device.id, newCounter)) return true;
-    // A counter that did not go up: a cloned authenticator, or a replay that got this far.
-    await this.deps.audit.record('passkey.counter_regression', {
-      accountId: user.accountId,
-      subjectUserId: user.id,
-      actorUserId: user.id,
-      origin: ctx.origin,
-      details: { deviceId: device.id, counter: newCounter, stored: config.counter },
-    });
-    return false;
+    return device ? this.accepts(device, response, pending.challenge, false, ctx, user.accountId) : false;
   }
 
   /** A discoverable-credential request: no user is known yet, so no credential is named. */
@@ -198,34 +171,52 @@ export class PasskeyFactor implements MfaFactor {
     const pending = await this.deps.challenges.take('signin', ctx.flowId);
     if (!response || !pending || response.id.length > 1400) return undefined;
     const device = await this.deps.devices.findByCredentialId(response.id);
-    const config = device && device.kind === 'passkey' ? configOf(device) : undefined;
-    if (!device || !config) return undefined;
+    if (!device || device.kind !== 'passkey') return undefined;
     // The user handle, when the authenticator returns one, must be the credential's owner.
     const handle = response.response.userHandle;
     if (handle && handle !== Buffer.from(device.userId).toString('base64url')) return undefined;
+    return (await this.accepts(device, response, pending.challenge, true, ctx, null)) ? device : undefined;
+  }
+
+  /**
+   * Verifies an assertion of `device` against its challenge, then applies the counter rule in
+   * one atomic statement (not on the stored value read here).
+   */
+  private async accepts(
+    device: Device,
+    response: AuthenticationResponseJSON,
+    challenge: string,
+    requireUserVerification: boolean,
+    ctx: FactorContext,
+    accountId: string | null,
+  ): Promise<boolean> {
+    const config = configOf(device);
+    if (!config) return false;
     let newCounter: number;
     try {
       const result = await verifyAuthenticationResponse({
         response,
-        expectedChallenge: pending.challenge,
+        expectedChallenge: challenge,
         expectedOrigin: this.deps.rp.origin,
         expectedRPID: this.deps.rp.rpId,
         credential: { id: device.credentialId!, publicKey: Buffer.from(config.publicKey, 'base64url'), counter: 0, transports: config.transports },
-        requireUserVerification: true,
+        requireUserVerification,
       });
-      if (!result.verified || !result.authenticationInfo.userVerified) return undefined;
+      if (!result.verified || (requireUserVerification && !result.authenticationInfo.userVerified)) return false;
       newCounter = result.authenticationInfo.newCounter;
     } catch {
-      return undefined;
+      return false;
     }
-    if (await this.deps.devices.acceptSignatureCounter(device.id, newCounter)) return device;
+    if (await this.deps.devices.acceptSignatureCounter(device.id, newCounter)) return true;
+    // A counter that did not go up: a cloned authenticator, or a replay that got this far.
     await this.deps.audit.record('passkey.counter_regression', {
+      accountId,
       subjectUserId: device.userId,
       actorUserId: device.userId,
       origin: ctx.origin,
       details: { deviceId: device.id, counter: newCounter, stored: config.counter },
     });
-    return undefined;
+    return false;
   }
 
   private async passkeysOf(user: User): Promise<Device[]> {
