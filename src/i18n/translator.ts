@@ -36,8 +36,19 @@ export class Translator {
 
   t = (key: MessageKey, values?: MessageValues): string => String(formatOf(this.language, key).format(values));
 
-  /** A domain message, or a key with values. */
+  /** A domain message. */
   message = (m: Message): string => this.t(m.key, m.values);
+
+  /** A page title: a catalogue key, or (pages not yet moved to the catalogue) final text. */
+  title = (keyOrText: string): string => (Object.hasOwn(this.language.messages, keyOrText) ? this.t(keyOrText as MessageKey) : keyOrText);
+
+  /** What a page shows for a message, an error or a text that is already final. */
+  text = (m: Message | string | { text?: Message; message: string } | undefined | null): string => {
+    if (m == null) return '';
+    if (typeof m === 'string') return m;
+    if ('key' in m) return this.message(m);
+    return m.text ? this.message(m.text) : m.message;
+  };
 
   date = (d: Date | number, options: Intl.DateTimeFormatOptions = { dateStyle: 'medium', timeStyle: 'short' }): string => new Intl.DateTimeFormat(this.tag, options).format(d);
 

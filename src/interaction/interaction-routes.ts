@@ -85,7 +85,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
   async function loginPage(ctx: Context, d: Details, locals: { username?: string; error?: string } = {}, status = 200) {
     const client = await provider.Client.find(String(d.params.client_id));
     const firstFactors = await flow.firstFactorOptions(d.uid);
-    await page(ctx, 'login', 'Sign in', { clientName: client?.clientName ?? client?.clientId ?? '', firstFactors, ...locals }, status);
+    await page(ctx, 'login', 'title.signIn', { clientName: client?.clientName ?? client?.clientId ?? '', firstFactors, ...locals }, status);
   }
 
   /** When the interaction's session signed in (the interaction keeps no copy of it). */
@@ -120,7 +120,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
       const scopes = String(d.params.scope ?? '')
         .split(' ')
         .filter(Boolean);
-      return page(ctx, 'consent', 'Allow access', { clientName: client?.clientName ?? client?.clientId ?? 'This application', scopes });
+      return page(ctx, 'consent', 'title.consent', { clientName: client?.clientName ?? client?.clientId ?? 'This application', scopes });
     }
     throw new AppError('bad_request', 'Unknown sign-in step.');
   });
@@ -252,14 +252,14 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
 function titleOf(step: SignInStep): string {
   switch (step.kind) {
     case 'locked':
-      return 'Account locked';
+      return 'title.locked';
     case 'challenge':
-      return 'Verify it is you';
+      return 'title.challenge';
     case 'notice':
-      return 'Multi-factor authentication required';
+      return 'notice.heading';
     case 'choose':
-      return 'Choose a method';
+      return 'title.choose';
     default:
-      return 'Set up multi-factor authentication';
+      return 'title.enrol';
   }
 }
