@@ -25,7 +25,7 @@ export interface PageLocals {
  */
 export async function renderPage(name: string, pageLocals: PageLocals): Promise<string> {
   const options = { async: true, cache: true, root: VIEWS_DIR };
-  const locals = { factorOf, factorKinds: FACTOR_KINDS, languages: LANGUAGES, t: pageLocals.i18n.t, text: pageLocals.i18n.text, ...pageLocals };
+  const locals = { factorOf, factorKinds: FACTOR_KINDS, languages: LANGUAGES, t: pageLocals.i18n.t, text: pageLocals.i18n.text, strong: pageLocals.i18n.strong, ...pageLocals };
   const body = await ejs.renderFile(path.join(VIEWS_DIR, `${name}.ejs`), locals, options);
   return ejs.renderFile(path.join(VIEWS_DIR, 'layout.ejs'), { ...locals, body }, options);
 }
