@@ -105,6 +105,11 @@ export interface MfaFactor {
   beginEnrolment(user: User, input: Record<string, unknown>, ctx: FactorContext): Promise<Device>;
   /** What the user needs to finish enrolment (QR code, masked number) in this flow. */
   describeEnrolment(user: User, device: Device, ctx: FactorContext): Promise<EnrolmentView>;
+  /**
+   * Where the browser finishes enrolment by itself (a WebAuthn creation request): what it needs,
+   * as JSON, bound to ctx's flow. Such a factor is added on one page, without an enrolment page.
+   */
+  enrolmentOptions?(user: User, device: Device, ctx: FactorContext): Promise<Record<string, unknown>>;
   /** Sends a new enrolment code where the factor has one (SMS PIN). */
   beginEnrolmentResend?(user: User, device: Device, ctx: FactorContext): Promise<void>;
   /** Issues fresh enrolment material (a new TOTP secret) to ctx's flow. */
