@@ -90,6 +90,8 @@ export interface FactorModule<K extends string = string, A extends string = stri
   noticeName(device: { nickname?: string | null; phoneE164?: string | null }): string;
   /** Its admin-API fields (every device has both keys, null when not the factor's). */
   adminView(device: Device): { nickname: string | null; phoneLast4: string | null };
+  /** The device's name from those fields (the admin page's device list). */
+  adminName(view: { nickname: string | null; phoneLast4: string | null }): string;
   create(deps: FactorDeps): MfaFactor;
 }
 
