@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { startFakeVonage, vonageSettings, type FakeVonage } from '../helpers/fake-vonage.js';
-import { Authenticator, beginTotpEnrolment, enrolThroughSignIn, expectKind, interactionUid, kindOf, sql, submitPassword } from '../helpers/mfa.js';
+import { Authenticator, beginTotpEnrolment, enrolThroughSignIn, expectKind, interactionUid, kindOf, sql, submitPassword, toCallback } from '../helpers/mfa.js';
 import { accountWithUser, confidentialClient } from '../helpers/provision.js';
 import { callbackOf, RelyingParty } from '../helpers/relying-party.js';
 import { addTotpDevice, alertOf, devicesOf, expectAccountPage, openAccount, pathOf, refreshFails, refreshWorks, sleep, submitForm, verifyDevice } from '../helpers/self-service.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
+import { SoftwareAuthenticator } from '../helpers/software-authenticator.js';
 import { csrfToken, otpauthUri, UserAgent } from '../helpers/user-agent.js';
 
 /**
@@ -283,6 +284,41 @@ describe('adding a passkey on one page', () => {
     expect(refused.status).toBe(401);
     expect(alertOf(refused)).toBe('Passkey not recognised');
     expect((await devicesOf(db.url, user.userId)).filter((d) => d.kind === 'passkey' && d.verified)).toEqual([]);
+  });
+
+  test('forced enrolment: the same one page; a retry replaces its own try, and the creation request ends once the sign-in moved on', async () => {
+    const user = await accountWithUser(db.url, { mfaRequired: true });
+    const rp = await newRp();
+    const { page, finish } = await rp.start();
+    const choose = await rp.agent.submit(await submitPassword(rp.agent, page, user), '/enrol');
+    const start = await rp.agent.submit(choose, '/enrol/method', { method: 'passkey' });
+    expectKind(start, 'enrol-start');
+    expect(start.html).toMatch(/<button[^>]*data-passkey="add"[^>]*>\s*Create passkey\s*<\/button>/);
+    expect(start.html).toMatch(/<noscript>[\s\S]*Passkeys need JavaScript[\s\S]*<\/noscript>/);
+    const uid = interactionUid(start);
+    const ask = (fields: Record<string, string>) =>
+      rp.agent.request(`${server.url}/interaction/${uid}/enrol/options`, {
+        form: { _csrf: csrfToken(start), method: 'passkey', ...fields },
+        headers: { accept: 'application/json' },
+      });
+
+    const bad = await ask({ nickname: '' });
+    expect(bad.status).toBe(422);
+    expect(JSON.parse(bad.html)).toMatchObject({ error: 'validation_failed', message: 'Enter a passkey name.' });
+    expect((await ask({ nickname: 'Laptop', _csrf: 'forged' })).status).toBe(403);
+    await ask({ nickname: 'First try' });
+    const answer = JSON.parse((await ask({ nickname: 'Laptop' })).html) as { verifyAction: string; options: { challenge: string; rp: { id: string } } };
+    expect(answer.verifyAction).toBe(`/interaction/${uid}/enrol/verify`);
+    expect((await devicesOf(db.url, user.userId)).map((d) => [d.kind, d.nickname, d.verified])).toEqual([['passkey', 'Laptop', false]]);
+
+    const key = new SoftwareAuthenticator({ rpId: answer.options.rp.id, origin: server.url });
+    const done = await rp.agent.request(`${server.url}${answer.verifyAction}`, { form: { _csrf: csrfToken(start), code: key.register(answer.options.challenge) } });
+    const tokens = await finish(await toCallback(rp.agent, done));
+    expect(tokens.claims()).toMatchObject({ acr: 'aal2', amr: ['pwd', 'hwk', 'mfa'] });
+    expect((await devicesOf(db.url, user.userId)).map((d) => [d.kind, d.nickname, d.verified])).toEqual([['passkey', 'Laptop', true]]);
+    // The sign-in is over: no more creation requests from its page.
+    expect((await ask({ nickname: 'Late' })).status).toBeGreaterThanOrEqual(400);
+    expect(await devicesOf(db.url, user.userId)).toHaveLength(1);
   });
 
   test('a sign-in older than REAUTH_MAX_AGE gets no creation request: it is sent to sign in again', async () => {

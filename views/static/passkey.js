@@ -40,7 +40,8 @@
       error.textContent = message || 'Passkey not recognised';
       error.hidden = false;
     };
-    // Without a live, recent sign-in the answer is a redirect: the plain form post signs in first.
+    // Without a live, recent sign-in the answer is a redirect, and a sign-in that moved on a 409:
+    // the plain form post then shows the right page.
     var submitPlain = function () {
       form.dataset.ready = '1';
       form.submit();
@@ -54,7 +55,7 @@
       window
         .fetch(button.dataset.optionsAction, { method: 'POST', body: body, headers: { Accept: 'application/json' }, credentials: 'same-origin', redirect: 'manual' })
         .then(function (res) {
-          if (res.type === 'opaqueredirect') return submitPlain();
+          if (res.type === 'opaqueredirect' || res.status === 409) return submitPlain();
           return res.json().then(function (answer) {
             if (!res.ok) return show(answer.message);
             form.querySelector('input[name="previous"]').value = answer.deviceId;
