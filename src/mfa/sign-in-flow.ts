@@ -279,8 +279,9 @@ export class SignInFlow {
     const { state, user, factor } = open;
     if (!factor.enrolmentOptions) throw new AppError('bad_request', 'That authentication method is not available.');
     const earlier = await this.deviceOf(user, state, false);
-    if (earlier?.kind === factor.kind) await this.data.devices.removePending(user.id, earlier.id);
+    // The new device first: a refused input changes nothing.
     const next = await this.addDevice(flowId, user, state, factor, input, origin);
+    if (earlier?.kind === factor.kind) await this.data.devices.removePending(user.id, earlier.id);
     const device = (await this.deviceOf(user, next, false))!;
     return { options: await factor.enrolmentOptions(user, device, this.factorContext(flowId, origin)) };
   }

@@ -104,11 +104,12 @@ export class DeviceManagement {
   ): Promise<{ deviceId: string; options: Record<string, unknown> }> {
     const factor = this.factors.get(kind);
     if (!factor.enrolmentOptions) throw new AppError('not_found', 'This device type is not added this way.');
+    // The new device first: a refused input changes nothing.
+    const { id } = await this.add(user, kind, input, flow);
     const earlier = previous ? await this.data.devices.findForUser(user.id, previous) : undefined;
-    if (earlier && !earlier.verifiedAt && earlier.kind === kind && earlier.enrolmentBinding === enrolmentBindingOf(flow)) {
+    if (earlier && earlier.id !== id && !earlier.verifiedAt && earlier.kind === kind && earlier.enrolmentBinding === enrolmentBindingOf(flow)) {
       await this.data.devices.removePending(user.id, earlier.id);
     }
-    const { id } = await this.add(user, kind, input, flow);
     return { deviceId: id, options: await factor.enrolmentOptions(user, await this.own(user, id), flow) };
   }
 
