@@ -265,8 +265,8 @@ export class SignInFlow {
   /**
    * The one-page enrolment of a factor the browser enrols itself: the new device's options, or
    * the step to show instead. This sign-in's own unfinished try of that kind (a cancelled
-   * ceremony) is dropped first, so retries do not pile up devices waiting for verification.
-   * A refused input throws (its message is for the page).
+   * ceremony) is dropped once the new device exists, so retries do not pile up devices waiting
+   * for verification. A refused input throws (its message is for the page) and changes nothing.
    */
   async beginBrowserEnrolment(
     flowId: string,

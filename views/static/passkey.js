@@ -58,7 +58,7 @@
           if (res.type === 'opaqueredirect' || res.status === 409) return submitPlain();
           return res.json().then(function (answer) {
             if (!res.ok) return show(answer.message);
-            form.querySelector('input[name="previous"]').value = answer.deviceId;
+            form.querySelector('input[name="previous"]').value = answer.deviceId || '';
             return lib.startRegistration({ optionsJSON: answer.options }).then(
               function (result) {
                 form.querySelector('input[name="code"]').value = JSON.stringify(result);
