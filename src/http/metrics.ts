@@ -64,7 +64,8 @@ export class Metrics {
         this.signIns.inc({ result: 'throttled', method: 'password' });
         break;
       case 'mfa.failed':
-        this.signIns.inc({ result: 'failure', method });
+        // A device's kind counts under its factor's label, as its successes do.
+        this.signIns.inc({ result: 'failure', method: FACTORS.find((f) => f.kind === method)?.metricsLabel ?? method });
         break;
       case 'user.locked':
         this.lockouts.inc();

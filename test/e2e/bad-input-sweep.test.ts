@@ -68,12 +68,14 @@ const PLAN: Record<string, [runs: number, ms: number]> = {
   'sign-in: method': [100, 15],
   'sign-in: enrolment code': [100, 23],
   'sign-in: nickname, country, phone': [200, 17],
+  'sign-in: passkey creation request': [80, 15],
   'sign-in: interaction ids': [200, 12],
   'sign-in: CSRF token': [100, 9],
   'oidc: /auth parameters': [250, 14],
   'oidc: token, userinfo, introspection, revocation, end-session': [250, 9],
   'hosts: X-Forwarded-Host, X-Forwarded-Proto': [150, 9],
   '/account: nickname, replaces': [120, 17],
+  '/account: passkey creation request': [80, 15],
   '/account: country, phone': [120, 13],
   '/account: code, makeDefault, replaces': [150, 23],
   '/account: default method': [100, 16],
@@ -487,6 +489,15 @@ describe('hosted sign-in forms', () => {
       acceptedOk: (r) => (r.status === 200 && /\/enrol\/verify"/.test(r.body) ? undefined : 'an accepted enrolment that is not the verification page'),
       after: dropNewDevices(enrollee.userId, () => keepDevicesOfEnrollee),
     });
+    // The one-page enrolment's creation request (JSON): the same names, any method.
+    await sweep(formCase({ method: fc.oneof(fc.constantFrom('passkey', 'totp'), method), nickname }), {
+      surface: 'sign-in: passkey creation request',
+      expecting: 'html',
+      request: postForm(enrolNotice.agent, enrolNotice.page, `${issuer}/interaction/${u}/enrol/options`),
+      acceptedOk: (r) =>
+        r.status === 200 && /"verifyAction":"\/interaction\/[^"]+\/enrol\/verify"/.test(r.body) ? undefined : 'an accepted request that is not a creation request',
+      after: dropNewDevices(enrollee.userId, () => keepDevicesOfEnrollee),
+    });
   }, 180_000);
 
   test('garbage interaction ids, sub-paths and CSRF tokens', async () => {
@@ -805,6 +816,15 @@ describe('/account forms and parameters (signed in)', () => {
       expecting: 'html',
       request: accountPost('/account/devices/new/totp'),
       acceptedOk: staysSignedIn,
+      after: dropNewDevices(self.userId, keepPending),
+    });
+    await sweep(formCase({ nickname, previous: replaces }), {
+      surface: '/account: passkey creation request',
+      expecting: 'html',
+      request: accountPost('/account/devices/new/passkey/options'),
+      acceptedOk: (r) =>
+        staysSignedIn(r) ??
+        (r.status === 200 && /"verifyAction":"\/account\/devices\/[^"]+\/verify"/.test(r.body) ? undefined : 'an accepted request that is not a creation request'),
       after: dropNewDevices(self.userId, keepPending),
     });
     const country = fc.oneof(shortString, fc.constantFrom('GB', 'gb', ' GB ', 'US', 'ZZ', '44'));

@@ -277,9 +277,14 @@ describe('twofold CLI, good input', () => {
     } = await pool.query<{ id: string }>("UPDATE users SET failed_mfa_attempts = 3 WHERE username = 'carol' RETURNING id");
     await pool.query("INSERT INTO mfa_devices (user_id, kind, sealed_secret, verified_at, is_default) VALUES ($1, 'totp', 'sealed', now(), true)", [user!.id]);
     await pool.query("INSERT INTO mfa_devices (user_id, kind, phone_e164) VALUES ($1, 'sms', '+447700900123')", [user!.id]);
+    await pool.query("INSERT INTO mfa_devices (user_id, kind, nickname, credential_id, config, verified_at) VALUES ($1, 'passkey', 'Work laptop', 'cred-1', '{}', now())", [
+      user!.id,
+    ]);
     const run = await cli(['user', 'reset-mfa', 'Carol']);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/removed 2 devices/);
+    // Each device by its kind's own words: a passkey by its name, a number only masked.
+    expect(run.stdout).toMatch(/removed 3 devices \(Mobile Passcode, Passkey \("Work laptop"\), SMS \(•••• 0123\)\)/u);
+    expect(run.stdout).not.toContain('7700900');
     const devices = await pool.query('SELECT count(*)::int AS n FROM mfa_devices WHERE user_id = $1', [user!.id]);
     expect(devices.rows[0].n).toBe(0);
     const { rows } = await pool.query('SELECT failed_mfa_attempts, sessions_valid_after FROM users WHERE id = $1', [user!.id]);
@@ -289,7 +294,10 @@ describe('twofold CLI, good input', () => {
     expect(types.rows.map((r) => r.type)).toEqual(expect.arrayContaining(['mfa.reset', 'sessions.revoked']));
 
     const json = await cliJson(['user', 'reset-mfa', String(user!.id)]);
-    expect(json.body).toMatchObject({ userId: user!.id, username: 'carol', devicesRemoved: 0, sessionsEnded: true });
+    expect(json.body).toMatchObject({ userId: user!.id, username: 'carol', devicesRemoved: 0, removedDevices: [], sessionsEnded: true });
+    await pool.query("INSERT INTO mfa_devices (user_id, kind, nickname, credential_id, config, verified_at) VALUES ($1, 'passkey', 'Key', 'cred-2', '{}', now())", [user!.id]);
+    const again = await cliJson(['user', 'reset-mfa', 'carol']);
+    expect(again.body).toMatchObject({ devicesRemoved: 1, removedDevices: [{ kind: 'passkey', name: 'Passkey ("Key")' }] });
   });
 
   it('help lists every command', async () => {
