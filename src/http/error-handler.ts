@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from '../logger.js';
 import { AppError, isAppError } from './app-error.js';
+import { pageLocalsOf } from './page-language.js';
 import { renderPage } from './views.js';
 import { loggablePath } from './loggable-path.js';
 
@@ -81,6 +82,7 @@ async function writeError(ctx: Context, status: number, code: string, message: s
   }
   ctx.type = 'html';
   ctx.body = await renderPage('error', {
+    ...pageLocalsOf(ctx),
     title: status === 503 ? 'Temporarily unavailable' : 'Something went wrong',
     heading: status === 503 ? 'Temporarily unavailable' : status >= 500 ? 'Something went wrong' : 'We could not do that',
     message,

@@ -5,6 +5,7 @@ import { AppError, isAppError } from '../http/app-error.js';
 import { toAppError } from '../http/error-handler.js';
 import { readForm } from '../http/form-body.js';
 import { requestOrigin } from '../http/request-origin.js';
+import { pageLanguage, pageLocalsOf } from '../http/page-language.js';
 import { renderPage } from '../http/views.js';
 import { factorChoices, factorOf, isDeviceKind } from '../mfa/factors/index.js';
 import type { SignInFlow, SignInStep } from '../mfa/sign-in-flow.js';
@@ -51,6 +52,8 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     try {
       const d = await provider.interactionDetails(ctx.req, ctx.res);
       if (d.uid !== ctx.params.uid) throw new Error('interaction mismatch');
+      // The relying party's ui_locales outranks the picker and the browser for this sign-in.
+      pageLanguage(ctx, d.params.ui_locales ?? null);
       return d;
     } catch (err) {
       if (isAppError(err)) throw err;
@@ -65,7 +68,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     ctx.set('Cache-Control', 'no-store');
     ctx.status = status;
     ctx.type = 'html';
-    ctx.body = await renderPage(view, { title, csrfToken: ctx.state.csrfToken, uid: ctx.params.uid, ...viewExtras?.(), ...locals });
+    ctx.body = await renderPage(view, { title, ...pageLocalsOf(ctx), csrfToken: ctx.state.csrfToken, uid: ctx.params.uid, ...viewExtras?.(), ...locals });
   }
 
   async function show(ctx: Context, step: SignInStep, status = 200): Promise<void> {

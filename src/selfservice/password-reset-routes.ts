@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { isAppError } from '../http/app-error.js';
 import { readForm } from '../http/form-body.js';
 import { requestOrigin } from '../http/request-origin.js';
+import { pageLocalsOf } from '../http/page-language.js';
 import { renderPage } from '../http/views.js';
 import { LINK_INVALID, RESET_ANSWER, type PasswordReset } from '../accounts/password-reset.js';
 
@@ -27,7 +28,7 @@ export function passwordResetRoutes(deps: {
     ctx.set('Cache-Control', 'no-store');
     ctx.status = status;
     ctx.type = 'html';
-    ctx.body = await renderPage(view, { title, csrfToken: ctx.state.csrfToken, ...locals });
+    ctx.body = await renderPage(view, { title, ...pageLocalsOf(ctx), csrfToken: ctx.state.csrfToken, ...locals });
   }
 
   const requestPage = (ctx: Context, locals: { interaction?: string; email?: string; error?: string; answer?: string }, status = 200) =>
