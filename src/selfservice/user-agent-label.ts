@@ -6,7 +6,8 @@ export interface UserAgentLabel {
 
 // Order matters: most browsers also claim to be Chrome, Safari or Mozilla, so the specific
 // tokens come first.
-const BROWSERS: [RegExp, string][] = [
+/** Pattern whose first group is the major version, the name, and a token that must also be present. */
+const BROWSERS: [RegExp, string, RegExp?][] = [
   [/\bEdg(?:e|A|iOS)?\/(\d+)/, 'Edge'],
   [/\b(?:OPR|Opera)\/(\d+)/, 'Opera'],
   [/\bSamsungBrowser\/(\d+)/, 'Samsung Internet'],
@@ -14,8 +15,13 @@ const BROWSERS: [RegExp, string][] = [
   [/\b(?:Firefox|FxiOS)\/(\d+)/, 'Firefox'],
   [/\bHeadlessChrome\/(\d+)/, 'Chrome (headless)'],
   [/\b(?:Chrome|CriOS)\/(\d+)/, 'Chrome'],
-  [/\bVersion\/(\d+)[\d.]*.*\bSafari\//, 'Safari'],
+  // Safari names its version in Version/ and itself in Safari/ (checked apart: one pattern
+  // spanning both would backtrack on hostile headers).
+  [/\bVersion\/(\d+)/, 'Safari', /\bSafari\//],
 ];
+
+/** Headers are cut to this before any pattern runs (the stored ones are no longer anyway). */
+const MAX_LENGTH = 300;
 
 const SYSTEMS: [RegExp, string][] = [
   [/\b(?:iPhone|iPad|iPod)\b/, 'iOS'],
@@ -26,11 +32,12 @@ const SYSTEMS: [RegExp, string][] = [
   [/\bLinux\b/, 'Linux'],
 ];
 
-export function userAgentLabel(userAgent: string): UserAgentLabel {
+export function userAgentLabel(header: string): UserAgentLabel {
+  const userAgent = header.slice(0, MAX_LENGTH);
   let browser = 'Unknown browser';
-  for (const [pattern, name] of BROWSERS) {
+  for (const [pattern, name, also] of BROWSERS) {
     const m = userAgent.match(pattern);
-    if (m) {
+    if (m && (!also || also.test(userAgent))) {
       browser = `${name} ${m[1]}`;
       break;
     }
