@@ -24,9 +24,9 @@ const BATCH = 50;
 
 /**
  * "Where you're signed in": the user's live browser sessions at Twofold, and ending them.
- * The index says which sessions a user had; each is checked against the session record (it
- * may have ended, expired, belong to someone else now, or be dead by a sign-out mark), and
- * entries that fail are pruned.
+ * The index says which sessions a user had; each is checked against the session record:
+ * entries of sessions that are gone or now someone else's are pruned, and sessions dead by a
+ * sign-out mark or the MFA rules are not shown.
  */
 export class SignedInSessions {
   constructor(
