@@ -20,11 +20,12 @@ export interface PageLocals {
 /**
  * Renders views/<name>.ejs inside views/layout.ejs. ejs escapes every <%= %> output. Every page
  * may ask a kind's factor for its words (`factorOf`) and list the factors (`factorKinds`);
- * a factor's own markup is in views/factors/<kind>/. Texts come from the catalogue: `t(key, values)`.
+ * a factor's own markup is in views/factors/<kind>/. Texts come from the catalogue: `t(key, values)`;
+ * `text(x)` shows a domain message or an error in the page's language.
  */
 export async function renderPage(name: string, pageLocals: PageLocals): Promise<string> {
   const options = { async: true, cache: true, root: VIEWS_DIR };
-  const locals = { factorOf, factorKinds: FACTOR_KINDS, languages: LANGUAGES, t: pageLocals.i18n.t, ...pageLocals };
+  const locals = { factorOf, factorKinds: FACTOR_KINDS, languages: LANGUAGES, t: pageLocals.i18n.t, text: pageLocals.i18n.text, strong: pageLocals.i18n.strong, ...pageLocals };
   const body = await ejs.renderFile(path.join(VIEWS_DIR, `${name}.ejs`), locals, options);
   return ejs.renderFile(path.join(VIEWS_DIR, 'layout.ejs'), { ...locals, body }, options);
 }

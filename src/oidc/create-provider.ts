@@ -102,11 +102,11 @@ export function createProvider({ config, data, store, signingKeys, onSessionSave
         enabled: true,
         async logoutSource(ctx, form) {
           ctx.type = 'html';
-          ctx.body = await renderPage('logout', { title: 'Sign out', ...pageLocalsOf(ctx), form });
+          ctx.body = await renderPage('logout', { title: 'title.signOut', ...pageLocalsOf(ctx), form });
         },
         async postLogoutSuccessSource(ctx) {
           ctx.type = 'html';
-          ctx.body = await renderPage('logged-out', { title: 'Signed out', ...pageLocalsOf(ctx) });
+          ctx.body = await renderPage('logged-out', { title: 'title.signedOut', ...pageLocalsOf(ctx) });
         },
       },
     },
@@ -155,9 +155,9 @@ export function createProvider({ config, data, store, signingKeys, onSessionSave
     async renderError(ctx, out) {
       ctx.type = 'html';
       ctx.body = await renderPage('error', {
-        title: 'Something went wrong',
+        title: 'error.heading',
         ...pageLocalsOf(ctx),
-        heading: 'We could not complete this request',
+        heading: 'error.providerHeading',
         message: String(out.error_description ?? out.error ?? 'The request could not be completed.'),
       });
     },

@@ -85,6 +85,27 @@ describe('languages, chosen the OpenID Connect way', () => {
     expect(odd.status).toBeLessThan(500);
   });
 
+  test('the password-reset pages and error pages speak the chosen language too', async () => {
+    const reset = await fetch(`${server.url}/password-reset`, { headers: { 'accept-language': 'de-DE,de;q=0.9' } });
+    const html = await reset.text();
+    expect(htmlLang(html)).toEqual(['de', 'ltr']);
+    expect(html).toMatch(/<button[^>]*>Link zum Zurücksetzen senden<\/button>/);
+    expect(reset.headers.get('vary')).toMatch(/accept-language/i);
+
+    const badLink = await (await fetch(`${server.url}/password-reset/${'x'.repeat(43)}`, { headers: { 'accept-language': 'fr' } })).text();
+    expect(badLink).toContain('Ce lien de réinitialisation n’est plus valide.');
+
+    const missing = await fetch(`${server.url}/no-such-page`, { headers: { 'accept-language': 'ar', accept: 'text/html' } });
+    expect(missing.status).toBe(404);
+    const missingHtml = await missing.text();
+    expect(htmlLang(missingHtml)).toEqual(['ar', 'rtl']);
+    expect(missingHtml).toContain('لا يوجد شيء على هذا العنوان.');
+
+    // JSON answers stay English and keep their stable codes.
+    const json = await (await fetch(`${server.url}/no-such-page`, { headers: { 'accept-language': 'de', accept: 'application/json' } })).json();
+    expect(json).toEqual({ error: 'not_found', message: 'There is nothing at this address.' });
+  });
+
   test('a sign-in in German completes (the language never gets in the way of the flow)', async () => {
     const rp = await RelyingParty.create(server.url, client.clientId, client.clientSecret);
     const { page } = await rp.start({ ui_locales: 'de' });
