@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { AuditLog } from '../../../src/audit/audit-log.js';
 import { ProviderSessions } from '../../../src/oidc/provider-sessions.js';
 import { sessionTracker } from '../../../src/oidc/session-tracking.js';
@@ -85,6 +85,32 @@ describe.each(storeFactories)('session index on %s', (_name, factory) => {
     expect(await new Adapter('AccessToken').find(lateToken)).toBeUndefined();
     expect(await sessions.list(userOf(userId), undefined)).toEqual([]);
     await expect(sessions.signOut(userOf(userId), other.uid, { ip: null, userAgent: null })).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('last activity is written at most once a minute per session; a new sign-in is written at once', async () => {
+    const userId = id();
+    let agent = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
+    const track = sessionTracker(index, new ProviderSessions(store), () => agent);
+    const payload = { uid: id(), accountId: userId, loginTs: now(), exp: now() + 3600 };
+    const clock = jest.spyOn(Date, 'now');
+    try {
+      const t0 = Date.now();
+      await track(payload);
+      const first = (await index.list(userId)).get(payload.uid)!;
+      agent = 'curl/8';
+      clock.mockReturnValue(t0 + 59_000);
+      await track(payload);
+      expect((await index.list(userId)).get(payload.uid)).toEqual(first);
+      clock.mockReturnValue(t0 + 61_000);
+      await track(payload);
+      expect((await index.list(userId)).get(payload.uid)).toMatchObject({ userAgent: 'curl/8', lastActive: Math.floor((t0 + 61_000) / 1000) });
+      // Signing in again (a new login time) is recorded without waiting.
+      clock.mockReturnValue(t0 + 62_000);
+      await track({ ...payload, loginTs: payload.loginTs + 62 });
+      expect((await index.list(userId)).get(payload.uid)).toMatchObject({ loginTs: payload.loginTs + 62 });
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it("one user's uid means nothing to another user, and a uid nobody has means nothing either", async () => {
