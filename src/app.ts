@@ -26,6 +26,7 @@ import type { AdminTokenGuard } from './admin/admin-token-guard.js';
 import type { AccountAdmin } from './accounts/account-admin.js';
 import { accountCsrfBinding, accountRoutes } from './selfservice/account-routes.js';
 import type { EmailChange } from './selfservice/email-change.js';
+import type { SignedInSessions } from './selfservice/signed-in-sessions.js';
 import type { DeviceManagement } from './selfservice/device-management.js';
 import type { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
 import type { DataStore } from './storage/repositories/index.js';
@@ -50,6 +51,7 @@ export interface AppDeps {
   backChannel: () => string;
   passwordReset: PasswordReset;
   passwordChange: PasswordChange;
+  signedInSessions: SignedInSessions;
   viewExtras?: () => Record<string, unknown>;
 }
 
@@ -75,6 +77,7 @@ export function createApp({
   backChannel,
   passwordReset,
   passwordChange,
+  signedInSessions,
   viewExtras = () => ({}),
 }: AppDeps): Provider {
   const csrf = csrfTokens(config.cookieKeys[0]!);
@@ -122,6 +125,8 @@ export function createApp({
         verifyCsrf: csrf.verify,
         csrfMiddleware: csrf.bound(accountCsrfBinding),
         viewExtras,
+        signedInSessions,
+        browserSessionId: (ctx) => ctx.cookies.get(provider.cookieName('session'), { signed: true }),
       }).routes(),
     ),
   );

@@ -30,6 +30,10 @@ import { AccountSessionRepository } from './storage/repositories/account-session
 import { PENDING_DEVICES_PER_USER } from './storage/repositories/devices-repository.js';
 import { PasswordReset } from './accounts/password-reset.js';
 import { PasswordChange } from './accounts/password-change.js';
+import { ProviderSessions } from './oidc/provider-sessions.js';
+import { sessionTracker } from './oidc/session-tracking.js';
+import { SessionIndexRepository } from './storage/repositories/session-index-repository.js';
+import { SignedInSessions } from './selfservice/signed-in-sessions.js';
 
 export interface RunningServer {
   readonly port: number;
@@ -101,11 +105,16 @@ export async function startServer(config: Config, logger: Logger, options: { han
   let port = config.port;
   const accountSessions = new AccountSessionRepository(store);
   const admin = new AccountAdmin(data, audit, notices);
+  // One index for both: without Redis it lives in this object.
+  const sessionIndex = new SessionIndexRepository(store);
+  const providerSessions = new ProviderSessions(store);
+  const signedInSessions = new SignedInSessions(sessionIndex, providerSessions, data.users, audit);
+  const onSessionSaved = sessionTracker(sessionIndex, providerSessions);
   const emails = new EmailChange(data, audit, services.mail, notices, config.issuer, config.dataEncryptionKey, throttle);
   // The HTTP app depends on the signing keys (oidc-provider's JWKS is fixed at construction):
   // it is built again when the keyring changes (rotation), and requests go to the newest one.
   const build = (signingKeys: JsonWebKey[]) => {
-    const provider = createProvider({ config, data, store, signingKeys });
+    const provider = createProvider({ config, data, store, signingKeys, onSessionSaved });
     createApp({
       config,
       logger,
@@ -123,6 +132,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
       backChannel: () => `http://127.0.0.1:${port}`,
       passwordReset,
       passwordChange,
+      signedInSessions,
       viewExtras: () => ({ countriesIn }),
     });
     return provider.callback();

@@ -13,9 +13,10 @@ import { isBeforeMark } from '../oidc/session-validity.js';
 import { isMfaAcr } from '../oidc/authentication-context.js';
 import type { AccountSession, AccountSessionRepository } from '../storage/repositories/account-session-repository.js';
 import type { DataStore } from '../storage/repositories/index.js';
-import type { User } from '../storage/repositories/users-repository.js';
+import type { User, UserAuthState } from '../storage/repositories/users-repository.js';
 import { ACCOUNT_CLIENT_ID } from './account-client.js';
 import type { DeviceManagement } from './device-management.js';
+import type { SignedInSessions } from './signed-in-sessions.js';
 
 const SESSION_COOKIE = 'twofold.account';
 
@@ -45,6 +46,9 @@ export interface AccountGuardDeps {
   backChannelHeaders?: Record<string, string>;
   verifyCsrf: (ctx: Context, form: Record<string, string>) => void;
   viewExtras: () => Record<string, unknown>;
+  signedInSessions: SignedInSessions;
+  /** The value of the browser's session cookie at Twofold (oidc-provider's), if any. */
+  browserSessionId: (ctx: Context) => string | undefined;
 }
 
 /** What the guards put on ctx.state; only valid after the matching guard ran. */
@@ -56,7 +60,7 @@ export const formOf = <S extends z.ZodType>(ctx: Context, _schema: S): z.output<
  * either calls the route or answers itself (a redirect to sign in, a CSRF or form error).
  */
 export function accountGuards(deps: AccountGuardDeps) {
-  const { config, data, devices, sessions, verifyCsrf } = deps;
+  const { config, data, devices, sessions, verifyCsrf, signedInSessions } = deps;
   const client = new OidcSignInClient({
     issuer: config.issuer,
     clientId: ACCOUNT_CLIENT_ID,
@@ -73,12 +77,18 @@ export function accountGuards(deps: AccountGuardDeps) {
     const sessionId = ctx.cookies.get(SESSION_COOKIE, { signed: true });
     const session = sessionId ? await sessions.get(sessionId) : undefined;
     const auth = session ? await data.users.findAuthState(session.userId) : undefined;
-    if (!sessionId || !session || !auth || auth.user.lockedAt || isBeforeMark(session.validFrom, auth.sessionsValidAfter)) {
+    if (!sessionId || !session || !auth || !(await stillValid(session, auth))) {
       if (sessionId) await sessions.destroy(sessionId);
       client.begin(ctx, ctx.method === 'GET' ? ctx.url : '/account');
       return undefined;
     }
     return { sessionId, session, user: auth.user };
+  }
+
+  /** Not locked, not signed out since, and the browser session it was made through not ended. */
+  async function stillValid(session: AccountSession, auth: UserAuthState): Promise<boolean> {
+    if (auth.user.lockedAt || isBeforeMark(session.validFrom, auth.sessionsValidAfter)) return false;
+    return session.browserSessionUid === undefined || (await signedInSessions.exists(auth.user.id, session.browserSessionUid));
   }
 
   /** Sensitive pages: a sign-in within the window, with MFA when the user has a device. */
@@ -144,9 +154,10 @@ export function accountGuards(deps: AccountGuardDeps) {
   }
 
   /** After a sign-in through Twofold: a new session and its cookie. */
-  async function startSession(ctx: Context, session: AccountSession): Promise<void> {
+  async function startSession(ctx: Context, session: Omit<AccountSession, 'browserSessionUid'>): Promise<void> {
     const sessionId = crypto.randomBytes(32).toString('base64url');
-    await sessions.save(sessionId, session);
+    const browserSessionUid = await signedInSessions.currentUid(session.userId, deps.browserSessionId(ctx));
+    await sessions.save(sessionId, { ...session, browserSessionUid });
     ctx.cookies.set(SESSION_COOKIE, sessionId, cookieOptions(ctx));
   }
 
@@ -169,10 +180,15 @@ export function accountGuards(deps: AccountGuardDeps) {
     return session;
   }
 
+  /** uid of the caller's browser session at Twofold, if it is still the user's. */
+  async function browserSessionUid(ctx: Context, s: Signed): Promise<string | undefined> {
+    return s.session.browserSessionUid ?? (await signedInSessions.currentUid(s.user.id, deps.browserSessionId(ctx)));
+  }
+
   /** Enrolment secrets and codes of /account are bound to this one signed-in session. */
   const flowOf = (ctx: Context, s: Signed): FactorContext => ({ flowId: `account:${s.sessionId}`, origin: requestOrigin(ctx) });
 
-  return { client, signedIn, recentSignIn, recentMfa, recentlyAuthenticated, form, page, startSession, keepSession, endSession, endCookieSession, flowOf };
+  return { client, signedIn, recentSignIn, recentMfa, recentlyAuthenticated, form, page, startSession, keepSession, endSession, endCookieSession, flowOf, browserSessionUid };
 }
 
 export type AccountGuards = ReturnType<typeof accountGuards>;

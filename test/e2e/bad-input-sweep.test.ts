@@ -84,6 +84,8 @@ const PLAN: Record<string, [runs: number, ms: number]> = {
   '/account: admin mfaRequired': [100, 14],
   '/account: new email': [100, 15],
   '/account: path ids': [120, 14],
+  '/account: session (sign out)': [100, 12],
+  '/account: sign out everywhere else (stray fields)': [30, 14],
   '/account and /demo: query parameters': [150, 12],
   '/demo: acr, forms': [60, 12],
   'admin: PUT mfa-policy body': [300, 13],
@@ -915,6 +917,26 @@ describe('/account forms and parameters (signed in)', () => {
     // Still signed in, same session.
     expect((await selfAgent.request(`${issuer}/account`)).status).toBe(200);
   }, 180_000);
+
+  test('sign out a session: session; sign out everywhere else: stray fields', async () => {
+    // No generated value is a session of this user: every one must be refused, and change nothing.
+    const session = fc.oneof(anyString, fc.constantFrom('', 'AAAAAAAAAAAAAAAAAAAAA', 'x'.repeat(64), 'x'.repeat(65), '../x', 'a b', 'A'.repeat(21) + '\u0000'));
+    await sweep(formCase({ session }), {
+      surface: '/account: session (sign out)',
+      expecting: 'html',
+      request: accountPost('/account/sessions/sign-out'),
+      mustReject: true,
+    });
+    await sweep(formCase({ session: fc.oneof(shortString, fc.constantFrom('all', 'current')) }), {
+      surface: '/account: sign out everywhere else (stray fields)',
+      expecting: 'html',
+      request: accountPost('/account/sessions/sign-out-others'),
+      allow: () => ({ audit: ['sessions.revoked'] }),
+      acceptedOk: staysSignedIn,
+    });
+    // This browser's session is never among the others.
+    expect((await selfAgent.request(`${issuer}/account`)).status).toBe(200);
+  }, 120_000);
 
   test('path and query parameters of /account and /demo', async () => {
     const seg = fc
