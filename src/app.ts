@@ -23,6 +23,7 @@ import { ADMIN_SCOPE } from './oidc/create-provider.js';
 import { adminRoutes } from './admin/admin-routes.js';
 import type { AdminTokenGuard } from './admin/admin-token-guard.js';
 import type { AccountAdmin } from './accounts/account-admin.js';
+import type { DisableRequests } from './accounts/disable-requests.js';
 import { accountCsrfBinding, accountRoutes } from './selfservice/account-routes.js';
 import type { EmailChange } from './selfservice/email-change.js';
 import type { DeviceManagement } from './selfservice/device-management.js';
@@ -41,6 +42,7 @@ export interface AppDeps {
   devices: DeviceManagement;
   accountSessions: AccountSessionRepository;
   admin: AccountAdmin;
+  disableRequests: DisableRequests;
   emails: EmailChange;
   adminGuard: AdminTokenGuard;
   metrics: Metrics;
@@ -66,6 +68,7 @@ export function createApp({
   devices,
   accountSessions,
   admin,
+  disableRequests,
   emails,
   adminGuard,
   metrics,
@@ -102,7 +105,7 @@ export function createApp({
   provider.use(under(['/interaction'], interactions.allowedMethods()));
 
   provider.use(under(['/password-reset'], passwordResetRoutes({ reset: passwordReset, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes()));
-  provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, guard: adminGuard }).routes()));
+  provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, disableRequests, guard: adminGuard }).routes()));
   provider.use(
     under(
       ['/account'],
@@ -111,6 +114,7 @@ export function createApp({
         data,
         devices,
         admin,
+        disableRequests,
         emails,
         passwords: passwordChange,
         sessions: accountSessions,

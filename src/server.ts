@@ -114,6 +114,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
       devices,
       accountSessions,
       admin,
+      disableRequests: services.disableRequests,
       emails,
       metrics,
       throttle,
