@@ -32,6 +32,7 @@ import type { DataStore } from './storage/repositories/index.js';
 import type { PasswordReset } from './accounts/password-reset.js';
 import type { PasswordChange } from './accounts/password-change.js';
 import { passwordResetRoutes } from './selfservice/password-reset-routes.js';
+import { supportCsrfBinding, supportRoutes } from './support/support-routes.js';
 
 export interface AppDeps {
   config: Config;
@@ -122,6 +123,22 @@ export function createApp({
         backChannelHeaders,
         verifyCsrf: csrf.verify,
         csrfMiddleware: csrf.bound(accountCsrfBinding),
+        viewExtras,
+      }).routes(),
+    ),
+  );
+  provider.use(
+    under(
+      ['/support'],
+      supportRoutes({
+        config,
+        data,
+        devices,
+        sessions: accountSessions,
+        backChannel,
+        backChannelHeaders,
+        verifyCsrf: csrf.verify,
+        csrfMiddleware: csrf.bound(supportCsrfBinding),
         viewExtras,
       }).routes(),
     ),

@@ -24,6 +24,7 @@ import { AccountAdmin } from './accounts/account-admin.js';
 import { AdminTokenGuard } from './admin/admin-token-guard.js';
 import { adminResourceOf } from './oidc/create-provider.js';
 import { ensureAccountClient } from './selfservice/account-client.js';
+import { ensureSupportClient } from './support/support-client.js';
 import { DeviceManagement } from './selfservice/device-management.js';
 import { EmailChange } from './selfservice/email-change.js';
 import { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
@@ -64,6 +65,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
   }
 
   await ensureAccountClient(data, config.issuer);
+  await ensureSupportClient(data, config.issuer);
   const throttle = new Throttle(store);
   const pendingLimits = { perUser: PENDING_DEVICES_PER_USER, usersPerPhone: config.sms.maxPendingUsersPerPhone };
   // The order of FACTORS is the order users are offered the methods in.
