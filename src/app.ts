@@ -139,6 +139,7 @@ export function createApp({
         backChannelHeaders,
         verifyCsrf: csrf.verify,
         csrfMiddleware: csrf.bound(supportCsrfBinding),
+        disableRequests,
         viewExtras,
       }).routes(),
     ),

@@ -51,8 +51,8 @@ export class DisableRequests {
     const note = decisionNote(noteInput);
     const found = await this.data.disableRequests.findById(requestId);
     if (!found) throw new AppError('not_found', 'No such request.');
-    if (found.requestedBy === actor.id) throw new AppError('self_approval', 'You filed this request: another support user must decide it.');
-    if (found.accountId === actor.accountId) throw new AppError('self_approval', 'This request is for your own account: a support user of another account must decide it.');
+    const refusal = selfApprovalOf(actor, found);
+    if (refusal) throw new AppError('self_approval', refusal);
     const decided = await this.data.transaction(async (tx) => {
       const request = await tx.disableRequests.decide(found.id, decision, actor.id, note);
       if (!request) throw new AppError('conflict', 'This request has already been decided.');
@@ -90,6 +90,13 @@ export class DisableRequests {
       { accountId: request.accountId, userId: requester.id },
     );
   }
+}
+
+/** Why this support user may not decide the request (no one decides their own or their organisation's); undefined when they may. */
+export function selfApprovalOf(actor: Pick<User, 'id' | 'accountId'>, request: Pick<DisableRequest, 'requestedBy' | 'accountId'>): string | undefined {
+  if (request.requestedBy === actor.id) return 'You filed this request: another support user must decide it.';
+  if (request.accountId === actor.accountId) return 'This request is for your own account: a support user of another account must decide it.';
+  return undefined;
 }
 
 function requireSupport(actor: User): void {

@@ -2,12 +2,15 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { FirstPartyGuardDeps } from '../selfservice/first-party-guards.js';
+import type { DisableRequests } from '../accounts/disable-requests.js';
 import { supportGuards, type SupportGuards } from './support-guards.js';
+import { supportRequestRoutes } from './support-request-routes.js';
 
 export { supportCsrfBinding } from './support-guards.js';
 
 export interface SupportRouteDeps extends FirstPartyGuardDeps {
   csrfMiddleware: (ctx: Context, next: () => Promise<void>) => Promise<void>;
+  disableRequests: DisableRequests;
 }
 
 /** "Sign out" carries nothing but its CSRF token. */
@@ -37,6 +40,7 @@ export function supportRoutes(deps: SupportRouteDeps): Router {
   const router = new Router({ prefix: '/support' });
   router.use(deps.csrfMiddleware);
   router.use(supportSessionRoutes(guards).routes());
+  router.use(supportRequestRoutes(guards, deps.disableRequests).routes());
   router.get('/', ...guards.viewer, async (ctx) => {
     await guards.page(ctx, 'support', 'Support console', {});
   });
