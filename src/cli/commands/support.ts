@@ -33,11 +33,11 @@ function decisionCommand(action: 'approve' | 'reject', decision: DisableDecision
         : 'reject a request: the requirement stays on and the requester is told',
     details: ['--as USERNAME       the support user deciding (not the requester, not a member of that account)', '--note TEXT         a note for the requester'],
     async run(args, ctx) {
-      const { values, positionals } = parseCommandArgs(this.name, args, { as: { type: 'string' }, note: { type: 'string' } }, ['requestId']);
+      const { values, positionals } = parseCommandArgs(this.name, args, { as: { type: 'string' }, note: { type: 'string' } }, ['request_id']);
       const as = required(this.name, values.as, 'as');
       const request = await ctx.withServices(async (s) => {
         const actor = await new AccountAdmin(s.data, s.audit).findUser(as);
-        return s.disableRequests.decide(actor, positionals.requestId!, decision, values.note);
+        return s.disableRequests.decide(actor, positionals.request_id!, decision, values.note);
       });
       return {
         json: disableRequestView(request),
