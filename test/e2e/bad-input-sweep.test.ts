@@ -89,6 +89,11 @@ const PLAN: Record<string, [runs: number, ms: number]> = {
   'admin: limit, before': [200, 14],
   'admin: Authorization header': [100, 8],
   'CLI: flags and arguments': [300, 37],
+  '/account: disable request reason': [100, 15],
+  'admin: disable request body': [150, 12],
+  'admin: disable request decision body': [150, 15],
+  'admin: disable request status': [60, 8],
+  '/support: decision note': [100, 16],
 };
 /** Milliseconds all sweeps may take together, from the end of the set-up. */
 const SWEEP_BUDGET_MS = Number(process.env.BAD_INPUT_BUDGET_MS ?? 90_000);
@@ -179,6 +184,30 @@ const newRp = () => RelyingParty.create(issuer, client.clientId, client.clientSe
 
 async function atInteraction(page: Page, agent: UserAgent) {
   return { agent, page, uid: interactionUid(page) };
+}
+
+/** Reasons and notes for disable requests: any text, and the edges of the rules. */
+const requestText = () =>
+  fc.oneof(
+    anyString,
+    fc.constantFrom('Kiosk terminals', ' ', '', 'x'.repeat(1000), 'x'.repeat(1001), 'é'.repeat(1000), 'a\u0000b', 'a\u0007b', 'line\nbreak', 'tab\there', '\u2028', '\ud800'),
+  );
+
+/** A pending disable request (and nothing else) for T's account, filed by T so the sweep's support user may decide it; made before a run. */
+async function pendingRequestOfTarget(): Promise<string> {
+  await resetDisableRequests(target.accountId);
+  const { rows } = await pool.query<{ id: string }>(
+    `INSERT INTO mfa_disable_requests (account_id, requested_by, reason) VALUES ($1, $2, 'Sweep')
+     ON CONFLICT (account_id) WHERE status = 'pending' DO UPDATE SET reason = EXCLUDED.reason RETURNING id`,
+    [target.accountId, target.userId],
+  );
+  return rows[0]!.id;
+}
+
+/** Before and after a run: the account requires MFA and has no requests (other sweeps may have turned it off). */
+async function resetDisableRequests(accountId: string): Promise<void> {
+  await pool.query('DELETE FROM mfa_disable_requests WHERE account_id = $1', [accountId]);
+  await pool.query('UPDATE accounts SET mfa_required = true WHERE id = $1', [accountId]);
 }
 
 beforeAll(async () => {
@@ -896,6 +925,18 @@ describe('/account forms and parameters (signed in)', () => {
     expect((await selfAgent.request(`${issuer}/account`)).status).toBe(200);
   }, 180_000);
 
+  test('/account/admin: the reason of a request to disable', async () => {
+    await sweep(formCase({ reason: requestText() }), {
+      surface: '/account: disable request reason',
+      expecting: 'html',
+      before: () => resetDisableRequests(self.accountId),
+      request: accountPost('/account/admin/disable-request'),
+      acceptedOk: (r) =>
+        staysSignedIn(r) ?? (r.status === 303 && /\/account\/admin\?requested=1$/.test(r.headers.get('location') ?? '') ? undefined : 'an accepted reason without the request'),
+      after: () => resetDisableRequests(self.accountId),
+    });
+  }, 180_000);
+
   test('path and query parameters of /account and /demo', async () => {
     const seg = fc
       .oneof(
@@ -1059,6 +1100,55 @@ describe('admin API (support token)', () => {
     });
   }, 180_000);
 
+  test('disable requests: filing and decision bodies, the status filter', async () => {
+    const text = requestText();
+    const body = (field: string) =>
+      fc.oneof(
+        text.map((v) => json({ [field]: v })),
+        fc.jsonValue().map(json),
+        fc.record({ [field]: fc.jsonValue() }).map(json),
+        fc.tuple(text, fc.dictionary(shortString, fc.jsonValue(), { minKeys: 1, maxKeys: 2 })).map(([v, extra]) => json({ ...extra, [field]: v })),
+        fc.constantFrom(`{"${field}":"a","${field}":"b"}`, `{"${field}":"\\ud800"}`, `{"${field}":"a\\u0000b"}`, '', '{', 'null', '[]'),
+      );
+    const contentType = fc.oneof(
+      { weight: 8, arbitrary: fc.constant('application/json') },
+      { weight: 1, arbitrary: fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', null, '') },
+    );
+    await sweep(fc.record({ body: body('reason'), contentType }), {
+      surface: 'admin: disable request body',
+      expecting: 'admin',
+      before: () => resetDisableRequests(target.accountId),
+      request: ({ body: b, contentType: ct }) => admin('POST', `/accounts/${target.accountId}/mfa-policy/disable-requests`, { body: b, contentType: ct }),
+      acceptedOk: (r) => (r.status === 201 && (JSON.parse(r.body) as { status?: unknown }).status === 'pending' ? undefined : 'an accepted body without the pending request'),
+      after: () => resetDisableRequests(target.accountId),
+    });
+    let requestId = '';
+    await sweep(fc.record({ body: body('note'), contentType, action: fc.constantFrom('approve', 'reject') }), {
+      surface: 'admin: disable request decision body',
+      expecting: 'admin',
+      before: async () => {
+        requestId = await pendingRequestOfTarget();
+      },
+      request: ({ body: b, contentType: ct, action }) => admin('POST', `/mfa-policy/disable-requests/${requestId}/${action}`, { body: b, contentType: ct }),
+      acceptedOk: (r, c) =>
+        r.status === 200 && (JSON.parse(r.body) as { status?: unknown }).status === (c.action === 'approve' ? 'approved' : 'rejected')
+          ? undefined
+          : 'an accepted body without the decision',
+      after: () => resetDisableRequests(target.accountId),
+    });
+    const value = fc.oneof(shortString, rawJunk, fc.constantFrom('pending', 'approved', 'rejected', 'PENDING', ' pending', 'open', ''));
+    await sweep(fc.array(value, { maxLength: 3 }), {
+      surface: 'admin: disable request status',
+      expecting: 'admin',
+      request: (values) => {
+        const qs = values.map((v) => `status=${v.startsWith('%') || /[=&]/.test(v) ? v : pct(v)}`).join('&');
+        return admin('GET', `/mfa-policy/disable-requests${qs ? `?${qs}` : ''}`);
+      },
+      acceptedOk: (r) => (r.status === 200 && Array.isArray((JSON.parse(r.body) as { requests?: unknown }).requests) ? undefined : 'an accepted filter without the list'),
+      neverChanges: true,
+    });
+  }, 180_000);
+
   test('path ids (accountId, userId), methods, query parameters (limit, before), Authorization', async () => {
     const seg = fc
       .oneof(
@@ -1083,6 +1173,9 @@ describe('admin API (support token)', () => {
       ['GET', (s: string) => `/accounts/${s}/audit-events`],
       ['POST', (s: string) => `/users/${s}/unlock`],
       ['POST', (s: string) => `/users/${s}/reset-mfa`],
+      ['POST', (s: string) => `/accounts/${s}/mfa-policy/disable-requests`],
+      ['POST', (s: string) => `/mfa-policy/disable-requests/${s}/approve`],
+      ['POST', (s: string) => `/mfa-policy/disable-requests/${s}/reject`],
       ['DELETE', (s: string) => `/accounts/${s}/mfa-policy`],
       ['PATCH', (s: string) => `/users/${s}/unlock`],
       ['GET', (s: string) => `/users/${s}`],
@@ -1147,6 +1240,29 @@ describe('admin API (support token)', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+
+describe('/support forms (signed in as support)', () => {
+  test('/support/requests: the note of a decision, and the request id', async () => {
+    const agent = new UserAgent();
+    // With a request on it, the page carries the decision form (and its CSRF token).
+    await pendingRequestOfTarget();
+    const { page } = await openAccount(agent, issuer, support, { app: supportSession.app, path: '/support/requests' });
+    expect(page.html).toMatch(/<button[^>]*>\s*Approve\s*<\/button>/);
+    const ids = fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.oneof(shortString.map(pct), fc.constantFrom(crypto.randomUUID(), '%00', 'x')) });
+    let requestId = '';
+    await sweep(fc.record({ c: formCase({ note: requestText() }), action: fc.constantFrom('approve', 'reject'), id: ids }), {
+      surface: '/support: decision note',
+      expecting: 'html',
+      before: async () => {
+        requestId = await pendingRequestOfTarget();
+      },
+      request: ({ c, action, id }) => postForm(agent, page, `${issuer}/support/requests/${id || requestId}/${action}`)(c),
+      acceptedOk: (r) =>
+        r.status === 303 && /^\/support\/requests\?decided=(approved|rejected)$/.test(r.headers.get('location') ?? '') ? undefined : 'an accepted note without the decision',
+      after: () => resetDisableRequests(target.accountId),
+    });
+  }, 180_000);
+});
 
 describe('bodies over the limits', () => {
   test('forms over 64 KB, JSON over 16 KB, and megabytes at the OIDC endpoints: 413 or 400, never a 5xx or a reset', async () => {
