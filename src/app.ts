@@ -32,6 +32,7 @@ import type { PasswordReset } from './accounts/password-reset.js';
 import type { PasswordChange } from './accounts/password-change.js';
 import { passwordResetRoutes } from './selfservice/password-reset-routes.js';
 import { supportCsrfBinding, supportRoutes } from './support/support-routes.js';
+import type { SupportMfaReset } from './support/support-mfa-reset.js';
 
 export interface AppDeps {
   config: Config;
@@ -50,6 +51,7 @@ export interface AppDeps {
   backChannel: () => string;
   passwordReset: PasswordReset;
   passwordChange: PasswordChange;
+  supportReset: SupportMfaReset;
   viewExtras?: () => Record<string, unknown>;
 }
 
@@ -75,6 +77,7 @@ export function createApp({
   backChannel,
   passwordReset,
   passwordChange,
+  supportReset,
   viewExtras = () => ({}),
 }: AppDeps): Provider {
   const csrf = csrfTokens(config.cookieKeys[0]!);
@@ -136,6 +139,8 @@ export function createApp({
         verifyCsrf: csrf.verify,
         csrfMiddleware: csrf.bound(supportCsrfBinding),
         viewExtras,
+        admin,
+        reset: supportReset,
       }).routes(),
     ),
   );

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'interaction_expired'
   | 'mfa_required'
   | 'support_required'
+  | 'self_approval'
   | 'sms_send_failed'
   | 'store_unavailable'
   | 'service_unavailable'
@@ -38,6 +39,7 @@ const STATUS: Record<ErrorCode, number> = {
   interaction_expired: 400,
   mfa_required: 403,
   support_required: 403,
+  self_approval: 403,
   sms_send_failed: 502,
   store_unavailable: 503,
   service_unavailable: 503,

@@ -1,13 +1,19 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import type { AccountAdmin } from '../accounts/account-admin.js';
 import type { FirstPartyGuardDeps } from '../selfservice/first-party-guards.js';
+import { SupportDirectory } from './support-directory.js';
 import { supportGuards, type SupportGuards } from './support-guards.js';
+import type { SupportMfaReset } from './support-mfa-reset.js';
+import { supportUserRoutes } from './support-user-routes.js';
 
 export { supportCsrfBinding } from './support-guards.js';
 
 export interface SupportRouteDeps extends FirstPartyGuardDeps {
   csrfMiddleware: (ctx: Context, next: () => Promise<void>) => Promise<void>;
+  admin: AccountAdmin;
+  reset: SupportMfaReset;
 }
 
 /** "Sign out" carries nothing but its CSRF token. */
@@ -37,8 +43,6 @@ export function supportRoutes(deps: SupportRouteDeps): Router {
   const router = new Router({ prefix: '/support' });
   router.use(deps.csrfMiddleware);
   router.use(supportSessionRoutes(guards).routes());
-  router.get('/', ...guards.viewer, async (ctx) => {
-    await guards.page(ctx, 'support', 'Support console', {});
-  });
+  router.use(supportUserRoutes(guards, { directory: new SupportDirectory(deps.data), admin: deps.admin, reset: deps.reset }).routes());
   return router;
 }
