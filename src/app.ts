@@ -33,6 +33,7 @@ import type { PasswordReset } from './accounts/password-reset.js';
 import type { PasswordChange } from './accounts/password-change.js';
 import { passwordResetRoutes } from './selfservice/password-reset-routes.js';
 import { supportCsrfBinding, supportRoutes } from './support/support-routes.js';
+import type { SupportMfaReset } from './support/support-mfa-reset.js';
 
 export interface AppDeps {
   config: Config;
@@ -52,6 +53,7 @@ export interface AppDeps {
   backChannel: () => string;
   passwordReset: PasswordReset;
   passwordChange: PasswordChange;
+  supportReset: SupportMfaReset;
   viewExtras?: () => Record<string, unknown>;
 }
 
@@ -78,6 +80,7 @@ export function createApp({
   backChannel,
   passwordReset,
   passwordChange,
+  supportReset,
   viewExtras = () => ({}),
 }: AppDeps): Provider {
   const csrf = csrfTokens(config.cookieKeys[0]!);
@@ -141,6 +144,8 @@ export function createApp({
         csrfMiddleware: csrf.bound(supportCsrfBinding),
         disableRequests,
         viewExtras,
+        admin,
+        reset: supportReset,
       }).routes(),
     ),
   );

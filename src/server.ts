@@ -25,6 +25,8 @@ import { AdminTokenGuard } from './admin/admin-token-guard.js';
 import { adminResourceOf } from './oidc/create-provider.js';
 import { ensureAccountClient } from './selfservice/account-client.js';
 import { ensureSupportClient } from './support/support-client.js';
+import { SupportMfaReset } from './support/support-mfa-reset.js';
+import { SupportCodeRepository } from './storage/repositories/support-code-repository.js';
 import { DeviceManagement } from './selfservice/device-management.js';
 import { EmailChange } from './selfservice/email-change.js';
 import { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
@@ -102,6 +104,10 @@ export async function startServer(config: Config, logger: Logger, options: { han
   let port = config.port;
   const accountSessions = new AccountSessionRepository(store);
   const admin = new AccountAdmin(data, audit, notices);
+  const supportReset = new SupportMfaReset(
+    { data, codes: new SupportCodeRepository(store), admin, audit, mail: services.mail, ttlSeconds: config.supportCodeTtlSeconds },
+    config.dataEncryptionKey,
+  );
   const emails = new EmailChange(data, audit, services.mail, notices, config.issuer, config.dataEncryptionKey, throttle);
   // The HTTP app depends on the signing keys (oidc-provider's JWKS is fixed at construction):
   // it is built again when the keyring changes (rotation), and requests go to the newest one.
@@ -125,6 +131,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
       backChannel: () => `http://127.0.0.1:${port}`,
       passwordReset,
       passwordChange,
+      supportReset,
       viewExtras: () => ({ countries }),
     });
     return provider.callback();
@@ -202,13 +209,14 @@ export async function startServer(config: Config, logger: Logger, options: { han
 }
 
 /** Shown once, on stdout rather than in a log line, so the demo passwords reach only the operator. */
-function printDemoBanner(issuer: string, passwords: { admin: string; user: string }): void {
+function printDemoBanner(issuer: string, passwords: { admin: string; user: string; support: string }): void {
   process.stdout.write(
     [
       '',
       '  Twofold demo is ready. These passwords are shown once: store them now.',
       `    admin@example.com  ${passwords.admin}   (account admin)`,
       `    user@example.com   ${passwords.user}`,
+      `    support@example.com ${passwords.support}   (support: ${issuer}/support)`,
       `  Try a sign-in at ${issuer}/demo (you will set up MFA on first sign-in).`,
       '',
     ].join('\n') + '\n',

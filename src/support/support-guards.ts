@@ -1,5 +1,4 @@
 import type { Context } from 'koa';
-import { AppError } from '../http/app-error.js';
 import { isMfaAcr } from '../oidc/authentication-context.js';
 import { firstPartyGuards, sessionCsrfBinding, signedOf, type FirstPartyGuardDeps, type Guard } from '../selfservice/first-party-guards.js';
 import { SUPPORT_SITE } from './support-client.js';
@@ -20,9 +19,10 @@ type ReturnTo = (ctx: Context & { params: Record<string, string | undefined> }) 
 export function supportGuards(deps: FirstPartyGuardDeps) {
   const guards = firstPartyGuards(deps, SUPPORT_SITE);
 
+  // A 403 page of its own: it offers Sign out, so a person signed in as the wrong user can switch.
   const supportOnly: Guard = async (ctx, next) => {
-    if (!signedOf(ctx).user.isSupport) throw new AppError('forbidden', 'Only support staff can use the support console.');
-    await next();
+    if (signedOf(ctx).user.isSupport) return next();
+    await guards.page(ctx, 'support-forbidden', 'Not allowed', { message: 'Only support staff can use the support console.' }, 403);
   };
 
   const signedInWithMfa: Guard = async (ctx, next) => {

@@ -1,15 +1,21 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import type { AccountAdmin } from '../accounts/account-admin.js';
 import type { FirstPartyGuardDeps } from '../selfservice/first-party-guards.js';
-import type { DisableRequests } from '../accounts/disable-requests.js';
+import { SupportDirectory } from './support-directory.js';
 import { supportGuards, type SupportGuards } from './support-guards.js';
+import type { SupportMfaReset } from './support-mfa-reset.js';
+import { supportUserRoutes } from './support-user-routes.js';
+import type { DisableRequests } from '../accounts/disable-requests.js';
 import { supportRequestRoutes } from './support-request-routes.js';
 
 export { supportCsrfBinding } from './support-guards.js';
 
 export interface SupportRouteDeps extends FirstPartyGuardDeps {
   csrfMiddleware: (ctx: Context, next: () => Promise<void>) => Promise<void>;
+  admin: AccountAdmin;
+  reset: SupportMfaReset;
   disableRequests: DisableRequests;
 }
 
@@ -40,9 +46,7 @@ export function supportRoutes(deps: SupportRouteDeps): Router {
   const router = new Router({ prefix: '/support' });
   router.use(deps.csrfMiddleware);
   router.use(supportSessionRoutes(guards).routes());
+  router.use(supportUserRoutes(guards, { directory: new SupportDirectory(deps.data), admin: deps.admin, reset: deps.reset }).routes());
   router.use(supportRequestRoutes(guards, deps.disableRequests).routes());
-  router.get('/', ...guards.viewer, async (ctx) => {
-    await guards.page(ctx, 'support', 'Support console', {});
-  });
   return router;
 }
