@@ -101,9 +101,8 @@ export function adminRoutes(deps: { issuer: string; data: DataStore; admin: Acco
   router.get('/mfa-policy/disable-requests', async (ctx) => {
     requireSupport(ctx);
     const query = listQuery.safeParse(ctx.query);
-    const status = query.success ? query.data.status : undefined;
     if (!query.success) throw new AppError('validation_failed', 'Give status at most once: pending, approved or rejected.');
-    ctx.body = { requests: (await disableRequests.list(caller(ctx), status)).map(disableRequestView) };
+    ctx.body = { requests: (await disableRequests.list(caller(ctx), query.data.status)).map(disableRequestView) };
   });
 
   const decide = (decision: DisableDecision) => async (ctx: Context) => {

@@ -989,6 +989,8 @@ describe('/account forms and parameters (signed in)', () => {
       [`/account/devices/${pendingDevice.id}`, 'sent'],
       ['/account/admin', 'account'],
       ['/account/admin', 'saved'],
+      ['/account/admin', 'requested'],
+      ['/support/requests', 'decided'],
       ['/account/signed-out', 'reason'],
       ['/password-reset', 'interaction'],
       ['/account/callback', 'state'],
