@@ -1416,6 +1416,10 @@ describe('CLI flags (runCli in-process)', () => {
       '--secret',
       '--first-party',
       '--post-logout-redirect-uri',
+      '--as',
+      '--note',
+      '--status',
+      '--status=pending',
       '--json',
       '--',
       '-',
@@ -1451,6 +1455,10 @@ describe('CLI flags (runCli in-process)', () => {
       ['client', 'create'],
       ['migrate'],
       ['keys'],
+      ['support'],
+      ['support', 'requests'],
+      ['support', 'approve'],
+      ['support', 'reject'],
       ['--json'],
       ['--json', 'user', 'create'],
       ['help'],
@@ -1493,6 +1501,10 @@ describe('CLI flags (runCli in-process)', () => {
             opt(fc.constant(['--first-party'])),
           )
           .map(([id, uris, logout, auth, fp]) => ['client', 'create', '--client-id', id, ...uris.flatMap((u) => ['--redirect-uri', u]), ...logout, ...auth, ...fp]),
+        opt(value(fc.constantFrom('pending', 'approved', 'rejected')).map((v) => ['--status', v])).map((status) => ['support', 'requests', ...status]),
+        fc
+          .tuple(fc.constantFrom('approve', 'reject'), value(fc.uuid()), value(fc.constant(support.username)), opt(value(fc.constant('A note')).map((v) => ['--note', v])))
+          .map(([c, id, as, note]) => ['support', c, id, '--as', as, ...note]),
       )
       .chain((argv) => fc.tuple(fc.constant(argv), fc.boolean()).map(([a, json]) => (json ? [...a, '--json'] : a)));
     const arb = fc.record({
@@ -1511,7 +1523,7 @@ describe('CLI flags (runCli in-process)', () => {
       const onTarget = argv.some((a) => [target.accountId, target.username.toLowerCase()].includes(a.trim().toLowerCase()));
       return (
         argv.some((w) => w === '--help' || w === '-h' || w === 'help') ||
-        ['account create', 'client create'].includes(name) ||
+        ['account create', 'client create', 'support requests'].includes(name) ||
         (onTarget && ['account set-mfa-required', 'user create', 'user unlock', 'user reset-mfa'].includes(name)) ||
         words[0] === 'migrate' ||
         words[0] === 'keys'
