@@ -41,6 +41,8 @@ export function openApiDocument(issuer: string): Record<string, unknown> {
         put: {
           operationId: 'setMfaPolicy',
           summary: 'Enable (account admin, support) or disable (support only) the requirement; enabling signs out every session of the account',
+          description:
+            "Disabling by support is an operator override, audited as such (policy.changed with override: true). It is refused for the support user's own account: 403 self_approval. An account admin who disables gets 403 support_required.",
           parameters: [accountId],
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/MfaPolicyChange' } } } },
           responses: { '200': { description: 'The policy after the change', ...policy }, '400': error, '413': error, '415': error, '422': error, ...standard },

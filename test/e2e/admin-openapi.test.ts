@@ -254,6 +254,18 @@ describe('the OpenAPI document', () => {
   });
 });
 
+describe('self_approval', () => {
+  test("documented, and answered as documented: support disabling their own account's requirement", async () => {
+    const put = doc.paths['/accounts/{accountId}/mfa-policy']!.put!;
+    expect(put.description).toContain('403 self_approval');
+    expect(resolve(doc.components.schemas.Error).properties.error.description).toContain('self_approval');
+    const own = await api(server.url, supportSession.accessToken, 'PUT', `/accounts/${support.accountId}/mfa-policy`, { json: { mfaRequired: false } });
+    expect(own.status).toBe(403);
+    expect(own.json).toMatchObject({ error: 'self_approval' });
+    expectDocumented(put, own, "PUT mfa-policy false on support's own account");
+  });
+});
+
 describe('no endpoint adds, verifies or changes a device', () => {
   test('guessed device routes under /admin/v1 (every method) → 404/405; documented routes leave every device as it was', async () => {
     const owner = await userIn(db.url, admin.accountId);

@@ -84,6 +84,9 @@ const PLAN: Record<string, [runs: number, ms: number]> = {
   '/account: path ids': [120, 14],
   '/account and /demo: query parameters': [150, 12],
   '/demo: acr, forms': [60, 12],
+  '/support: q, page': [150, 12],
+  '/support: reason, code, attested': [150, 16],
+  '/support: path ids': [120, 12],
   'admin: PUT mfa-policy body': [300, 13],
   'admin: path ids and methods': [200, 10],
   'admin: limit, before': [200, 14],
@@ -165,6 +168,11 @@ let victim: Fixture;
 let support: Fixture;
 let supportSession: SignedIn;
 let target: Fixture;
+/** Support staff signed in to /support; R has a verified address (no reset without its code), N has none. */
+let staffAgent: UserAgent;
+let staffPage: Page;
+let resettee: Fixture;
+let noAddress: Fixture;
 
 const serverEnv = () => ({
   DATABASE_URL: db.url,
@@ -220,12 +228,18 @@ beforeAll(async () => {
 
   client = await confidentialClient(db.url);
   self = await accountWithUser(db.url, { mfaRequired: true, role: 'admin' });
-  [enrollee, victim, support, target] = await Promise.all([
+  let staff: Fixture;
+  [enrollee, victim, support, target, staff, resettee, noAddress] = await Promise.all([
     userIn(db.url, self.accountId),
     userIn(db.url, self.accountId),
     accountWithUser(db.url, { mfaRequired: true, support: true }),
     accountWithUser(db.url, { mfaRequired: true }),
+    accountWithUser(db.url, { mfaRequired: true, support: true }),
+    accountWithUser(db.url, { mfaRequired: true, email: `resettee-${crypto.randomUUID()}@example.test` }),
+    accountWithUser(db.url, { mfaRequired: true }),
   ]);
+  staffAgent = new UserAgent();
+  staffPage = (await openAccount(staffAgent, issuer, staff, { path: '/support' })).page;
 
   // C: /account with a forced TOTP enrolment, 10 recovery codes, and a second device left unverified.
   selfAgent = new UserAgent();
@@ -380,6 +394,16 @@ const safeDecode = (s: string) => {
     return s;
   }
 };
+
+/** A GET of a generated path, or a POST of `fields` to it, with the cookies of `agent`. */
+const pathProbe =
+  (agent: UserAgent, fields: Part[]) =>
+  ({ seg, route: [method, path], accept }: { seg: string; route: [string, (s: string) => string]; accept: string }) => {
+    const url = `${issuer}${path(seg)}`;
+    return method === 'GET'
+      ? send(url, { cookie: agent.cookiesFor(url), accept })
+      : send(url, { body: encodeParts(fields), contentType: 'application/x-www-form-urlencoded', cookie: agent.cookiesFor(url), accept });
+  };
 
 const HTML_OR_JSON_ACCEPT = fc.constantFrom('text/html', 'text/html', 'text/html', 'application/json', '*/*');
 
@@ -961,23 +985,13 @@ describe('/account forms and parameters (signed in)', () => {
     await sweep(fc.record({ seg, route: fc.constantFrom(...routes), accept: HTML_OR_JSON_ACCEPT }), {
       surface: '/account: path ids',
       expecting: 'html',
-      request: ({ seg: s, route: [method, path], accept }) => {
-        const url = `${issuer}${path(s)}`;
-        return method === 'GET'
-          ? send(url, { cookie: selfAgent.cookiesFor(url), accept })
-          : send(url, {
-              body: encodeParts([
-                ['_csrf', token],
-                ['code', '123456'],
-                ['nickname', 'x'],
-                ['country', 'GB'],
-                ['phone', '1'],
-              ]),
-              contentType: 'application/x-www-form-urlencoded',
-              cookie: selfAgent.cookiesFor(url),
-              accept,
-            });
-      },
+      request: pathProbe(selfAgent, [
+        ['_csrf', token],
+        ['code', '123456'],
+        ['nickname', 'x'],
+        ['country', 'GB'],
+        ['phone', '1'],
+      ]),
       mustReject: true,
       neverChanges: true,
     });
@@ -1030,6 +1044,67 @@ describe('/account forms and parameters (signed in)', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+
+describe('/support forms and parameters (signed in as support)', () => {
+  test('Find user (q, page), Reset MFA (reason, code, attested), path ids', async () => {
+    const value = fc.oneof(anyString, rawJunk, fc.constantFrom('%', '_', '\\', '%25', resettee.username, resettee.username.toUpperCase(), 'x'.repeat(255)));
+    const pageNo = fc.oneof(shortString, fc.constantFrom('1', '2', '0', '-1', '01', '1.5', '9999', '10000', '１'));
+    await sweep(fc.record({ q: fc.array(value, { maxLength: 2 }), page: fc.array(pageNo, { maxLength: 2 }), accept: HTML_OR_JSON_ACCEPT }), {
+      surface: '/support: q, page',
+      expecting: 'html',
+      request: ({ q, page, accept }) => {
+        const enc = (v: string) => (v.startsWith('%') || v.includes('=') || v.includes('&') ? v : pct(v));
+        const qs = [...q.map((v) => `q=${enc(v)}`), ...page.map((v) => `page=${enc(v)}`)].join('&');
+        const url = `${issuer}/support?${qs}`;
+        return send(url, { cookie: staffAgent.cookiesFor(url), accept });
+      },
+      neverChanges: true,
+    });
+
+    // A code exists for R; no generated input is it (six random digits at most once in a million).
+    const form = await staffAgent.request(`${issuer}/support/users/${resettee.userId}/reset-mfa`);
+    expect((await submitForm(staffAgent, form, `/support/users/${resettee.userId}/reset-mfa/code`)).status).toBe(200);
+    const fields = {
+      reason: fc.oneof(anyString, fc.constantFrom('Lost phone', ' ', 'x'.repeat(500), 'x'.repeat(501), 'line\nbreak')),
+      code: fc.oneof(codeLike, anyString),
+      attested: fc.oneof(shortString, fc.constantFrom('1', 'on', 'true', '0', '')),
+    };
+    await sweep(fc.record({ c: formCase(fields), who: fc.constantFrom('R', 'R', 'N') }), {
+      surface: '/support: reason, code, attested',
+      expecting: 'html',
+      request: ({ c, who }) => postForm(staffAgent, staffPage, `${issuer}/support/users/${(who === 'R' ? resettee : noAddress).userId}/reset-mfa`)(c),
+      mustReject: ({ who }) => who === 'R',
+      allow: () => ({ audit: ['support.code_failed'] }),
+      acceptedOk: (r) =>
+        /\/support\/users\/[0-9a-f-]{36}\?done=reset$/.test(r.headers.get('location') ?? '') ? undefined : 'an accepted reset that does not go back to the user page',
+    });
+
+    const seg = fc
+      .oneof(shortString.map(pct), rawJunk, fc.constantFrom(`${resettee.userId}x`, ` ${resettee.userId}`, crypto.randomUUID(), crypto.randomUUID().toUpperCase(), '%2e%2e'))
+      .filter((x) => x.length > 0 && !/^(\.|%2e){1,2}$/i.test(x));
+    const routes: Array<[string, (x: string) => string]> = [
+      ['GET', (x) => `/support/users/${x}`],
+      ['GET', (x) => `/support/users/${x}/reset-mfa`],
+      ['POST', (x) => `/support/users/${x}/unlock`],
+      ['POST', (x) => `/support/users/${x}/reset-mfa/code`],
+      ['POST', (x) => `/support/users/${x}/reset-mfa`],
+    ];
+    const token = csrfToken(staffPage);
+    await sweep(fc.record({ seg, route: fc.constantFrom(...routes), accept: HTML_OR_JSON_ACCEPT }), {
+      surface: '/support: path ids',
+      expecting: 'html',
+      request: pathProbe(staffAgent, [
+        ['_csrf', token],
+        ['reason', 'r'],
+        ['attested', '1'],
+        ['code', '123456'],
+      ]),
+      mustReject: true,
+      neverChanges: true,
+    });
+    expect((await staffAgent.request(`${issuer}/support`)).status).toBe(200);
+  }, 180_000);
+});
 
 describe('admin API (support token)', () => {
   const admin = (method: string, p: string, init: { body?: string | Uint8Array; contentType?: string | null; headers?: Record<string, string> } = {}) =>
