@@ -52,7 +52,9 @@ export function accountAdminRoutes(guards: AccountGuards, data: DataStore, admin
     await page(ctx, 'account-admin', 'User Management', {
       account,
       users,
-      canDisable: signedOf(ctx).user.isSupport,
+      // Support may turn another account's requirement off directly; anyone else (support on
+      // their own account too) asks, and another support user decides.
+      canDisable: signedOf(ctx).user.isSupport && signedOf(ctx).user.accountId !== account.id,
       pendingRequest,
       notice: ctx.query.saved ? 'The setting was saved.' : ctx.query.requested ? 'Your request was sent to support.' : undefined,
     });

@@ -318,8 +318,12 @@ describe('disable requests on the hosted pages', () => {
     const { admin, session } = await accountWithAdmin();
     const member = await userIn(db.url, admin.accountId, { support: true });
     const memberSession = await enrolAndSignIn(server.url, client, member);
-    const filed = await fileRequest(session.accessToken, admin.accountId, 'Member test.');
     const agent = new UserAgent();
+    // On their own account's admin page, support cannot turn the requirement off either: they ask.
+    const { page: own } = await openAccount(agent, server.url, member, { app: memberSession.app, path: '/account/admin' });
+    expect(own.html).toMatch(/<input id="mfa-disabled"[^>]*disabled>/);
+    expect(own.html).toMatch(/<button[^>]*>\s*Request to disable\s*<\/button>/);
+    const filed = await fileRequest(session.accessToken, admin.accountId, 'Member test.');
     const { page } = await openAccount(agent, server.url, member, { app: memberSession.app, path: '/support/requests' });
     expect(page.html).toContain('Member test.');
     expect(page.html).toContain('This request is for your own account');
