@@ -24,6 +24,7 @@ import { ADMIN_SCOPE } from './oidc/create-provider.js';
 import { adminRoutes } from './admin/admin-routes.js';
 import type { AdminTokenGuard } from './admin/admin-token-guard.js';
 import type { AccountAdmin } from './accounts/account-admin.js';
+import type { DisableRequests } from './accounts/disable-requests.js';
 import { accountCsrfBinding, accountRoutes } from './selfservice/account-routes.js';
 import type { EmailChange } from './selfservice/email-change.js';
 import type { SignedInSessions } from './selfservice/signed-in-sessions.js';
@@ -33,6 +34,8 @@ import type { DataStore } from './storage/repositories/index.js';
 import type { PasswordReset } from './accounts/password-reset.js';
 import type { PasswordChange } from './accounts/password-change.js';
 import { passwordResetRoutes } from './selfservice/password-reset-routes.js';
+import { supportCsrfBinding, supportRoutes } from './support/support-routes.js';
+import type { SupportMfaReset } from './support/support-mfa-reset.js';
 
 export interface AppDeps {
   config: Config;
@@ -43,6 +46,7 @@ export interface AppDeps {
   devices: DeviceManagement;
   accountSessions: AccountSessionRepository;
   admin: AccountAdmin;
+  disableRequests: DisableRequests;
   emails: EmailChange;
   adminGuard: AdminTokenGuard;
   metrics: Metrics;
@@ -52,6 +56,7 @@ export interface AppDeps {
   passwordReset: PasswordReset;
   passwordChange: PasswordChange;
   signedInSessions: SignedInSessions;
+  supportReset: SupportMfaReset;
   viewExtras?: () => Record<string, unknown>;
 }
 
@@ -69,6 +74,7 @@ export function createApp({
   devices,
   accountSessions,
   admin,
+  disableRequests,
   emails,
   adminGuard,
   metrics,
@@ -78,6 +84,7 @@ export function createApp({
   passwordReset,
   passwordChange,
   signedInSessions,
+  supportReset,
   viewExtras = () => ({}),
 }: AppDeps): Provider {
   const csrf = csrfTokens(config.cookieKeys[0]!);
@@ -108,7 +115,8 @@ export function createApp({
   provider.use(under(['/interaction'], interactions.allowedMethods()));
 
   provider.use(under(['/password-reset'], passwordResetRoutes({ reset: passwordReset, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes()));
-  provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, guard: adminGuard }).routes()));
+  provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, disableRequests, guard: adminGuard }).routes()));
+  const browserSessionId = (ctx: Context) => ctx.cookies.get(provider.cookieName('session'), { signed: true });
   provider.use(
     under(
       ['/account'],
@@ -117,6 +125,7 @@ export function createApp({
         data,
         devices,
         admin,
+        disableRequests,
         emails,
         passwords: passwordChange,
         sessions: accountSessions,
@@ -126,7 +135,28 @@ export function createApp({
         csrfMiddleware: csrf.bound(accountCsrfBinding),
         viewExtras,
         signedInSessions,
-        browserSessionId: (ctx) => ctx.cookies.get(provider.cookieName('session'), { signed: true }),
+        browserSessionId,
+      }).routes(),
+    ),
+  );
+  provider.use(
+    under(
+      ['/support'],
+      supportRoutes({
+        config,
+        data,
+        devices,
+        sessions: accountSessions,
+        backChannel,
+        backChannelHeaders,
+        verifyCsrf: csrf.verify,
+        csrfMiddleware: csrf.bound(supportCsrfBinding),
+        disableRequests,
+        viewExtras,
+        admin,
+        reset: supportReset,
+        signedInSessions,
+        browserSessionId,
       }).routes(),
     ),
   );

@@ -24,6 +24,9 @@ import { AccountAdmin } from './accounts/account-admin.js';
 import { AdminTokenGuard } from './admin/admin-token-guard.js';
 import { adminResourceOf } from './oidc/create-provider.js';
 import { ensureAccountClient } from './selfservice/account-client.js';
+import { ensureSupportClient } from './support/support-client.js';
+import { SupportMfaReset } from './support/support-mfa-reset.js';
+import { SupportCodeRepository } from './storage/repositories/support-code-repository.js';
 import { DeviceManagement } from './selfservice/device-management.js';
 import { EmailChange } from './selfservice/email-change.js';
 import { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
@@ -68,6 +71,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
   }
 
   await ensureAccountClient(data, config.issuer);
+  await ensureSupportClient(data, config.issuer);
   const throttle = new Throttle(store);
   const pendingLimits = { perUser: PENDING_DEVICES_PER_USER, usersPerPhone: config.sms.maxPendingUsersPerPhone };
   // The order of FACTORS is the order users are offered the methods in.
@@ -110,6 +114,10 @@ export async function startServer(config: Config, logger: Logger, options: { han
   const providerSessions = new ProviderSessions(store);
   const signedInSessions = new SignedInSessions(sessionIndex, providerSessions, data.users, audit);
   const onSessionSaved = sessionTracker(sessionIndex, providerSessions);
+  const supportReset = new SupportMfaReset(
+    { data, codes: new SupportCodeRepository(store), admin, audit, mail: services.mail, ttlSeconds: config.supportCodeTtlSeconds },
+    config.dataEncryptionKey,
+  );
   const emails = new EmailChange(data, audit, services.mail, notices, config.issuer, config.dataEncryptionKey, throttle);
   // The HTTP app depends on the signing keys (oidc-provider's JWKS is fixed at construction):
   // it is built again when the keyring changes (rotation), and requests go to the newest one.
@@ -124,6 +132,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
       devices,
       accountSessions,
       admin,
+      disableRequests: services.disableRequests,
       emails,
       metrics,
       throttle,
@@ -134,6 +143,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
       passwordChange,
       signedInSessions,
       viewExtras: () => ({ countriesIn }),
+      supportReset,
     });
     return provider.callback();
   };
@@ -210,13 +220,14 @@ export async function startServer(config: Config, logger: Logger, options: { han
 }
 
 /** Shown once, on stdout rather than in a log line, so the demo passwords reach only the operator. */
-function printDemoBanner(issuer: string, passwords: { admin: string; user: string }): void {
+function printDemoBanner(issuer: string, passwords: { admin: string; user: string; support: string }): void {
   process.stdout.write(
     [
       '',
       '  Twofold demo is ready. These passwords are shown once: store them now.',
       `    admin@example.com  ${passwords.admin}   (account admin)`,
       `    user@example.com   ${passwords.user}`,
+      `    support@example.com ${passwords.support}   (support: ${issuer}/support)`,
       `  Try a sign-in at ${issuer}/demo (you will set up MFA on first sign-in).`,
       '',
     ].join('\n') + '\n',

@@ -15,6 +15,12 @@ export interface MfaPolicyChange {
   sessionsEnded: boolean;
 }
 
+/** Why support reset a user's MFA and how they knew it was the user (console resets). */
+export interface ResetJustification {
+  reason: string;
+  verification: 'email_code' | 'attested';
+}
+
 export interface MfaReset {
   user: User;
   devicesRemoved: number;
@@ -57,7 +63,7 @@ export class AccountAdmin {
    * must sign in again and, lacking a device, enrol. Setting the value it already has changes
    * nothing but the policy's updated-at/by and ends no session.
    */
-  async setMfaRequired(accountRef: string, required: boolean, actorUserId: string | null, origin?: RequestOrigin): Promise<MfaPolicyChange> {
+  async setMfaRequired(accountRef: string, required: boolean, actorUserId: string | null, origin?: RequestOrigin, override = false): Promise<MfaPolicyChange> {
     const before = await this.findAccount(accountRef);
     const enabling = required && !before.mfaRequired;
     const account = await this.data.accounts.setMfaRequired(before.id, required, actorUserId, enabling ? signOutMark() : null);
@@ -66,7 +72,7 @@ export class AccountAdmin {
       accountId: account.id,
       actorUserId,
       origin,
-      details: { mfaRequired: required, previous: before.mfaRequired },
+      details: { mfaRequired: required, previous: before.mfaRequired, ...(override ? { override: true } : {}) },
     });
     if (enabling) {
       await this.audit.record('sessions.revoked', { accountId: account.id, actorUserId, origin, details: { scope: 'account', reason: 'mfa_policy_enabled' } });
@@ -76,11 +82,15 @@ export class AccountAdmin {
 
   /**
    * The policy change a signed-in administrator asks for (admin API and page): MFA is on by
-   * default and turning it off takes a support ticket, so only support may disable it.
+   * default and turning it off takes a support ticket, so only support may disable it, as an
+   * audited override, and never for their own account (no one turns their own organisation's MFA off alone).
    */
   async changeMfaPolicy(actor: User, accountRef: string, required: boolean, origin?: RequestOrigin): Promise<MfaPolicyChange> {
-    if (!required && !actor.isSupport) throw new AppError('support_required', 'Only support can turn off multi-factor authentication: open a support ticket.');
-    return this.setMfaRequired(accountRef, required, actor.id, origin);
+    if (required) return this.setMfaRequired(accountRef, true, actor.id, origin);
+    if (!actor.isSupport) throw new AppError('support_required', 'Only support can turn off multi-factor authentication: open a support ticket.');
+    const account = await this.findAccount(accountRef);
+    if (account.id === actor.accountId) throw new AppError('self_approval', 'Support cannot turn off multi-factor authentication for their own account.');
+    return this.setMfaRequired(account.id, false, actor.id, origin, true);
   }
 
   /** Unlocks the user and clears the MFA failure counter. */
@@ -102,7 +112,7 @@ export class AccountAdmin {
    * ends every session of the user, all in one transaction. The user then signs in with the
    * password alone and, if the account requires MFA, must enrol again.
    */
-  async resetMfa(userRef: string, actorUserId: string | null = null, origin?: RequestOrigin): Promise<MfaReset> {
+  async resetMfa(userRef: string, actorUserId: string | null = null, origin?: RequestOrigin, why?: ResetJustification): Promise<MfaReset> {
     const found = await this.findUser(userRef);
     const { devicesRemoved, removed } = await this.data.transaction(async (tx) => {
       // The user's row first (as every change of one user's MFA data does): no deadlock with a concurrent one.
@@ -113,7 +123,7 @@ export class AccountAdmin {
       return { devicesRemoved: count, removed: devices.map((d) => ({ kind: d.kind, name: factorOf(d.kind).noticeName(d) })) };
     });
     const audited = { accountId: found.accountId, actorUserId, subjectUserId: found.id, origin };
-    await this.audit.record('mfa.reset', { ...audited, details: { devicesRemoved } });
+    await this.audit.record('mfa.reset', { ...audited, details: { devicesRemoved, ...why } });
     await this.audit.record('sessions.revoked', { ...audited, details: { scope: 'user', reason: 'mfa_reset' } });
     void this.notices?.mfaReset(found, origin);
     return { user: { ...found, failedMfaAttempts: 0 }, devicesRemoved, removed };

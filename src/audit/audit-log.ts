@@ -25,6 +25,9 @@ export type AuditEventType =
   | 'user.created'
   | 'client.created'
   | 'policy.changed'
+  | 'policy.disable_requested'
+  | 'policy.disable_approved'
+  | 'policy.disable_rejected'
   | 'sessions.revoked'
   | 'recovery_codes.generated'
   | 'recovery_codes.used'
@@ -32,7 +35,9 @@ export type AuditEventType =
   | 'passkey.counter_regression'
   | 'mail.send_failed'
   | 'user.email_changed'
-  | 'user.email_change_requested';
+  | 'user.email_change_requested'
+  | 'support.code_sent'
+  | 'support.code_failed';
 
 /** Where a request came from, for the audit trail. */
 export interface RequestOrigin {

@@ -36,6 +36,8 @@ export interface Config {
   enrolmentTtlSeconds: number;
   /** PASSWORD_RESET_TTL: seconds a password-reset link stays valid. */
   passwordResetTtlSeconds: number;
+  /** SUPPORT_CODE_TTL: seconds a support verification code (before an MFA reset) stays valid. */
+  supportCodeTtlSeconds: number;
   /** METRICS_TOKEN: when set, /metrics needs `Authorization: Bearer <token>`. */
   metricsToken?: string;
   /** KEY_REFRESH_SECONDS: how often each process checks for rotated signing keys. */
@@ -162,6 +164,7 @@ export const envShape = {
   REAUTH_MAX_AGE: int(1, 86_400).default(300),
   ENROLMENT_TTL: int(60, 7 * 86_400).default(3600),
   PASSWORD_RESET_TTL: int(1, 7 * 86_400).default(1800),
+  SUPPORT_CODE_TTL: int(1, 3600).default(600),
   ENTRY_RATE_LIMIT: int(1, 1_000_000).default(600),
   KEY_REFRESH_SECONDS: int(1, 3600).default(30),
   METRICS_TOKEN: z
@@ -271,6 +274,7 @@ export const envSchema = checkedEnv.transform((e): ParsedConfig => ({
   reauthMaxAgeSeconds: e.REAUTH_MAX_AGE,
   enrolmentTtlSeconds: e.ENROLMENT_TTL,
   passwordResetTtlSeconds: e.PASSWORD_RESET_TTL,
+  supportCodeTtlSeconds: e.SUPPORT_CODE_TTL,
   metricsToken: e.METRICS_TOKEN,
   keyRefreshSeconds: e.KEY_REFRESH_SECONDS,
   entryRateLimitPerMinute: e.ENTRY_RATE_LIMIT,

@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'interaction_expired'
   | 'mfa_required'
   | 'support_required'
+  | 'self_approval'
+  | 'request_pending'
   | 'sms_send_failed'
   | 'store_unavailable'
   | 'service_unavailable'
@@ -40,6 +42,8 @@ const STATUS: Record<ErrorCode, number> = {
   interaction_expired: 400,
   mfa_required: 403,
   support_required: 403,
+  self_approval: 403,
+  request_pending: 409,
   sms_send_failed: 502,
   store_unavailable: 503,
   service_unavailable: 503,

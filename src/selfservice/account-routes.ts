@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountAdmin } from '../accounts/account-admin.js';
+import type { DisableRequests } from '../accounts/disable-requests.js';
 import type { PasswordChange } from '../accounts/password-change.js';
 import type { Config } from '../config/config-schema.js';
 import type { AccountSessionRepository } from '../storage/repositories/account-session-repository.js';
@@ -29,6 +30,7 @@ export function accountRoutes(deps: {
   data: DataStore;
   devices: DeviceManagement;
   admin: AccountAdmin;
+  disableRequests: DisableRequests;
   passwords: PasswordChange;
   emails: EmailChange;
   sessions: AccountSessionRepository;
@@ -48,7 +50,7 @@ export function accountRoutes(deps: {
   router.use(accountDeviceRoutes(guards, deps.devices).routes());
   router.use(accountRecoveryCodeRoutes(guards, deps.devices).routes());
   router.use(accountPasswordRoutes(guards, deps.passwords).routes());
-  router.use(accountAdminRoutes(guards, deps.data, deps.admin).routes());
+  router.use(accountAdminRoutes(guards, deps.data, deps.admin, deps.disableRequests).routes());
   router.use(accountEmailRoutes(guards, deps.emails).routes());
   return router;
 }

@@ -12,12 +12,7 @@ export function accountSessionRoutes(guards: AccountGuards, devices: DeviceManag
   const { client, signedIn, form, page, browserSessionUid } = guards;
   const router = new Router();
 
-  router.get('/callback', async (ctx) => {
-    const { claims, idToken, returnTo } = await client.complete(ctx);
-    const authTime = Number(claims.auth_time ?? Math.floor(Date.now() / 1000));
-    await guards.startSession(ctx, { userId: String(claims.sub), authTime, acr: String(claims.acr ?? 'aal1'), idToken, validFrom: authTime });
-    ctx.redirect(returnTo.startsWith('/account') ? returnTo : '/account');
-  });
+  router.get('/callback', guards.completeSignIn);
 
   router.get('/', signedIn, async (ctx) => {
     const s = signedOf(ctx);

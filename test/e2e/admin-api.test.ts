@@ -318,6 +318,8 @@ describe('the MFA policy', () => {
       [admin.userId, true],
       [support.userId, false],
     ]);
+    // Support's disabling is an operator override, and marked as one; enabling is not.
+    expect(policyEvents.map((e) => e.details.override ?? false)).toEqual([false, true]);
     const revoked = events.filter((e) => e.type === 'sessions.revoked');
     expect(revoked).toHaveLength(1);
     expect(revoked[0]!.actorUserId).toBe(admin.userId);
@@ -326,6 +328,21 @@ describe('the MFA policy', () => {
     // The admin signs in again (with MFA) and can work again.
     const again = await signInAgain(session, admin, adminParams(server.url));
     expectStatus(await api(server.url, again.accessToken, 'GET', path), 200);
+  });
+
+  test("support cannot disable their own account's requirement: 403 self_approval, nothing changes, nothing audited", async () => {
+    const path = `/accounts/${support.accountId}/mfa-policy`;
+    const before = await api(server.url, supportToken(), 'GET', path);
+    expectStatus(before, 200);
+    expect(before.json.mfaRequired).toBe(true);
+    const eventsBefore = (await auditEvents(support.accountId)).filter((e) => e.type === 'policy.changed');
+    // Parallel tries change nothing either.
+    const answers = await Promise.all(Array.from({ length: 3 }, () => api(server.url, supportToken(), 'PUT', path, { json: { mfaRequired: false } })));
+    for (const res of answers) expectError(res, 403, 'self_approval');
+    expect((await api(server.url, supportToken(), 'GET', path)).json).toEqual(before.json);
+    expect((await auditEvents(support.accountId)).filter((e) => e.type === 'policy.changed')).toEqual(eventsBefore);
+    // Enabling their own account's requirement (already on) is no self-approval: it stays allowed.
+    expectStatus(await api(server.url, supportToken(), 'PUT', path, { json: { mfaRequired: true } }), 200);
   });
 
   test("GET users: the exact shape, the account's users only, devices and recovery codes as stored", async () => {

@@ -88,11 +88,19 @@ const PLAN: Record<string, [runs: number, ms: number]> = {
   '/account: sign out everywhere else (stray fields)': [30, 14],
   '/account and /demo: query parameters': [150, 12],
   '/demo: acr, forms': [60, 12],
+  '/support: q, page': [150, 12],
+  '/support: reason, code, attested': [150, 16],
+  '/support: path ids': [120, 12],
   'admin: PUT mfa-policy body': [300, 13],
   'admin: path ids and methods': [200, 10],
   'admin: limit, before': [200, 14],
   'admin: Authorization header': [100, 8],
   'CLI: flags and arguments': [300, 37],
+  '/account: disable request reason': [100, 15],
+  'admin: disable request body': [150, 12],
+  'admin: disable request decision body': [150, 15],
+  'admin: disable request status': [60, 8],
+  '/support: decision note': [100, 16],
 };
 /** Milliseconds all sweeps may take together, from the end of the set-up. */
 const SWEEP_BUDGET_MS = Number(process.env.BAD_INPUT_BUDGET_MS ?? 90_000);
@@ -164,6 +172,11 @@ let victim: Fixture;
 let support: Fixture;
 let supportSession: SignedIn;
 let target: Fixture;
+/** Support staff signed in to /support; R has a verified address (no reset without its code), N has none. */
+let staffAgent: UserAgent;
+let staffPage: Page;
+let resettee: Fixture;
+let noAddress: Fixture;
 
 const serverEnv = () => ({
   DATABASE_URL: db.url,
@@ -185,6 +198,30 @@ async function atInteraction(page: Page, agent: UserAgent) {
   return { agent, page, uid: interactionUid(page) };
 }
 
+/** Reasons and notes for disable requests: any text, and the edges of the rules. */
+const requestText = () =>
+  fc.oneof(
+    anyString,
+    fc.constantFrom('Kiosk terminals', ' ', '', 'x'.repeat(1000), 'x'.repeat(1001), 'é'.repeat(1000), 'a\u0000b', 'a\u0007b', 'line\nbreak', 'tab\there', '\u2028', '\ud800'),
+  );
+
+/** A pending disable request (and nothing else) for T's account, filed by T so the sweep's support user may decide it; made before a run. */
+async function pendingRequestOfTarget(): Promise<string> {
+  await resetDisableRequests(target.accountId);
+  const { rows } = await pool.query<{ id: string }>(
+    `INSERT INTO mfa_disable_requests (account_id, requested_by, reason) VALUES ($1, $2, 'Sweep')
+     ON CONFLICT (account_id) WHERE status = 'pending' DO UPDATE SET reason = EXCLUDED.reason RETURNING id`,
+    [target.accountId, target.userId],
+  );
+  return rows[0]!.id;
+}
+
+/** Before and after a run: the account requires MFA and has no requests (other sweeps may have turned it off). */
+async function resetDisableRequests(accountId: string): Promise<void> {
+  await pool.query('DELETE FROM mfa_disable_requests WHERE account_id = $1', [accountId]);
+  await pool.query('UPDATE accounts SET mfa_required = true WHERE id = $1', [accountId]);
+}
+
 beforeAll(async () => {
   db = await createTestDatabase('twofold_e2e_badinput');
   server = await startTwofold(serverEnv());
@@ -195,12 +232,18 @@ beforeAll(async () => {
 
   client = await confidentialClient(db.url);
   self = await accountWithUser(db.url, { mfaRequired: true, role: 'admin' });
-  [enrollee, victim, support, target] = await Promise.all([
+  let staff: Fixture;
+  [enrollee, victim, support, target, staff, resettee, noAddress] = await Promise.all([
     userIn(db.url, self.accountId),
     userIn(db.url, self.accountId),
     accountWithUser(db.url, { mfaRequired: true, support: true }),
     accountWithUser(db.url, { mfaRequired: true }),
+    accountWithUser(db.url, { mfaRequired: true, support: true }),
+    accountWithUser(db.url, { mfaRequired: true, email: `resettee-${crypto.randomUUID()}@example.test` }),
+    accountWithUser(db.url, { mfaRequired: true }),
   ]);
+  staffAgent = new UserAgent();
+  staffPage = (await openAccount(staffAgent, issuer, staff, { path: '/support' })).page;
 
   // C: /account with a forced TOTP enrolment, 10 recovery codes, and a second device left unverified.
   selfAgent = new UserAgent();
@@ -355,6 +398,16 @@ const safeDecode = (s: string) => {
     return s;
   }
 };
+
+/** A GET of a generated path, or a POST of `fields` to it, with the cookies of `agent`. */
+const pathProbe =
+  (agent: UserAgent, fields: Part[]) =>
+  ({ seg, route: [method, path], accept }: { seg: string; route: [string, (s: string) => string]; accept: string }) => {
+    const url = `${issuer}${path(seg)}`;
+    return method === 'GET'
+      ? send(url, { cookie: agent.cookiesFor(url), accept })
+      : send(url, { body: encodeParts(fields), contentType: 'application/x-www-form-urlencoded', cookie: agent.cookiesFor(url), accept });
+  };
 
 const HTML_OR_JSON_ACCEPT = fc.constantFrom('text/html', 'text/html', 'text/html', 'application/json', '*/*');
 
@@ -937,6 +990,17 @@ describe('/account forms and parameters (signed in)', () => {
     // This browser's session is never among the others.
     expect((await selfAgent.request(`${issuer}/account`)).status).toBe(200);
   }, 120_000);
+  test('/account/admin: the reason of a request to disable', async () => {
+    await sweep(formCase({ reason: requestText() }), {
+      surface: '/account: disable request reason',
+      expecting: 'html',
+      before: () => resetDisableRequests(self.accountId),
+      request: accountPost('/account/admin/disable-request'),
+      acceptedOk: (r) =>
+        staysSignedIn(r) ?? (r.status === 303 && /\/account\/admin\?requested=1$/.test(r.headers.get('location') ?? '') ? undefined : 'an accepted reason without the request'),
+      after: () => resetDisableRequests(self.accountId),
+    });
+  }, 180_000);
 
   test('path and query parameters of /account and /demo', async () => {
     const seg = fc
@@ -962,23 +1026,13 @@ describe('/account forms and parameters (signed in)', () => {
     await sweep(fc.record({ seg, route: fc.constantFrom(...routes), accept: HTML_OR_JSON_ACCEPT }), {
       surface: '/account: path ids',
       expecting: 'html',
-      request: ({ seg: s, route: [method, path], accept }) => {
-        const url = `${issuer}${path(s)}`;
-        return method === 'GET'
-          ? send(url, { cookie: selfAgent.cookiesFor(url), accept })
-          : send(url, {
-              body: encodeParts([
-                ['_csrf', token],
-                ['code', '123456'],
-                ['nickname', 'x'],
-                ['country', 'GB'],
-                ['phone', '1'],
-              ]),
-              contentType: 'application/x-www-form-urlencoded',
-              cookie: selfAgent.cookiesFor(url),
-              accept,
-            });
-      },
+      request: pathProbe(selfAgent, [
+        ['_csrf', token],
+        ['code', '123456'],
+        ['nickname', 'x'],
+        ['country', 'GB'],
+        ['phone', '1'],
+      ]),
       mustReject: true,
       neverChanges: true,
     });
@@ -990,6 +1044,8 @@ describe('/account forms and parameters (signed in)', () => {
       [`/account/devices/${pendingDevice.id}`, 'sent'],
       ['/account/admin', 'account'],
       ['/account/admin', 'saved'],
+      ['/account/admin', 'requested'],
+      ['/support/requests', 'decided'],
       ['/account/signed-out', 'reason'],
       ['/password-reset', 'interaction'],
       ['/account/callback', 'state'],
@@ -1029,6 +1085,67 @@ describe('/account forms and parameters (signed in)', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+
+describe('/support forms and parameters (signed in as support)', () => {
+  test('Find user (q, page), Reset MFA (reason, code, attested), path ids', async () => {
+    const value = fc.oneof(anyString, rawJunk, fc.constantFrom('%', '_', '\\', '%25', resettee.username, resettee.username.toUpperCase(), 'x'.repeat(255)));
+    const pageNo = fc.oneof(shortString, fc.constantFrom('1', '2', '0', '-1', '01', '1.5', '9999', '10000', '１'));
+    await sweep(fc.record({ q: fc.array(value, { maxLength: 2 }), page: fc.array(pageNo, { maxLength: 2 }), accept: HTML_OR_JSON_ACCEPT }), {
+      surface: '/support: q, page',
+      expecting: 'html',
+      request: ({ q, page, accept }) => {
+        const enc = (v: string) => (v.startsWith('%') || v.includes('=') || v.includes('&') ? v : pct(v));
+        const qs = [...q.map((v) => `q=${enc(v)}`), ...page.map((v) => `page=${enc(v)}`)].join('&');
+        const url = `${issuer}/support?${qs}`;
+        return send(url, { cookie: staffAgent.cookiesFor(url), accept });
+      },
+      neverChanges: true,
+    });
+
+    // A code exists for R; no generated input is it (six random digits at most once in a million).
+    const form = await staffAgent.request(`${issuer}/support/users/${resettee.userId}/reset-mfa`);
+    expect((await submitForm(staffAgent, form, `/support/users/${resettee.userId}/reset-mfa/code`)).status).toBe(200);
+    const fields = {
+      reason: fc.oneof(anyString, fc.constantFrom('Lost phone', ' ', 'x'.repeat(500), 'x'.repeat(501), 'line\nbreak')),
+      code: fc.oneof(codeLike, anyString),
+      attested: fc.oneof(shortString, fc.constantFrom('1', 'on', 'true', '0', '')),
+    };
+    await sweep(fc.record({ c: formCase(fields), who: fc.constantFrom('R', 'R', 'N') }), {
+      surface: '/support: reason, code, attested',
+      expecting: 'html',
+      request: ({ c, who }) => postForm(staffAgent, staffPage, `${issuer}/support/users/${(who === 'R' ? resettee : noAddress).userId}/reset-mfa`)(c),
+      mustReject: ({ who }) => who === 'R',
+      allow: () => ({ audit: ['support.code_failed'] }),
+      acceptedOk: (r) =>
+        /\/support\/users\/[0-9a-f-]{36}\?done=reset$/.test(r.headers.get('location') ?? '') ? undefined : 'an accepted reset that does not go back to the user page',
+    });
+
+    const seg = fc
+      .oneof(shortString.map(pct), rawJunk, fc.constantFrom(`${resettee.userId}x`, ` ${resettee.userId}`, crypto.randomUUID(), crypto.randomUUID().toUpperCase(), '%2e%2e'))
+      .filter((x) => x.length > 0 && !/^(\.|%2e){1,2}$/i.test(x));
+    const routes: Array<[string, (x: string) => string]> = [
+      ['GET', (x) => `/support/users/${x}`],
+      ['GET', (x) => `/support/users/${x}/reset-mfa`],
+      ['POST', (x) => `/support/users/${x}/unlock`],
+      ['POST', (x) => `/support/users/${x}/reset-mfa/code`],
+      ['POST', (x) => `/support/users/${x}/reset-mfa`],
+    ];
+    const token = csrfToken(staffPage);
+    await sweep(fc.record({ seg, route: fc.constantFrom(...routes), accept: HTML_OR_JSON_ACCEPT }), {
+      surface: '/support: path ids',
+      expecting: 'html',
+      request: pathProbe(staffAgent, [
+        ['_csrf', token],
+        ['reason', 'r'],
+        ['attested', '1'],
+        ['code', '123456'],
+      ]),
+      mustReject: true,
+      neverChanges: true,
+    });
+    expect((await staffAgent.request(`${issuer}/support`)).status).toBe(200);
+  }, 180_000);
+});
 
 describe('admin API (support token)', () => {
   const admin = (method: string, p: string, init: { body?: string | Uint8Array; contentType?: string | null; headers?: Record<string, string> } = {}) =>
@@ -1101,6 +1218,55 @@ describe('admin API (support token)', () => {
     });
   }, 180_000);
 
+  test('disable requests: filing and decision bodies, the status filter', async () => {
+    const text = requestText();
+    const body = (field: string) =>
+      fc.oneof(
+        text.map((v) => json({ [field]: v })),
+        fc.jsonValue().map(json),
+        fc.record({ [field]: fc.jsonValue() }).map(json),
+        fc.tuple(text, fc.dictionary(shortString, fc.jsonValue(), { minKeys: 1, maxKeys: 2 })).map(([v, extra]) => json({ ...extra, [field]: v })),
+        fc.constantFrom(`{"${field}":"a","${field}":"b"}`, `{"${field}":"\\ud800"}`, `{"${field}":"a\\u0000b"}`, '', '{', 'null', '[]'),
+      );
+    const contentType = fc.oneof(
+      { weight: 8, arbitrary: fc.constant('application/json') },
+      { weight: 1, arbitrary: fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', null, '') },
+    );
+    await sweep(fc.record({ body: body('reason'), contentType }), {
+      surface: 'admin: disable request body',
+      expecting: 'admin',
+      before: () => resetDisableRequests(target.accountId),
+      request: ({ body: b, contentType: ct }) => admin('POST', `/accounts/${target.accountId}/mfa-policy/disable-requests`, { body: b, contentType: ct }),
+      acceptedOk: (r) => (r.status === 201 && (JSON.parse(r.body) as { status?: unknown }).status === 'pending' ? undefined : 'an accepted body without the pending request'),
+      after: () => resetDisableRequests(target.accountId),
+    });
+    let requestId = '';
+    await sweep(fc.record({ body: body('note'), contentType, action: fc.constantFrom('approve', 'reject') }), {
+      surface: 'admin: disable request decision body',
+      expecting: 'admin',
+      before: async () => {
+        requestId = await pendingRequestOfTarget();
+      },
+      request: ({ body: b, contentType: ct, action }) => admin('POST', `/mfa-policy/disable-requests/${requestId}/${action}`, { body: b, contentType: ct }),
+      acceptedOk: (r, c) =>
+        r.status === 200 && (JSON.parse(r.body) as { status?: unknown }).status === (c.action === 'approve' ? 'approved' : 'rejected')
+          ? undefined
+          : 'an accepted body without the decision',
+      after: () => resetDisableRequests(target.accountId),
+    });
+    const value = fc.oneof(shortString, rawJunk, fc.constantFrom('pending', 'approved', 'rejected', 'PENDING', ' pending', 'open', ''));
+    await sweep(fc.array(value, { maxLength: 3 }), {
+      surface: 'admin: disable request status',
+      expecting: 'admin',
+      request: (values) => {
+        const qs = values.map((v) => `status=${v.startsWith('%') || /[=&]/.test(v) ? v : pct(v)}`).join('&');
+        return admin('GET', `/mfa-policy/disable-requests${qs ? `?${qs}` : ''}`);
+      },
+      acceptedOk: (r) => (r.status === 200 && Array.isArray((JSON.parse(r.body) as { requests?: unknown }).requests) ? undefined : 'an accepted filter without the list'),
+      neverChanges: true,
+    });
+  }, 180_000);
+
   test('path ids (accountId, userId), methods, query parameters (limit, before), Authorization', async () => {
     const seg = fc
       .oneof(
@@ -1125,6 +1291,9 @@ describe('admin API (support token)', () => {
       ['GET', (s: string) => `/accounts/${s}/audit-events`],
       ['POST', (s: string) => `/users/${s}/unlock`],
       ['POST', (s: string) => `/users/${s}/reset-mfa`],
+      ['POST', (s: string) => `/accounts/${s}/mfa-policy/disable-requests`],
+      ['POST', (s: string) => `/mfa-policy/disable-requests/${s}/approve`],
+      ['POST', (s: string) => `/mfa-policy/disable-requests/${s}/reject`],
       ['DELETE', (s: string) => `/accounts/${s}/mfa-policy`],
       ['PATCH', (s: string) => `/users/${s}/unlock`],
       ['GET', (s: string) => `/users/${s}`],
@@ -1189,6 +1358,29 @@ describe('admin API (support token)', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+
+describe('/support forms (signed in as support)', () => {
+  test('/support/requests: the note of a decision, and the request id', async () => {
+    const agent = new UserAgent();
+    // With a request on it, the page carries the decision form (and its CSRF token).
+    await pendingRequestOfTarget();
+    const { page } = await openAccount(agent, issuer, support, { app: supportSession.app, path: '/support/requests' });
+    expect(page.html).toMatch(/<button[^>]*>\s*Approve\s*<\/button>/);
+    const ids = fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.oneof(shortString.map(pct), fc.constantFrom(crypto.randomUUID(), '%00', 'x')) });
+    let requestId = '';
+    await sweep(fc.record({ c: formCase({ note: requestText() }), action: fc.constantFrom('approve', 'reject'), id: ids }), {
+      surface: '/support: decision note',
+      expecting: 'html',
+      before: async () => {
+        requestId = await pendingRequestOfTarget();
+      },
+      request: ({ c, action, id }) => postForm(agent, page, `${issuer}/support/requests/${id || requestId}/${action}`)(c),
+      acceptedOk: (r) =>
+        r.status === 303 && /^\/support\/requests\?decided=(approved|rejected)$/.test(r.headers.get('location') ?? '') ? undefined : 'an accepted note without the decision',
+      after: () => resetDisableRequests(target.accountId),
+    });
+  }, 180_000);
+});
 
 describe('bodies over the limits', () => {
   test('forms over 64 KB, JSON over 16 KB, and megabytes at the OIDC endpoints: 413 or 400, never a 5xx or a reset', async () => {
@@ -1340,6 +1532,10 @@ describe('CLI flags (runCli in-process)', () => {
       '--secret',
       '--first-party',
       '--post-logout-redirect-uri',
+      '--as',
+      '--note',
+      '--status',
+      '--status=pending',
       '--json',
       '--',
       '-',
@@ -1375,6 +1571,10 @@ describe('CLI flags (runCli in-process)', () => {
       ['client', 'create'],
       ['migrate'],
       ['keys'],
+      ['support'],
+      ['support', 'requests'],
+      ['support', 'approve'],
+      ['support', 'reject'],
       ['--json'],
       ['--json', 'user', 'create'],
       ['help'],
@@ -1417,6 +1617,10 @@ describe('CLI flags (runCli in-process)', () => {
             opt(fc.constant(['--first-party'])),
           )
           .map(([id, uris, logout, auth, fp]) => ['client', 'create', '--client-id', id, ...uris.flatMap((u) => ['--redirect-uri', u]), ...logout, ...auth, ...fp]),
+        opt(value(fc.constantFrom('pending', 'approved', 'rejected')).map((v) => ['--status', v])).map((status) => ['support', 'requests', ...status]),
+        fc
+          .tuple(fc.constantFrom('approve', 'reject'), value(fc.uuid()), value(fc.constant(support.username)), opt(value(fc.constant('A note')).map((v) => ['--note', v])))
+          .map(([c, id, as, note]) => ['support', c, id, '--as', as, ...note]),
       )
       .chain((argv) => fc.tuple(fc.constant(argv), fc.boolean()).map(([a, json]) => (json ? [...a, '--json'] : a)));
     const arb = fc.record({
@@ -1435,7 +1639,7 @@ describe('CLI flags (runCli in-process)', () => {
       const onTarget = argv.some((a) => [target.accountId, target.username.toLowerCase()].includes(a.trim().toLowerCase()));
       return (
         argv.some((w) => w === '--help' || w === '-h' || w === 'help') ||
-        ['account create', 'client create'].includes(name) ||
+        ['account create', 'client create', 'support requests'].includes(name) ||
         (onTarget && ['account set-mfa-required', 'user create', 'user unlock', 'user reset-mfa'].includes(name)) ||
         words[0] === 'migrate' ||
         words[0] === 'keys'

@@ -46,4 +46,13 @@ export class AuditRepository {
     );
     return rows;
   }
+
+  /** When the user's latest event of `type` happened, if any. */
+  async latestOf(subjectUserId: string, type: string): Promise<Date | undefined> {
+    const { rows } = await this.db.query<{ at: Date }>('SELECT occurred_at AS at FROM audit_events WHERE subject_user_id = $1 AND type = $2 ORDER BY id DESC LIMIT 1', [
+      subjectUserId,
+      type,
+    ]);
+    return rows[0]?.at;
+  }
 }

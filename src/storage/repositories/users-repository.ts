@@ -183,6 +183,21 @@ export class UsersRepository {
     return rows[0]?.mark;
   }
 
+  /**
+   * Users across every account whose username key or email address starts with `prefix`
+   * (already lower-case), with their account's name; `prefix` is matched literally.
+   */
+  async searchByPrefix(prefix: string, limit: number, offset: number): Promise<(User & { accountName: string })[]> {
+    const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const { rows } = await this.db.query<User & { accountName: string }>(
+      `SELECT ${COLUMNS}, a.name AS "accountName" FROM users u JOIN accounts a ON a.id = u.account_id
+       WHERE u.username_key LIKE $1 ESCAPE '\\' OR u.email LIKE $1 ESCAPE '\\'
+       ORDER BY u.username_key, u.id LIMIT $2 OFFSET $3`,
+      [pattern, limit, offset],
+    );
+    return rows;
+  }
+
   async listByAccount(accountId: string): Promise<User[]> {
     const { rows } = await this.db.query<User>(`SELECT ${COLUMNS} FROM users u WHERE u.account_id = $1 ORDER BY lower(u.username)`, [accountId]);
     return rows;

@@ -381,6 +381,16 @@ function loadInChild(dir: string, startAt: number): Promise<string> {
   });
 }
 
+describe('SUPPORT_CODE_TTL', () => {
+  test('10 minutes by default; 1 to 3600 seconds', () => {
+    expect(loadConfig({ DATA_DIR: dataDir }).supportCodeTtlSeconds).toBe(600);
+    expect(loadConfig({ DATA_DIR: dataDir, SUPPORT_CODE_TTL: '60' }).supportCodeTtlSeconds).toBe(60);
+    expect(problems({ SUPPORT_CODE_TTL: '0' })).toContain('SUPPORT_CODE_TTL: must be between 1 and 3600');
+    expect(problems({ SUPPORT_CODE_TTL: '3601' })).toContain('SUPPORT_CODE_TTL: must be between 1 and 3600');
+    expect(problems({ SUPPORT_CODE_TTL: 'ten minutes' })).toContain('SUPPORT_CODE_TTL: must be a whole number');
+  });
+});
+
 describe('PASSWORD_RESET_TTL', () => {
   it('defaults to 1800 seconds, takes whole seconds and refuses 0 or words', () => {
     expect(loadConfig({ DATA_DIR: dataDir }).passwordResetTtlSeconds).toBe(1800);

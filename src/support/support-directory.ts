@@ -1,0 +1,64 @@
+import { AppError } from '../http/app-error.js';
+import { factorOf } from '../mfa/factors/index.js';
+import type { Account } from '../storage/repositories/accounts-repository.js';
+import { isUuid } from '../storage/repositories/accounts-repository.js';
+import type { AuditEvent } from '../storage/repositories/audit-repository.js';
+import type { DataStore } from '../storage/repositories/index.js';
+import type { User } from '../storage/repositories/users-repository.js';
+
+export const SEARCH_PAGE_SIZE = 50;
+export const SEARCH_MAX_LENGTH = 254;
+const RECENT_EVENTS = 20;
+
+export interface SearchResult {
+  users: (User & { accountName: string })[];
+  page: number;
+  hasMore: boolean;
+}
+
+export interface SupportUserView {
+  user: User;
+  account: Account;
+  devices: { kindLabel: string; name: string; verified: boolean; isDefault: boolean }[];
+  recoveryCodesLeft: number;
+  lastSignIn: Date | null;
+  events: AuditEvent[];
+}
+
+/** What support looks users up by and sees of them: across every account, read only. */
+export class SupportDirectory {
+  constructor(private readonly data: DataStore) {}
+
+  /** Users whose username or email starts with `query` (case-insensitive, taken literally). */
+  async search(query: string, page: number): Promise<SearchResult> {
+    const prefix = query.trim().toLowerCase();
+    if (!prefix) return { users: [], page, hasMore: false };
+    if (prefix.length > SEARCH_MAX_LENGTH) throw new AppError('validation_failed', `Find user takes at most ${SEARCH_MAX_LENGTH} characters.`);
+    // One more than a page tells whether there is a next one.
+    const rows = await this.data.users.searchByPrefix(prefix, SEARCH_PAGE_SIZE + 1, (page - 1) * SEARCH_PAGE_SIZE);
+    return { users: rows.slice(0, SEARCH_PAGE_SIZE), page, hasMore: rows.length > SEARCH_PAGE_SIZE };
+  }
+
+  async user(userId: string): Promise<SupportUserView> {
+    const user = isUuid(userId) ? await this.data.users.findById(userId) : undefined;
+    const account = user ? await this.data.accounts.findById(user.accountId) : undefined;
+    if (!user || !account) throw new AppError('not_found', 'No such user.');
+    const [devices, recoveryCodesLeft, lastSignIn, events] = await Promise.all([
+      this.data.devices.listForUser(user.id),
+      this.data.recoveryCodes.countUnused(user.id),
+      this.data.audit.latestOf(user.id, 'login.succeeded'),
+      this.data.audit.list({ subjectUserId: user.id, limit: RECENT_EVENTS }),
+    ]);
+    return {
+      user,
+      account,
+      devices: devices.map((d) => {
+        const factor = factorOf(d.kind);
+        return { kindLabel: factor.label, name: factor.deviceName(d), verified: d.verifiedAt !== null, isDefault: d.isDefault };
+      }),
+      recoveryCodesLeft,
+      lastSignIn: lastSignIn ?? null,
+      events,
+    };
+  }
+}
