@@ -4,6 +4,7 @@ import { Cluster, Redis } from 'ioredis';
 import { MemoryStore } from '../../../src/storage/memory-store.js';
 import { RedisStore } from '../../../src/storage/redis-store.js';
 import { createAdapterClass, type OidcAdapterClass } from '../../../src/oidc/storage-adapter.js';
+import { startPrivateRedis, startPrivateSentinel, type PrivateRedis, type PrivateSentinel } from '../../helpers/private-stores.js';
 import { testRedisCluster, type TestRedisCluster } from '../../helpers/redis-cluster.js';
 
 type Store = RedisStore | MemoryStore;
@@ -16,7 +17,12 @@ async function removeAll(store: RedisStore): Promise<void> {
 }
 
 let cluster: TestRedisCluster | undefined;
-afterAll(async () => cluster?.close());
+let sentinel: { redis: PrivateRedis; sentinel: PrivateSentinel } | undefined;
+afterAll(async () => {
+  await cluster?.close();
+  await sentinel?.sentinel.stop();
+  await sentinel?.redis.stop();
+});
 
 /** Each factory returns a fresh store and a cleanup that removes everything it wrote. */
 const factories: [string, () => Promise<{ store: Store; cleanup: () => Promise<void> }>][] = [
@@ -34,6 +40,15 @@ const factories: [string, () => Promise<{ store: Store; cleanup: () => Promise<v
       cluster = await testRedisCluster();
       const store = RedisStore.connect(cluster.url, `test:${randomBytes(6).toString('hex')}:`);
       return { store, cleanup: async () => (await removeAll(store), await store.close()) };
+    },
+  ],
+  [
+    'RedisStore through Sentinel',
+    async () => {
+      const redis = await startPrivateRedis();
+      sentinel = { redis, sentinel: await startPrivateSentinel(redis) };
+      const store = RedisStore.connect(sentinel.sentinel.url, 'test:');
+      return { store, cleanup: () => store.close() };
     },
   ],
   [
