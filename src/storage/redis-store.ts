@@ -40,7 +40,7 @@ export class RedisStore implements EphemeralStore {
     if (target.kind === 'single') redis = new Redis(target.url, options);
     else if (target.kind === 'sentinel') {
       const { sentinels, name, db, username, password, tls } = target;
-      redis = new Redis({ ...options, sentinels, name, db, username, password, ...(tls ? { tls: {}, enableTLSForSentinelMode: true } : {}) });
+      redis = new Redis({ ...options, sentinels, name, db, username, password, ...(tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}) });
     } else {
       const { nodes, username, password, tls } = target;
       redis = new Cluster(nodes, {
@@ -51,6 +51,9 @@ export class RedisStore implements EphemeralStore {
         retryDelayOnFailover: 100,
         retryDelayOnClusterDown: 100,
         slotsRefreshTimeout: 1000,
+        // The client drops a dead master and only looks again when the slot map is refreshed:
+        // refreshing every 2 s reconnects it (or finds the replica that took over) soon after.
+        slotsRefreshInterval: 2000,
         // Managed clusters announce names their TLS certificates are issued for: keep them.
         ...(tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
         redisOptions: { ...options, username, password, ...(tls ? { tls: {} } : {}) },
@@ -60,12 +63,9 @@ export class RedisStore implements EphemeralStore {
       redis.options.enableOfflineQueue = false;
     });
     redis.on('error', onError);
+    // A cluster reports a lost master here, not as 'error'.
+    if (redis instanceof Cluster) redis.on('node error', onError);
     return new RedisStore(redis, prefix);
-  }
-
-  /** True on a Redis Cluster, where readiness means every master answers. */
-  get isCluster(): boolean {
-    return this.redis instanceof Cluster;
   }
 
   /** The key as stored in Redis. */
@@ -108,15 +108,24 @@ export class RedisStore implements EphemeralStore {
     return this.redis.pttl(this.key(key));
   }
 
-  /** On a cluster every master must answer: a dead one makes a share of all keys unreachable. */
+  /**
+   * On a cluster every master must answer: a dead one makes a share of all keys unreachable.
+   * The client drops a dead master's connection, so each slot owner must still be connected.
+   */
   async ping(): Promise<void> {
-    if (this.redis instanceof Cluster) {
-      const masters = this.redis.nodes('master');
-      if (masters.length === 0) throw new Error('no Redis Cluster master known');
-      await Promise.all(masters.map((node) => node.ping()));
-      const info = await masters[0]!.cluster('INFO');
-      if (!/cluster_state:ok/.test(String(info))) throw new Error('Redis Cluster state is not ok');
-    } else await this.redis.ping();
+    if (!(this.redis instanceof Cluster)) {
+      await this.redis.ping();
+      return;
+    }
+    const masters = this.redis.nodes('master');
+    const connected = new Set(masters.map((node) => `${node.options.host}:${node.options.port}`));
+    const owners = new Set(this.redis.slots.map((nodes) => nodes?.[0]));
+    if (masters.length === 0 || [...owners].some((owner) => owner === undefined || !connected.has(owner))) {
+      this.redis.refreshSlotsCache();
+      throw new Error('a Redis Cluster master is unreachable');
+    }
+    await Promise.all(masters.map((node) => node.ping()));
+    if (!/cluster_state:ok/.test(String(await masters[0]!.cluster('INFO')))) throw new Error('Redis Cluster state is not ok');
   }
 
   async close(): Promise<void> {
