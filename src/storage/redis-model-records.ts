@@ -71,9 +71,10 @@ export class RedisModelRecords implements ModelRecords {
   }
 
   /**
-   * The grant list first, then the record: a live token is always listed. (On a cluster the
-   * writes reach different masters; a revocation racing a save can miss the new token, as it
-   * would miss one saved just after it, and then the grant is destroyed with it.)
+   * Sent grant list first: on one server it is written before the record, so a live token is
+   * always listed. On a cluster the writes reach different masters, and a revocation racing
+   * the save may miss the new token, as it would miss one saved just after it; revoking also
+   * destroys the grant, without which such a token is refused.
    */
   async saveRecord({ key, payload, ttlSeconds, indexKeys, grantKey }: SaveRecordInput): Promise<void> {
     const ttl = ttlSeconds ?? 0;
