@@ -129,6 +129,10 @@ export async function startPrivateRedisCluster(): Promise<TestRedisCluster> {
     }
   };
 
+  // A test run that ends without close() (a crash, a timeout) must not leave servers behind.
+  const killAll = () => children.forEach((c) => c?.kill('SIGKILL'));
+  process.once('exit', killAll);
+
   try {
     await Promise.all(ports.map((_, i) => start(i)));
     await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
@@ -148,6 +152,7 @@ export async function startPrivateRedisCluster(): Promise<TestRedisCluster> {
       await waitOk(20_000);
     },
     async close() {
+      process.off('exit', killAll);
       await Promise.all(ports.map((_, i) => stop(i)));
       fs.rmSync(dir, { recursive: true, force: true });
     },
