@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { LANGUAGE_TAGS } from '../i18n/languages.js';
 import { rpIdFitsHost } from './webauthn-rp-id.js';
+import { parseRedisUrl, RedisUrlError } from '../storage/redis-url.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -133,7 +134,16 @@ export const envShape = {
     .transform((s) => s.replace(/\/+$/, ''))
     .optional(),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'must be a postgres:// or postgresql:// URL').optional(),
-  REDIS_URL: url(['redis:', 'rediss:'], 'must be a redis:// or rediss:// URL').optional(),
+  REDIS_URL: z
+    .string()
+    .superRefine((s, ctx) => {
+      try {
+        parseRedisUrl(s);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: err instanceof RedisUrlError ? err.message : 'is not a Redis URL' });
+      }
+    })
+    .optional(),
   REDIS_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_-]{1,64}$/, 'must be 1-64 letters, digits or :_-')

@@ -11,16 +11,18 @@ const UNAVAILABLE_TEXT = translatorFor('en').message(UNAVAILABLE);
 
 const STORE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P03', '08006', '08001', '08003']);
 
+const STORE_MESSAGES =
+  /Connection is closed|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|max retries per request|Stream isn't writeable|Command timed out/i;
+
+/** A Redis Cluster with a master down: the client gives up redirecting, or the cluster refuses. */
+const CLUSTER_MESSAGES =
+  /Too many Cluster redirections|CLUSTERDOWN|TRYAGAIN|Cluster isn't ready|Cluster is disconnected|None of startup nodes is available|Failed to refresh slots cache/;
+
 /** Turns errors that are not ours (a store that went away) into our one error type. */
 export function toAppError(err: unknown): AppError {
   if (isAppError(err)) return err;
   const e = err as { code?: string; message?: string; name?: string; status?: number; expose?: boolean };
-  if (
-    (e.code && STORE_ERRORS.has(e.code)) ||
-    /Connection is closed|connect ECONNREFUSED|Connection terminated|timeout exceeded when trying to connect|max retries per request|Stream isn't writeable|Command timed out/i.test(
-      e.message ?? '',
-    )
-  ) {
+  if ((e.code && STORE_ERRORS.has(e.code)) || STORE_MESSAGES.test(e.message ?? '') || CLUSTER_MESSAGES.test(e.message ?? '')) {
     return new AppError('store_unavailable', UNAVAILABLE, { cause: err, retryAfterSeconds: 5 });
   }
   if (e.status === 413) return new AppError('payload_too_large', { key: 'error.tooLarge' });

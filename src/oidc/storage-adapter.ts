@@ -88,9 +88,11 @@ export function createAdapterClass(store: RedisStore | MemoryStore, options: Ada
   };
 }
 
+// Records (`<Model>:<id>`) and index keys are each read and written alone; a grant's token
+// list carries the grant's hash tag, the one other keys of that grant would share.
 const uidKey = (uid: string) => `sessionUid:${uid}`;
 const userCodeKey = (userCode: string) => `userCode:${userCode}`;
-const grantKey = (grantId: string) => `grant:${grantId}`;
+const grantKey = (grantId: string) => `{grant:${grantId}}:tokens`;
 
 /** oidc-provider passes seconds left (possibly fractional or already <= 0); Redis wants a positive integer. */
 function toTtl(expiresIn: number | undefined): number | undefined {

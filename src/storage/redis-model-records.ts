@@ -1,97 +1,98 @@
-import type { Redis } from 'ioredis';
 import type { MemoryStore, ModelRecord, SaveRecordInput } from './memory-store.js';
 import { decodePayload, encodePayload } from './payload-codec.js';
-import type { RedisStore } from './redis-store.js';
+import type { RedisClient, RedisStore } from './redis-store.js';
 
 /** The record operations of oidc-provider's models; MemoryStore implements them natively. */
 export type ModelRecords = Pick<MemoryStore, 'saveRecord' | 'loadRecord' | 'loadRecordByIndex' | 'consumeRecord' | 'revokeGrant' | 'del'>;
 
 // A record is a hash {payload, consumed} so that consume() is one HSET, not a rewrite; the
 // payload is compressed (payload-codec). Index values and grant-list members are unprefixed
-// model keys; the scripts add the prefix. Each operation is one script (EVALSHA): one round
-// trip, atomic. The scripts touch keys they only learn at run time: a single Redis, not Cluster.
+// model keys. Every script touches exactly one key, so each works on a Redis Cluster: a
+// record, its index keys and its grant list live in different slots and are written by
+// separate commands, sent together (one round trip on one server).
 
-/**
- * KEYS[1] the record, KEYS[2..] its index keys. ARGV: payload, TTL seconds (0: none), the
- * unprefixed record key, the grant list key ('' for none), the key prefix.
- * A grant list lives as long as its longest-lived member. Each append also looks at the two
- * oldest entries: gone ones (expired access tokens, destroyed codes) are dropped, live ones go
- * to the back. A grant refreshed every few minutes for weeks keeps a short list, at a constant
- * cost per save.
- */
+/** KEYS[1] the record. ARGV: payload, TTL seconds (0: none). */
 const SAVE = `
-local ttl = tonumber(ARGV[2])
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'payload', ARGV[1])
-if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
-for i = 2, #KEYS do
-  if ttl > 0 then redis.call('SET', KEYS[i], ARGV[3], 'EX', ttl) else redis.call('SET', KEYS[i], ARGV[3]) end
-end
-local g = ARGV[4]
-if g == '' then return 0 end
-local before = redis.call('PTTL', g)
-if redis.call('RPUSH', g, ARGV[3]) > 4 then
-  for _ = 1, 2 do
-    local head = redis.call('LPOP', g)
-    if redis.call('EXISTS', ARGV[5] .. head) == 1 then redis.call('RPUSH', g, head) end
-  end
-end
-if ttl == 0 then redis.call('PERSIST', g)
-elseif before == -2 or (before > 0 and before < ttl * 1000) then redis.call('EXPIRE', g, ttl) end
+if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 0`;
 
-const LOAD_BY_INDEX = `
-local target = redis.call('GET', KEYS[1])
-if not target then return false end
-return redis.call('HMGET', ARGV[1] .. target, 'payload', 'consumed')`;
+/**
+ * KEYS[1] a grant's token list: a sorted set of model keys scored by when each expires (ms), so
+ * it can be trimmed without looking at other keys. ARGV: the model key, TTL seconds (0: none).
+ * Each append drops the members already expired; the set lives as long as its longest-lived
+ * member. A grant refreshed every few minutes for weeks keeps only its live tokens.
+ */
+const GRANT_ADD = `
+local ttl = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local before = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('ZADD', KEYS[1], now + ttl * 1000, ARGV[1]) else redis.call('ZADD', KEYS[1], '+inf', ARGV[1]) end
+if ttl == 0 then redis.call('PERSIST', KEYS[1])
+elseif before == -2 or (before > 0 and before < ttl * 1000) then redis.call('PEXPIRE', KEYS[1], ttl * 1000) end
+return 0`;
 
 // Only an existing record may be marked: HSET alone would resurrect an expired one without a TTL.
 const CONSUME = `
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'consumed', ARGV[1]) end
 return 0`;
 
-const REVOKE_GRANT = `
-for _, key in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do redis.call('DEL', ARGV[1] .. key) end
+/** Takes a grant's token list in one step: a token added later starts a new list. */
+const GRANT_TAKE = `
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 redis.call('DEL', KEYS[1])
-return 0`;
+return members`;
 
-type Arg = string | number | Buffer;
 interface Scripts {
-  twofoldSaveRecord(numKeys: number, ...args: Arg[]): Promise<unknown>;
-  twofoldLoadByIndexBuffer(key: string, prefix: string): Promise<(Buffer | null)[] | null>;
+  twofoldSave(key: string, payload: Buffer, ttlSeconds: number): Promise<unknown>;
+  twofoldGrantAdd(key: string, member: string, ttlSeconds: number): Promise<unknown>;
   twofoldConsume(key: string, at: number): Promise<unknown>;
-  twofoldRevokeGrant(key: string, prefix: string): Promise<unknown>;
+  twofoldGrantTake(key: string): Promise<string[]>;
 }
 
-function withScripts(redis: Redis): Redis & Scripts {
-  if (!('twofoldSaveRecord' in redis)) {
-    redis.defineCommand('twofoldSaveRecord', { lua: SAVE });
-    redis.defineCommand('twofoldLoadByIndex', { lua: LOAD_BY_INDEX, numberOfKeys: 1 });
+function withScripts(redis: RedisClient): RedisClient & Scripts {
+  if (!('twofoldSave' in redis)) {
+    redis.defineCommand('twofoldSave', { lua: SAVE, numberOfKeys: 1 });
+    redis.defineCommand('twofoldGrantAdd', { lua: GRANT_ADD, numberOfKeys: 1 });
     redis.defineCommand('twofoldConsume', { lua: CONSUME, numberOfKeys: 1 });
-    redis.defineCommand('twofoldRevokeGrant', { lua: REVOKE_GRANT, numberOfKeys: 1 });
+    redis.defineCommand('twofoldGrantTake', { lua: GRANT_TAKE, numberOfKeys: 1 });
   }
-  return redis as Redis & Scripts;
+  return redis as RedisClient & Scripts;
 }
 
 export class RedisModelRecords implements ModelRecords {
-  private readonly redis: Redis & Scripts;
+  private readonly redis: RedisClient & Scripts;
 
   constructor(private readonly store: RedisStore) {
     this.redis = withScripts(store.redis);
   }
 
+  /**
+   * Sent grant list first: on one server it is written before the record, so a live token is
+   * always listed. On a cluster the writes reach different masters, and a revocation racing
+   * the save may miss the new token, as it would miss one saved just after it; revoking also
+   * destroys the grant, without which such a token is refused.
+   */
   async saveRecord({ key, payload, ttlSeconds, indexKeys, grantKey }: SaveRecordInput): Promise<void> {
-    const keys = [key, ...indexKeys].map((k) => this.store.key(k));
-    await this.redis.twofoldSaveRecord(keys.length, ...keys, encodePayload(payload), ttlSeconds ?? 0, key, grantKey ? this.store.key(grantKey) : '', this.store.prefix);
+    const ttl = ttlSeconds ?? 0;
+    await Promise.all([
+      grantKey ? this.redis.twofoldGrantAdd(this.store.key(grantKey), key, ttl) : undefined,
+      this.redis.twofoldSave(this.store.key(key), encodePayload(payload), ttl),
+      ...indexKeys.map((indexKey) => this.store.set(indexKey, key, ttlSeconds)),
+    ]);
   }
 
   async loadRecord(key: string): Promise<ModelRecord | null> {
     return toRecord(await this.redis.hmgetBuffer(this.store.key(key), 'payload', 'consumed'));
   }
 
+  /** Two reads: the index and its record may live on different masters. */
   async loadRecordByIndex(indexKey: string): Promise<ModelRecord | null> {
-    const reply = await this.redis.twofoldLoadByIndexBuffer(this.store.key(indexKey), this.store.prefix);
-    return reply ? toRecord(reply) : null;
+    const target = await this.store.get(indexKey);
+    return target ? this.loadRecord(target) : null;
   }
 
   async consumeRecord(key: string, at: number): Promise<void> {
@@ -99,7 +100,9 @@ export class RedisModelRecords implements ModelRecords {
   }
 
   async revokeGrant(grantKey: string): Promise<void> {
-    await this.redis.twofoldRevokeGrant(this.store.key(grantKey), this.store.prefix);
+    const members = await this.redis.twofoldGrantTake(this.store.key(grantKey));
+    // One DEL per token: on a cluster they live in different slots.
+    await Promise.all(members.map((member) => this.store.del(member)));
   }
 
   async del(...keys: string[]): Promise<void> {

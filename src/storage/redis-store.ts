@@ -1,16 +1,22 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { EphemeralStore } from './ephemeral-store.js';
+import { parseRedisUrl } from './redis-url.js';
+
+/** One server (or a Sentinel-managed primary), or a Redis Cluster: the same commands on both. */
+export type RedisClient = Redis | Cluster;
 
 /**
- * EphemeralStore on Redis. Every method is a single command or a single MULTI, so each call is
- * one round trip and atomic. Keys are namespaced by `prefix` so tests (and tenants) can share a server.
+ * EphemeralStore on Redis. Every method is a single command or a single script on one key, so
+ * each call is one round trip, atomic, and works on a Redis Cluster (no call crosses slots).
+ * Keys are namespaced by `prefix` so tests (and tenants) can share a server; the prefix has no
+ * braces, so the hash tag of a key (its first `{…}`) is the one the caller chose.
  */
 export class RedisStore implements EphemeralStore {
   readonly kind = 'redis' as const;
 
-  /** The raw client: the oidc-provider adapter issues its own MULTI / Lua calls on it. */
+  /** The raw client: the oidc-provider adapter issues its own scripts on it. */
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly prefix = 'twofold:',
   ) {}
 
@@ -22,17 +28,43 @@ export class RedisStore implements EphemeralStore {
    * rather than a page held for the reconnection back-off (seconds per command).
    */
   static connect(url: string, prefix: string, onError: (err: Error) => void = () => {}): RedisStore {
-    const redis = new Redis(url, {
+    const target = parseRedisUrl(url);
+    const options: RedisOptions = {
       maxRetriesPerRequest: 2,
       enableOfflineQueue: true,
       lazyConnect: false,
       commandTimeout: 2000,
       retryStrategy: (times) => Math.min(times * 50, 1000),
-    });
+    };
+    let redis: RedisClient;
+    if (target.kind === 'single') redis = new Redis(target.url, options);
+    else if (target.kind === 'sentinel') {
+      const { sentinels, name, db, username, password, tls } = target;
+      redis = new Redis({ ...options, sentinels, name, db, username, password, ...(tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}) });
+    } else {
+      const { nodes, username, password, tls } = target;
+      redis = new Cluster(nodes, {
+        enableOfflineQueue: true,
+        clusterRetryStrategy: (times) => Math.min(times * 50, 1000),
+        // A slot whose master is down fails fast (a few short retries), as one server does.
+        maxRedirections: 6,
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 100,
+        slotsRefreshTimeout: 1000,
+        // The client drops a dead master and only looks again when the slot map is refreshed:
+        // refreshing every 2 s reconnects it (or finds the replica that took over) soon after.
+        slotsRefreshInterval: 2000,
+        // Managed clusters announce names their TLS certificates are issued for: keep them.
+        ...(tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
+        redisOptions: { ...options, username, password, ...(tls ? { tls: {} } : {}) },
+      });
+    }
     redis.once('ready', () => {
       redis.options.enableOfflineQueue = false;
     });
     redis.on('error', onError);
+    // A cluster reports a lost master here, not as 'error'.
+    if (redis instanceof Cluster) redis.on('node error', onError);
     return new RedisStore(redis, prefix);
   }
 
@@ -76,8 +108,24 @@ export class RedisStore implements EphemeralStore {
     return this.redis.pttl(this.key(key));
   }
 
+  /**
+   * On a cluster every master must answer: a dead one makes a share of all keys unreachable.
+   * The client drops a dead master's connection, so each slot owner must still be connected.
+   */
   async ping(): Promise<void> {
-    await this.redis.ping();
+    if (!(this.redis instanceof Cluster)) {
+      await this.redis.ping();
+      return;
+    }
+    const masters = this.redis.nodes('master');
+    const connected = new Set(masters.map((node) => `${node.options.host}:${node.options.port}`));
+    const owners = new Set(this.redis.slots.map((nodes) => nodes?.[0]));
+    if (masters.length === 0 || [...owners].some((owner) => owner === undefined || !connected.has(owner))) {
+      this.redis.refreshSlotsCache();
+      throw new Error('a Redis Cluster master is unreachable');
+    }
+    await Promise.all(masters.map((node) => node.ping()));
+    if (!/cluster_state:ok/.test(String(await masters[0]!.cluster('INFO')))) throw new Error('Redis Cluster state is not ok');
   }
 
   async close(): Promise<void> {

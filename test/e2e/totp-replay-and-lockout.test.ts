@@ -4,6 +4,7 @@ import * as oidc from 'openid-client';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { enrolThroughSignIn, expectKind, expectTwofoldPage, kindOf, mfaCounters, submitPassword, type Authenticator } from '../helpers/mfa.js';
 import { accountWithUser, cli, confidentialClient, type Fixture } from '../helpers/provision.js';
+import { testRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { callbackOf, RelyingParty } from '../helpers/relying-party.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
 import type { Page } from '../helpers/user-agent.js';
@@ -12,6 +13,7 @@ let db: TestDatabase;
 let serverA: TwofoldProcess;
 let serverB: TwofoldProcess;
 let client: { clientId: string; clientSecret: string };
+let env: Record<string, string>;
 /**
  * Every browser of this file comes from its own address (X-Forwarded-For behind TRUST_PROXY),
  * so the per-IP password throttle, shared through Redis with other suites, never interferes.
@@ -21,7 +23,7 @@ const ip = `10.${crypto.randomInt(256)}.${crypto.randomInt(256)}.${crypto.random
 beforeAll(async () => {
   db = await createTestDatabase('twofold_e2e_lockout');
   const secrets = clusterSecrets();
-  const env = { DATABASE_URL: db.url, REDIS_URL, TRUST_PROXY: 'true', ...secrets };
+  env = { DATABASE_URL: db.url, REDIS_URL, TRUST_PROXY: 'true', ...secrets };
   // Two processes on one database and one Redis, as behind a load balancer.
   [serverA, serverB] = await Promise.all([startTwofold(env), startTwofold(env)]);
   client = await confidentialClient(db.url, { firstParty: true });
@@ -170,27 +172,45 @@ describe('lockout after the 7th consecutive wrong code', () => {
     expect((await again.rp.verifyIdToken(tokens.id_token!)).acr).toBe('aal2');
   });
 
-  test('20 wrong codes in parallel across two processes: locked at exactly the 7th; a right code afterwards is refused', async () => {
-    const { user, app } = await enrolledUser();
-    // 21 sign-ins at the challenge step, spread over both processes.
-    const sessions = await Promise.all(Array.from({ length: 21 }, (_, i) => atChallenge(user, i % 2 === 0 ? serverA : serverB)));
-    const late = sessions.pop()!;
-    const wrong = app.wrongCode();
-    const results = await Promise.all(sessions.map((s) => s.rp.agent.submit(s.challenge, '/mfa', { code: wrong })));
-    const statuses = results.map((p) => p.status);
-    expect(statuses.filter((s) => s >= 500)).toEqual([]);
-    // Six "Invalid code" pages, then the lock for the 7th and for everything after it.
-    expect(statuses.filter((s) => s === 401)).toHaveLength(6);
-    expect(statuses.filter((s) => s === 423)).toHaveLength(14);
-    const counters = await mfaCounters(db.url, user.userId);
-    expect(counters.failed).toBe(7);
-    expect(counters.lockedAt).toBeInstanceOf(Date);
-    expect(counters.lockedReason).toBeTruthy();
+  // The same race with both processes on a Redis Cluster (sign-in state spread over its masters).
+  describe.each(['one Redis', 'a Redis Cluster'])('on %s', (target) => {
+    let cluster: TestRedisCluster | undefined;
+    let nodes: [TwofoldProcess, TwofoldProcess];
+    beforeAll(async () => {
+      if (target === 'one Redis') nodes = [serverA, serverB];
+      else {
+        cluster = await testRedisCluster();
+        const onCluster = { ...env, REDIS_URL: cluster.url };
+        nodes = await Promise.all([startTwofold(onCluster), startTwofold(onCluster)]);
+      }
+    });
+    afterAll(async () => {
+      if (cluster) await Promise.all(nodes.map((n) => n.stop()));
+      await cluster?.close();
+    });
 
-    // A right code from a sign-in that reached the challenge before the lock: refused.
-    const refused = await late.rp.agent.submit(late.challenge, '/mfa', { code: await app.next() });
-    expectLockedPage(refused);
-    expect(await mfaCounters(db.url, user.userId)).toMatchObject({ failed: 7 });
+    test('20 wrong codes in parallel across two processes: locked at exactly the 7th; a right code afterwards is refused', async () => {
+      const { user, app } = await enrolledUser();
+      // 21 sign-ins at the challenge step, spread over both processes.
+      const sessions = await Promise.all(Array.from({ length: 21 }, (_, i) => atChallenge(user, nodes[i % 2]!)));
+      const late = sessions.pop()!;
+      const wrong = app.wrongCode();
+      const results = await Promise.all(sessions.map((s) => s.rp.agent.submit(s.challenge, '/mfa', { code: wrong })));
+      const statuses = results.map((p) => p.status);
+      expect(statuses.filter((s) => s >= 500)).toEqual([]);
+      // Six "Invalid code" pages, then the lock for the 7th and for everything after it.
+      expect(statuses.filter((s) => s === 401)).toHaveLength(6);
+      expect(statuses.filter((s) => s === 423)).toHaveLength(14);
+      const counters = await mfaCounters(db.url, user.userId);
+      expect(counters.failed).toBe(7);
+      expect(counters.lockedAt).toBeInstanceOf(Date);
+      expect(counters.lockedReason).toBeTruthy();
+
+      // A right code from a sign-in that reached the challenge before the lock: refused.
+      const refused = await late.rp.agent.submit(late.challenge, '/mfa', { code: await app.next() });
+      expectLockedPage(refused);
+      expect(await mfaCounters(db.url, user.userId)).toMatchObject({ failed: 7 });
+    });
   });
 
   test('refresh tokens of a user who is then locked stop working', async () => {

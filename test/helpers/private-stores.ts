@@ -143,3 +143,34 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   await pg.start();
   return pg;
 }
+
+export interface PrivateSentinel {
+  /** `redis+sentinel://127.0.0.1:P/twofold`: the Sentinel that knows `redis` as master "twofold". */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/** A Sentinel (redis-server in sentinel mode) on a free port, watching `redis` as master "twofold". */
+export async function startPrivateSentinel(redis: PrivateRedis): Promise<PrivateSentinel> {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twofold-sentinel-'));
+  const conf = path.join(dir, 'sentinel.conf');
+  fs.writeFileSync(conf, `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor twofold 127.0.0.1 ${redis.port} 1\n`);
+  const child = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  const deadline = Date.now() + 10_000;
+  while (!(await redisPing(port))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`redis-sentinel did not start on port ${port}`);
+    await sleep(20);
+  }
+  return {
+    url: `redis+sentinel://127.0.0.1:${port}/twofold`,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -199,7 +199,7 @@ describe('enrolment PIN', () => {
     expect(msg.text).not.toMatch(/\d{5,}/);
 
     // Stored only as a keyed hash, under the device.
-    const stored = await h.store.get(`sms:pin:${device.id}`);
+    const stored = await h.store.get(`sms:{pin:${device.id}}`);
     expect(stored).not.toBeNull();
     expect(stored).not.toContain(pin);
 
@@ -321,7 +321,7 @@ describe('login codes', () => {
     expect(messagesTo(phone.e164)).toHaveLength(before + 1);
     const code = lastCode(phone.e164, 7);
     expect(messagesTo(phone.e164).at(-1)).toMatchObject({ to: phone.e164.slice(1), from: 'Twofold' });
-    const stored = await h.store.get(`sms:login:${c.flowId}`);
+    const stored = await h.store.get(`sms:{login:${c.flowId}}`);
     expect(stored).not.toBeNull();
     expect(stored).not.toContain(code);
 
@@ -622,7 +622,7 @@ describe('Vonage failures', () => {
       fake.setMode('ok');
     }
     expect(await services.data.devices.listForUser(user.id)).toHaveLength(0);
-    expect(await keysOf(h, 'sms:pin:*')).toEqual([]);
+    expect(await keysOf(h, 'sms:{pin:*')).toEqual([]);
     const failed = await auditOf(user.id, 'sms.send_failed');
     expect(failed).toHaveLength(1);
     expect(failed[0]!.details).toMatchObject({ to: `•••• ${phone.e164.slice(-4)}`, purpose: 'enrolment' });
@@ -646,7 +646,7 @@ describe('Vonage failures', () => {
       expect((await rejection(h.factor.beginChallenge(user, device, c))).code).toBe('sms_send_failed');
       const other = ctx();
       expect((await rejection(h.factor.beginChallenge(user, device, other))).code).toBe('sms_send_failed');
-      expect(await keysOf(h, `sms:login:${other.flowId}`)).toEqual([]);
+      expect(await keysOf(h, `sms:{login:${other.flowId}}`)).toEqual([]);
     } finally {
       fake.setMode('ok');
     }
@@ -666,7 +666,7 @@ describe('Vonage failures', () => {
       const err = await rejection(h.factor.beginChallenge(user, device, c));
       expect(err.code).toBe('sms_send_failed');
       expect(Date.now() - started).toBeLessThan(2000);
-      expect(await keysOf(h, `sms:login:${c.flowId}`)).toEqual([]);
+      expect(await keysOf(h, `sms:{login:${c.flowId}}`)).toEqual([]);
 
       const started2 = Date.now();
       expect((await rejection(h.factor.beginEnrolment(user, { country: 'GB', phone: phone.input }, ctx()))).code).toBe('sms_send_failed');
@@ -675,7 +675,7 @@ describe('Vonage failures', () => {
       fake.setMode('ok');
     }
     expect((await services.data.devices.listForUser(user.id)).map((d) => d.id)).toEqual([device.id]);
-    expect(await keysOf(h, 'sms:pin:*')).toEqual([]);
+    expect(await keysOf(h, 'sms:{pin:*')).toEqual([]);
     const failed = await auditOf(user.id, 'sms.send_failed');
     expect(failed).toHaveLength(2);
     expect(String(failed[0]!.details.reason)).toMatch(/timeout/);

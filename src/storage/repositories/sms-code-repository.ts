@@ -14,8 +14,9 @@ export interface PendingSmsCode {
 export class SmsCodeRepository {
   constructor(private readonly store: EphemeralStore) {}
 
+  /** The code and its failure counter share a hash tag: `discard` deletes both in one command. */
   private key(purpose: 'pin' | 'login', scope: string): string {
-    return `sms:${purpose}:${scope}`;
+    return `sms:{${purpose}:${scope}}`;
   }
 
   async put(purpose: 'pin' | 'login', scope: string, code: PendingSmsCode, ttlSeconds: number): Promise<void> {

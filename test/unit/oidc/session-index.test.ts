@@ -22,8 +22,8 @@ describe.each(storeFactories)('session index on %s', (_name, factory) => {
   let Adapter: OidcAdapterClass;
   let index: SessionIndexRepository;
 
-  beforeAll(() => {
-    ({ store, cleanup } = factory());
+  beforeAll(async () => {
+    ({ store, cleanup } = await factory());
     index = new SessionIndexRepository(store);
     const track = sessionTracker(index, new ProviderSessions(store), () => 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0');
     // The adapter as the provider gets it: every Session save goes through the tracker.

@@ -15,8 +15,8 @@ describe.each(storeFactories)('storage contract: %s', (_name, factory) => {
   const clients: Record<string, Record<string, unknown>> = { 'client-1': { client_id: 'client-1', redirect_uris: [] } };
   const findClient = jest.fn(async (clientId: string) => clients[clientId]);
 
-  beforeAll(() => {
-    ({ store, cleanup } = factory());
+  beforeAll(async () => {
+    ({ store, cleanup } = await factory());
     Adapter = createAdapterClass(store, { findClient });
   });
   afterAll(() => cleanup());
@@ -26,23 +26,24 @@ describe.each(storeFactories)('storage contract: %s', (_name, factory) => {
       expect(await store.get('k:absent')).toBeNull();
       expect(await store.ttlMs('k:absent')).toBe(-2);
 
-      await store.set('k:plain', 'v1');
-      expect(await store.get('k:plain')).toBe('v1');
-      expect(await store.ttlMs('k:plain')).toBe(-1);
+      await store.set('{k}:plain', 'v1');
+      expect(await store.get('{k}:plain')).toBe('v1');
+      expect(await store.ttlMs('{k}:plain')).toBe(-1);
 
-      await store.set('k:ttl', 'v2', 30);
-      expect(await store.get('k:ttl')).toBe('v2');
-      const ttl = await store.ttlMs('k:ttl');
+      await store.set('{k}:ttl', 'v2', 30);
+      expect(await store.get('{k}:ttl')).toBe('v2');
+      const ttl = await store.ttlMs('{k}:ttl');
       expect(ttl).toBeGreaterThan(29_000);
       expect(ttl).toBeLessThanOrEqual(30_000);
 
       // A plain SET drops the previous expiry, as in Redis.
-      await store.set('k:ttl', 'v3');
-      expect(await store.ttlMs('k:ttl')).toBe(-1);
+      await store.set('{k}:ttl', 'v3');
+      expect(await store.ttlMs('{k}:ttl')).toBe(-1);
 
-      await store.del('k:plain', 'k:ttl');
-      expect(await store.get('k:plain')).toBeNull();
-      expect(await store.get('k:ttl')).toBeNull();
+      // Deleting two keys in one command: on a cluster they share a hash tag.
+      await store.del('{k}:plain', '{k}:ttl');
+      expect(await store.get('{k}:plain')).toBeNull();
+      expect(await store.get('{k}:ttl')).toBeNull();
     });
 
     it('expires values', async () => {
@@ -181,13 +182,13 @@ describe.each(storeFactories)('storage contract: %s', (_name, factory) => {
       await grant.upsert(grantA, { jti: grantA }, 300);
 
       // The grant list lives as long as its longest-lived member.
-      expect(await store.ttlMs(`grant:${grantA}`)).toBeGreaterThan(299_000);
+      expect(await store.ttlMs(`{grant:${grantA}}:tokens`)).toBeGreaterThan(299_000);
 
       await access.revokeByGrantId(grantA);
       expect(await code.find(codeA)).toBeUndefined();
       expect(await access.find(accessA)).toBeUndefined();
       expect(await refresh.find(refreshA)).toBeUndefined();
-      expect(await store.ttlMs(`grant:${grantA}`)).toBe(-2);
+      expect(await store.ttlMs(`{grant:${grantA}}:tokens`)).toBe(-2);
 
       expect(await access.find(accessB)).toEqual({ jti: accessB, grantId: grantB });
       // Grant itself is not grantable; oidc-provider destroys it separately.
@@ -214,36 +215,39 @@ describe.each(storeFactories)('storage contract: %s', (_name, factory) => {
       const grantId = id();
       let current = id();
       await refresh.upsert(current, { jti: current, grantId }, 3600);
-      // 50 rounds: a new refresh and access token each, the old refresh token destroyed.
-      const accessTokens: string[] = [];
-      for (let i = 0; i < 50; i++) {
-        const next = id();
-        const at = id();
-        await refresh.upsert(next, { jti: next, grantId }, 3600);
-        await access.upsert(at, { jti: at, grantId }, 600);
-        accessTokens.push(at);
-        await refresh.destroy(current);
-        // Access tokens other than the newest three have expired (simulated).
-        if (accessTokens.length > 3) await access.destroy(accessTokens.shift()!);
-        current = next;
-      }
-      if (store instanceof RedisStore) {
-        expect(await store.redis.llen(store.key(`grant:${grantId}`))).toBeLessThanOrEqual(9);
-        expect(await store.ttlMs(`grant:${grantId}`)).toBeGreaterThan(3_590_000);
-      }
+      // 40 short-lived access tokens, all expired by the next save.
+      for (let i = 0; i < 40; i++) await access.upsert(`short-${i}`, { jti: `short-${i}`, grantId }, 1);
+      await sleep(1100);
       // Rotations as oidc-provider does them: the old refresh token is consumed and stays
       // (a replay of it revokes the grant), so it must stay listed.
       const rotated: string[] = [];
+      const accessTokens: string[] = [];
       for (let i = 0; i < 20; i++) {
-        const next = id();
+        const [next, at] = [id(), id()];
         await refresh.upsert(next, { jti: next, grantId }, 3600);
+        await access.upsert(at, { jti: at, grantId }, 600);
         await refresh.consume(current);
         rotated.push(current);
+        accessTokens.push(at);
         current = next;
+      }
+      if (store instanceof RedisStore) {
+        // 21 refresh and 20 access tokens are live; the 40 expired ones were dropped.
+        expect(await store.redis.zcard(store.key(`{grant:${grantId}}:tokens`))).toBe(41);
+        expect(await store.ttlMs(`{grant:${grantId}}:tokens`)).toBeGreaterThan(3_590_000);
       }
       await refresh.revokeByGrantId(grantId);
       for (const rt of [...rotated, current]) expect(await refresh.find(rt)).toBeUndefined();
       for (const at of accessTokens) expect(await access.find(at)).toBeUndefined();
+    });
+
+    it('parallel revocations of one grant (one per model, as oidc-provider sends them) remove every token', async () => {
+      const grantId = id();
+      const models = ['AccessToken', 'RefreshToken', 'AuthorizationCode'];
+      const ids = models.map(() => Array.from({ length: 10 }, id));
+      await Promise.all(models.flatMap((m, i) => ids[i]!.map((jti) => new Adapter(m).upsert(jti, { jti, grantId }, 300))));
+      await Promise.all(models.map((m) => new Adapter(m).revokeByGrantId(grantId)));
+      for (const [i, m] of models.entries()) for (const jti of ids[i]!) expect(await new Adapter(m).find(jti)).toBeUndefined();
     });
   });
 });
