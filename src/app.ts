@@ -15,6 +15,7 @@ import { hostCheck } from './http/host-check.js';
 import { redirectSizeLimits } from './http/redirect-size-limits.js';
 import type { Throttle } from './http/throttle.js';
 import { staticRoutes } from './http/static-routes.js';
+import { languageRoutes, setDefaultLanguage } from './http/page-language.js';
 import { interactionCsrfBinding, interactionRoutes } from './interaction/interaction-routes.js';
 import { demoRoutes } from './demo/demo-routes.js';
 import type { SignInFlow } from './mfa/sign-in-flow.js';
@@ -98,6 +99,8 @@ export function createApp({
   // skip matching against every route of ours.
   provider.use(under(['/healthz', '/readyz'], healthRoutes(readiness).routes()));
   provider.use(under(['/static'], staticRoutes().routes()));
+  setDefaultLanguage(provider.app.context, config.defaultLocale);
+  provider.use(under(['/language'], languageRoutes().routes()));
   provider.use(under(['/metrics'], new Router().get('/metrics', metrics.handler(config.metricsToken)).routes()));
 
   const mayHoldResourceScope = async (userId: string, scope: string) => scope === ADMIN_SCOPE && mayAdminister(await data.users.findById(userId));

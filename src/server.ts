@@ -72,7 +72,8 @@ export async function startServer(config: Config, logger: Logger, options: { han
   const pendingLimits = { perUser: PENDING_DEVICES_PER_USER, usersPerPhone: config.sms.maxPendingUsersPerPhone };
   // The order of FACTORS is the order users are offered the methods in.
   const factors = FactorRegistry.create(FACTORS, { config, data, store, box, audit, logger, pendingLimits });
-  const countries = countryOptions(config.sms.allowedCallingCodes);
+  // The country select, in each page's language (built once per language).
+  const countriesIn = (language: string) => countryOptions(config.sms.allowedCallingCodes, language);
   const { notices } = services;
   const recoveryCodes = new RecoveryCodes(data, audit, config.dataEncryptionKey, notices);
   const passwordLogin = new PasswordLogin(data.users, throttle, audit);
@@ -131,7 +132,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
       passwordReset,
       passwordChange,
       supportReset,
-      viewExtras: () => ({ countries }),
+      viewExtras: () => ({ countriesIn }),
     });
     return provider.callback();
   };

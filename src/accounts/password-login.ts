@@ -4,13 +4,14 @@ import { sha256Hex } from '../crypto/random-codes.js';
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import type { UsersRepository, User } from '../storage/repositories/users-repository.js';
 import { verifyPassword } from './password-hasher.js';
+import type { Message } from '../i18n/translator.js';
 import { usernameKeyOf } from './username.js';
 
 export const LOGIN_FAILURES_PER_USERNAME: ThrottleRule = { name: 'login-user', limit: 10, windowSeconds: 15 * 60 };
 export const LOGIN_FAILURES_PER_IP: ThrottleRule = { name: 'login-ip', limit: 100, windowSeconds: 15 * 60 };
 
-export const INVALID_CREDENTIALS = 'Invalid username or password.';
-const THROTTLED = 'Too many failed sign-in attempts. Wait a few minutes and try again.';
+export const INVALID_CREDENTIALS: Message = { key: 'login.invalid' };
+const THROTTLED: Message = { key: 'login.throttled' };
 /** How long an attempt may wait for a place held by attempts still being checked. */
 const WAIT_FOR_PLACE_MS = 3000;
 /** The bucket of every input that is no valid username (not a hex digest, so it meets no real one). */

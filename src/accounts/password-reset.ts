@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { randomToken, sha256Hex } from '../crypto/random-codes.js';
 import { AppError } from '../http/app-error.js';
+import type { Message } from '../i18n/translator.js';
 import type { Throttle, ThrottleRule } from '../http/throttle.js';
 import type { Logger } from '../logger.js';
 import type { MailService } from '../mail/mail-service.js';
@@ -16,8 +17,8 @@ import { confirmNewPassword } from './password-change.js';
 export const RESETS_PER_ADDRESS: ThrottleRule = { name: 'reset-address', limit: 5, windowSeconds: 60 * 60 };
 export const RESETS_PER_IP: ThrottleRule = { name: 'reset-ip', limit: 50, windowSeconds: 60 * 60 };
 
-export const RESET_ANSWER = 'If an account uses that address, we sent a link to it.';
-export const LINK_INVALID = 'This password reset link is no longer valid. Ask for a new one.';
+export const RESET_ANSWER: Message = { key: 'passwordReset.answer' };
+export const LINK_INVALID: Message = { key: 'passwordReset.linkInvalid' };
 const THROTTLED = 'Too many password reset requests. Wait a while and try again.';
 
 /** 256 random bits, 43 base64url characters in the link. */

@@ -1,5 +1,6 @@
 import { dictionary } from '@zxcvbn-ts/language-common';
 import { AppError } from '../http/app-error.js';
+import type { Message } from '../i18n/translator.js';
 
 export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 256;
@@ -28,10 +29,10 @@ function commonPasswords(): Set<string> {
 
 export type PasswordRule = 'too_short' | 'too_long' | 'common';
 
-const MESSAGES: Record<PasswordRule, string> = {
-  too_short: `Your password must be at least ${PASSWORD_MIN_LENGTH} characters long.`,
-  too_long: `Your password must be at most ${PASSWORD_MAX_LENGTH} characters long.`,
-  common: 'This password is one of the most commonly used passwords. Choose another one.',
+const MESSAGES: Record<PasswordRule, Message> = {
+  too_short: { key: 'password.tooShort', values: { min: PASSWORD_MIN_LENGTH } },
+  too_long: { key: 'password.tooLong', values: { max: PASSWORD_MAX_LENGTH } },
+  common: { key: 'password.common' },
 };
 
 /** The first rule a new password breaks, or undefined when it may be used. */

@@ -5,6 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { LANGUAGE_TAGS } from '../i18n/languages.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -71,6 +72,8 @@ export interface Config {
     /** MAIL_TIMEOUT_MS: upper bound of one send. */
     timeoutMs: number;
   };
+  /** DEFAULT_LOCALE: the language when neither the request nor the user decides. */
+  defaultLocale: string;
 }
 
 /** What the schema yields; the secrets may still be missing (development secrets fill them). */
@@ -199,6 +202,16 @@ export const envShape = {
     )
     .default('Twofold <no-reply@localhost>'),
   MAIL_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  DEFAULT_LOCALE: z
+    .string()
+    .refine((tag) => LANGUAGE_TAGS.includes(tag), {
+      // Not a secret, so the message may quote it (printable characters only, shortened).
+      error: (issue) =>
+        `"${String(issue.input)
+          .replace(/[^\x20-\x7e]/g, '?')
+          .slice(0, 20)}" is not a supported language; must be one of: ${LANGUAGE_TAGS.join(', ')}`,
+    })
+    .default('en'),
   SMS_ALLOWED_COUNTRIES: list(/^[1-9]\d{0,2}$/, 'must be comma-separated calling codes of 1 to 3 digits, e.g. "1,44,91"').optional(),
 };
 
@@ -276,4 +289,5 @@ export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
     from: e.MAIL_FROM,
     timeoutMs: e.MAIL_TIMEOUT_MS,
   },
+  defaultLocale: e.DEFAULT_LOCALE,
 }));

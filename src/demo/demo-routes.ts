@@ -4,6 +4,7 @@ import { decodeProtectedHeader } from 'jose';
 import { isAppError } from '../http/app-error.js';
 import { readForm } from '../http/form-body.js';
 import { OidcSignInClient } from '../http/oidc-sign-in-client.js';
+import { pageLocalsOf } from '../http/page-language.js';
 import { renderPage } from '../http/views.js';
 import { DEMO_CLIENT_ID } from './demo-client.js';
 
@@ -46,6 +47,7 @@ export function demoRoutes(options: {
     ctx.type = 'html';
     ctx.body = await renderPage('demo', {
       title: 'Demo app',
+      ...pageLocalsOf(ctx),
       csrfToken: ctx.state.csrfToken,
       signedIn: Boolean(session),
       claims,

@@ -1,3 +1,5 @@
+import { translatorFor, type Message } from '../i18n/translator.js';
+
 /** The one error type: a stable machine code, an HTTP status and a message safe to show. */
 export type ErrorCode =
   | 'bad_request'
@@ -48,14 +50,17 @@ const STATUS: Record<ErrorCode, number> = {
 
 export class AppError extends Error {
   readonly status: number;
+  /** The catalogue message a page shows in its own language; `message` is its English text (API answers, logs). */
+  readonly text?: Message;
   constructor(
     readonly code: ErrorCode,
-    message: string,
+    message: string | Message,
     readonly details: { retryAfterSeconds?: number; cause?: unknown } = {},
   ) {
-    super(message);
+    super(typeof message === 'string' ? message : translatorFor('en').message(message));
     this.name = 'AppError';
     this.status = STATUS[code];
+    if (typeof message !== 'string') this.text = message;
   }
 }
 

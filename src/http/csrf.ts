@@ -40,7 +40,7 @@ export function csrfTokens(key: string) {
     verify(ctx: Context, form: Record<string, string>): void {
       const submitted = form[CSRF_FIELD] ?? '';
       if (!submitted || !constantTimeEqual(submitted, String(ctx.state.csrfToken))) {
-        throw new AppError('csrf_failed', 'This form has expired. Go back, reload the page and try again.');
+        throw new AppError('csrf_failed', { key: 'error.formExpired' });
       }
     },
   };

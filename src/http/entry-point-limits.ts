@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { Throttle, ThrottleRule } from './throttle.js';
+import type { Message } from '../i18n/translator.js';
 import { isBackChannel } from './back-channel.js';
 
 /**
@@ -33,7 +34,7 @@ export function entryPointLimits(throttle: Throttle, perIpPerMinute: number, bac
   const TOKEN_PER_CLIENT: ThrottleRule = { name: 'token-client', limit: perIpPerMinute * 2, windowSeconds: 60 };
   const CODES_PER_IP: ThrottleRule = { name: 'codes-ip', limit: perIpPerMinute, windowSeconds: 60 };
   const ENROL_PER_IP: ThrottleRule = { name: 'enrol-ip', limit: Math.max(1, Math.ceil(perIpPerMinute / 20)), windowSeconds: 60 };
-  const message = 'Too many requests. Wait a moment and try again.';
+  const message: Message = { key: 'error.tooManyRequests' };
   return async (ctx: Context, next: Next) => {
     if (ctx.method === 'POST') {
       const ip = ctx.ip || 'unknown';

@@ -1,10 +1,13 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from '../logger.js';
 import { AppError, isAppError } from './app-error.js';
+import { translatorFor, type Message } from '../i18n/translator.js';
+import { pageLocalsOf } from './page-language.js';
 import { renderPage } from './views.js';
 import { loggablePath } from './loggable-path.js';
 
-const UNAVAILABLE = 'Twofold is temporarily unavailable. Try again in a moment.';
+const UNAVAILABLE: Message = { key: 'error.unavailable' };
+const UNAVAILABLE_TEXT = translatorFor('en').message(UNAVAILABLE);
 
 const STORE_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P03', '08006', '08001', '08003']);
 
@@ -20,9 +23,9 @@ export function toAppError(err: unknown): AppError {
   ) {
     return new AppError('store_unavailable', UNAVAILABLE, { cause: err, retryAfterSeconds: 5 });
   }
-  if (e.status === 413) return new AppError('payload_too_large', 'The request is too large.');
+  if (e.status === 413) return new AppError('payload_too_large', { key: 'error.tooLarge' });
   if (e.status === 400 && e.expose) return new AppError('bad_request', e.message ?? 'Bad request');
-  return new AppError('internal_error', 'Something went wrong on our side. Try again.', { cause: err });
+  return new AppError('internal_error', { key: 'error.internal' }, { cause: err });
 }
 
 /**
@@ -41,7 +44,7 @@ export function errorHandler(logger: Logger, onStoreError: () => void = () => {}
         if (ctx.response.is('json')) {
           // OAuth endpoints keep the OAuth error shape.
           ctx.status = 503;
-          ctx.body = { error: 'temporarily_unavailable', error_description: UNAVAILABLE };
+          ctx.body = { error: 'temporarily_unavailable', error_description: UNAVAILABLE_TEXT };
         } else {
           await writeError(ctx, 503, 'store_unavailable', UNAVAILABLE);
         }
@@ -49,12 +52,7 @@ export function errorHandler(logger: Logger, onStoreError: () => void = () => {}
         // Nothing answered (an unknown path, a method the path does not take): our page or
         // JSON, not Koa's bare text.
         const status = ctx.status;
-        await writeError(
-          ctx,
-          status,
-          status === 404 ? 'not_found' : status === 405 ? 'method_not_allowed' : 'bad_request',
-          BARE_MESSAGES[status] ?? 'The request could not be completed.',
-        );
+        await writeError(ctx, status, status === 404 ? 'not_found' : status === 405 ? 'method_not_allowed' : 'bad_request', BARE_MESSAGES[status] ?? { key: 'error.message' });
       }
     } catch (raw) {
       const err = toAppError(raw);
@@ -62,27 +60,28 @@ export function errorHandler(logger: Logger, onStoreError: () => void = () => {}
       if (err.status >= 500) logger.error({ err: err.details.cause ?? raw, code: err.code, path: loggablePath(ctx.path), reqId: ctx.state.requestId }, 'request failed');
       else logger.info({ code: err.code, path: loggablePath(ctx.path), reqId: ctx.state.requestId }, 'request refused');
       if (err.details.retryAfterSeconds) ctx.set('Retry-After', String(err.details.retryAfterSeconds));
-      await writeError(ctx, err.status, err.code, err.message);
+      await writeError(ctx, err.status, err.code, err);
     }
   };
 }
 
-const BARE_MESSAGES: Record<number, string> = {
-  404: 'There is nothing at this address.',
-  405: 'This address does not take that method.',
+const BARE_MESSAGES: Record<number, Message> = {
+  404: { key: 'error.notFound' },
+  405: { key: 'error.methodNotAllowed' },
 };
 
 /** An error answer: `{"error","message"}` for /admin and JSON clients, else our error page. */
-async function writeError(ctx: Context, status: number, code: string, message: string): Promise<void> {
+async function writeError(ctx: Context, status: number, code: string, message: Message | AppError): Promise<void> {
   ctx.status = status;
   if (ctx.path.startsWith('/admin/') || ctx.accepts('html', 'json') === 'json') {
-    ctx.body = { error: code, message };
+    ctx.body = { error: code, message: message instanceof AppError ? message.message : translatorFor('en').message(message) };
     return;
   }
   ctx.type = 'html';
   ctx.body = await renderPage('error', {
-    title: status === 503 ? 'Temporarily unavailable' : 'Something went wrong',
-    heading: status === 503 ? 'Temporarily unavailable' : status >= 500 ? 'Something went wrong' : 'We could not do that',
+    ...pageLocalsOf(ctx),
+    title: status === 503 ? 'error.headingUnavailable' : 'error.heading',
+    heading: status === 503 ? 'error.headingUnavailable' : status >= 500 ? 'error.heading' : 'error.headingRefused',
     message,
   }).catch(() => `<!doctype html><title>Error</title><p>${status >= 500 ? 'Something went wrong.' : 'The request could not be completed.'}</p>`);
 }

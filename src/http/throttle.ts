@@ -1,4 +1,5 @@
 import type { EphemeralStore } from '../storage/ephemeral-store.js';
+import type { Message } from '../i18n/translator.js';
 import { AppError } from './app-error.js';
 
 export interface ThrottleRule {
@@ -20,7 +21,7 @@ export class Throttle {
   }
 
   /** Refuses when the bucket is full; else returns its count. */
-  async check(rule: ThrottleRule, subject: string, message: string): Promise<number> {
+  async check(rule: ThrottleRule, subject: string, message: string | Message): Promise<number> {
     const count = Number((await this.store.get(this.key(rule, subject))) ?? 0);
     if (count >= rule.limit) {
       const ttl = await this.store.ttlMs(this.key(rule, subject));
@@ -34,7 +35,7 @@ export class Throttle {
   }
 
   /** Counts and refuses in one step: the call that goes over the limit is refused. */
-  async consume(rule: ThrottleRule, subject: string, message: string): Promise<void> {
+  async consume(rule: ThrottleRule, subject: string, message: string | Message): Promise<void> {
     const { count, ttlMs } = await this.store.increment(this.key(rule, subject), rule.windowSeconds);
     if (count > rule.limit) {
       throw new AppError('rate_limited', message, { retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) });
@@ -48,7 +49,7 @@ export class Throttle {
    * a refused call returns its place and tries again with back-off for up to `waitMs`, so a
    * burst of genuine sign-ins is delayed rather than refused. A refused call counts nothing.
    */
-  async acquire(rule: ThrottleRule, subject: string, message: string, waitMs: number): Promise<void> {
+  async acquire(rule: ThrottleRule, subject: string, message: string | Message, waitMs: number): Promise<void> {
     const key = this.key(rule, subject);
     const deadline = Date.now() + waitMs;
     for (let delay = 25; ; delay = Math.min(delay * 2, 500)) {

@@ -5,11 +5,13 @@ import { AppError, isAppError } from '../http/app-error.js';
 import { toAppError } from '../http/error-handler.js';
 import { readForm } from '../http/form-body.js';
 import { requestOrigin } from '../http/request-origin.js';
+import { pageLanguage, pageLocalsOf } from '../http/page-language.js';
 import { renderPage } from '../http/views.js';
 import { factorChoices, factorOf, isDeviceKind } from '../mfa/factors/index.js';
 import type { SignInFlow, SignInStep } from '../mfa/sign-in-flow.js';
 import { requestsMfa, requestsPhr } from '../oidc/authentication-context.js';
 import { FIRST_PARTY } from '../oidc/create-provider.js';
+import type { Shown } from '../i18n/translator.js';
 import { MFA_STEP_UP } from '../oidc/interaction-policy.js';
 
 export interface InteractionDeps {
@@ -51,13 +53,15 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     try {
       const d = await provider.interactionDetails(ctx.req, ctx.res);
       if (d.uid !== ctx.params.uid) throw new Error('interaction mismatch');
+      // The relying party's ui_locales outranks the picker and the browser for this sign-in.
+      pageLanguage(ctx, d.params.ui_locales ?? null);
       return d;
     } catch (err) {
       if (isAppError(err)) throw err;
       // A store outage is not an expired page: the user should try again, not start over.
       const mapped = toAppError(err);
       if (mapped.code === 'store_unavailable') throw mapped;
-      throw new AppError('interaction_expired', 'This sign-in page has expired. Go back to the application and sign in again.');
+      throw new AppError('interaction_expired', { key: 'mfa.pageExpired' });
     }
   }
 
@@ -65,7 +69,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     ctx.set('Cache-Control', 'no-store');
     ctx.status = status;
     ctx.type = 'html';
-    ctx.body = await renderPage(view, { title, csrfToken: ctx.state.csrfToken, uid: ctx.params.uid, ...viewExtras?.(), ...locals });
+    ctx.body = await renderPage(view, { title, ...pageLocalsOf(ctx), csrfToken: ctx.state.csrfToken, uid: ctx.params.uid, ...viewExtras?.(), ...locals });
   }
 
   async function show(ctx: Context, step: SignInStep, status = 200): Promise<void> {
@@ -79,10 +83,10 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     await page(ctx, STEP_VIEWS[step.kind], titleOf(step), { step }, STEP_STATUS[step.kind] ?? (error ? 401 : status));
   }
 
-  async function loginPage(ctx: Context, d: Details, locals: { username?: string; error?: string } = {}, status = 200) {
+  async function loginPage(ctx: Context, d: Details, locals: { username?: string; error?: Shown } = {}, status = 200) {
     const client = await provider.Client.find(String(d.params.client_id));
     const firstFactors = await flow.firstFactorOptions(d.uid);
-    await page(ctx, 'login', 'Sign in', { clientName: client?.clientName ?? client?.clientId ?? '', firstFactors, ...locals }, status);
+    await page(ctx, 'login', 'title.signIn', { clientName: client?.clientName ?? client?.clientId ?? '', firstFactors, ...locals }, status);
   }
 
   /** When the interaction's session signed in (the interaction keeps no copy of it). */
@@ -117,7 +121,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
       const scopes = String(d.params.scope ?? '')
         .split(' ')
         .filter(Boolean);
-      return page(ctx, 'consent', 'Allow access', { clientName: client?.clientName ?? client?.clientId ?? 'This application', scopes });
+      return page(ctx, 'consent', 'title.consent', { clientName: client?.clientName ?? client?.clientId ?? 'This application', scopes });
     }
     throw new AppError('bad_request', 'Unknown sign-in step.');
   });
@@ -131,7 +135,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     } catch (err) {
       if (isAppError(err) && (err.code === 'invalid_credentials' || err.code === 'rate_limited')) {
         if (err.details.retryAfterSeconds) ctx.set('Retry-After', String(err.details.retryAfterSeconds));
-        return loginPage(ctx, d, { username: String(form.username ?? '').slice(0, 200), error: err.message }, err.status);
+        return loginPage(ctx, d, { username: String(form.username ?? '').slice(0, 200), error: err }, err.status);
       }
       throw err;
     }
@@ -215,9 +219,9 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
 
   async function finishConsent(ctx: Context, d: Details): Promise<void> {
     const accountId = d.session?.accountId;
-    if (!accountId) throw new AppError('interaction_expired', 'This sign-in page has expired. Go back to the application and sign in again.');
+    if (!accountId) throw new AppError('interaction_expired', { key: 'mfa.pageExpired' });
     const grant = d.grantId ? await provider.Grant.find(d.grantId) : new provider.Grant({ accountId, clientId: String(d.params.client_id) });
-    if (!grant) throw new AppError('interaction_expired', 'This sign-in page has expired. Go back to the application and sign in again.');
+    if (!grant) throw new AppError('interaction_expired', { key: 'mfa.pageExpired' });
     const missing = d.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
@@ -249,14 +253,14 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
 function titleOf(step: SignInStep): string {
   switch (step.kind) {
     case 'locked':
-      return 'Account locked';
+      return 'title.locked';
     case 'challenge':
-      return 'Verify it is you';
+      return 'title.challenge';
     case 'notice':
-      return 'Multi-factor authentication required';
+      return 'notice.heading';
     case 'choose':
-      return 'Choose a method';
+      return 'title.choose';
     default:
-      return 'Set up multi-factor authentication';
+      return 'title.enrol';
   }
 }

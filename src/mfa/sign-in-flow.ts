@@ -12,6 +12,7 @@ import { factorOf } from './factors/index.js';
 import type { Lockout } from './lockout.js';
 import type { RecoveryCodes } from './recovery-codes.js';
 import type { EnrolmentView, FactorContext } from './mfa-factor.js';
+import type { Message, Shown } from '../i18n/translator.js';
 import type { SecurityNotices } from '../mail/security-notices.js';
 
 export interface DeviceSummary {
@@ -44,15 +45,15 @@ export type SignInStep =
       codeSent: boolean;
       /** What the factor's challenge fragment needs (a WebAuthn request). */
       view?: Record<string, unknown>;
-      error?: string;
-      notice?: string;
+      error?: Shown;
+      notice?: Shown;
     }
   | { kind: 'notice' }
   | { kind: 'choose'; methods: Device['kind'][] }
-  | { kind: 'enrol-start'; method: Device['kind']; error?: string; values?: Record<string, string> }
-  | { kind: 'enrol'; device: DeviceSummary; view: EnrolmentView; error?: string; notice?: string };
+  | { kind: 'enrol-start'; method: Device['kind']; error?: Shown; values?: Record<string, string> }
+  | { kind: 'enrol'; device: DeviceSummary; view: EnrolmentView; error?: Shown; notice?: Shown };
 
-export const INVALID_CODE = 'Invalid code';
+export const INVALID_CODE: Message = { key: 'mfa.invalidCode' };
 
 export function summarise(device: Device): DeviceSummary {
   const factor = factorOf(device.kind);
@@ -90,7 +91,7 @@ export class SignInFlow {
    */
   async stepUp(flowId: string, userId: string, sessionLoginTs: number | undefined, origin: RequestOrigin, phr = false): Promise<SignInStep | undefined> {
     const auth = await this.data.users.findAuthState(userId);
-    if (!auth) throw new AppError('interaction_expired', 'Your sign-in has expired. Start again.');
+    if (!auth) throw new AppError('interaction_expired', { key: 'mfa.signInExpired' });
     if (sessionLoginTs === undefined) return undefined;
     // Enrolling binds a new factor to the account: on an old password, whoever sits at an
     // unattended session could bind their own. Decided before any state exists, so no
@@ -154,7 +155,7 @@ export class SignInFlow {
    */
   async signInWithFactor(flowId: string, kind: unknown, code: unknown, origin: RequestOrigin, phr = false): Promise<SignInStep | undefined> {
     const factor = this.factors.get(String(kind));
-    if (!factor.verifyFirstFactor) throw new AppError('bad_request', 'That authentication method is not available.');
+    if (!factor.verifyFirstFactor) throw new AppError('bad_request', { key: 'mfa.methodUnavailable' });
     const device = await factor.verifyFirstFactor(code, this.factorContext(flowId, origin));
     if (!device) return undefined;
     const auth = await this.data.users.findAuthState(device.userId);
@@ -189,7 +190,7 @@ export class SignInFlow {
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'challenge' || typeof deviceId !== 'string') return (await this.current(flowId, origin))!;
     const device = await this.data.devices.findForUser(user.id, deviceId);
-    if (!device?.verifiedAt || (state.phr && !phishingResistant(device))) throw new AppError('bad_request', 'That device is not available.');
+    if (!device?.verifiedAt || (state.phr && !phishingResistant(device))) throw new AppError('bad_request', { key: 'mfa.deviceUnavailable' });
     const next = { ...state, deviceId: device.id };
     await this.states.save(flowId, next);
     return this.startChallenge(flowId, user, next, device, origin);
@@ -201,7 +202,7 @@ export class SignInFlow {
     if (user.lockedAt) return { kind: 'locked' };
     const device = state.stage === 'challenge' ? await this.deviceOf(user, state, true) : undefined;
     if (!device) return (await this.current(flowId, origin))!;
-    return this.startChallenge(flowId, user, state, device, origin, 'We sent a new code.');
+    return this.startChallenge(flowId, user, state, device, origin, { key: 'mfa.codeResent' });
   }
 
   /** "Request a new PIN" for a device being enrolled whose factor sends codes. */
@@ -224,7 +225,7 @@ export class SignInFlow {
     }
   }
 
-  private async startChallenge(flowId: string, user: User, state: SignInState, device: Device, origin: RequestOrigin, notice?: string, devices?: Device[]): Promise<SignInStep> {
+  private async startChallenge(flowId: string, user: User, state: SignInState, device: Device, origin: RequestOrigin, notice?: Shown, devices?: Device[]): Promise<SignInStep> {
     try {
       await this.factors.get(device.kind).beginChallenge(user, device, this.factorContext(flowId, origin));
     } catch (err) {
@@ -255,7 +256,7 @@ export class SignInFlow {
     const challenge = await this.challengeInstead(flowId, user, state, origin);
     if (challenge) return challenge;
     const factor = this.factors.get(String(kind));
-    if (!this.methodsFor(state).includes(factor.kind)) throw new AppError('bad_request', 'That authentication method is not available.');
+    if (!this.methodsFor(state).includes(factor.kind)) throw new AppError('bad_request', { key: 'mfa.methodUnavailable' });
     try {
       const device = await factor.beginEnrolment(user, input, this.factorContext(flowId, origin));
       await this.audit.record('device.added', {
@@ -380,7 +381,7 @@ export class SignInFlow {
   private async load(flowId: string): Promise<{ state: SignInState; user: User; auth: UserAuthState }> {
     const state = await this.states.get(flowId);
     const auth = state ? await this.data.users.findAuthState(state.userId) : undefined;
-    if (!state || !auth) throw new AppError('interaction_expired', 'Your sign-in has expired. Start again.');
+    if (!state || !auth) throw new AppError('interaction_expired', { key: 'mfa.signInExpired' });
     return { state, user: auth.user, auth };
   }
 
@@ -433,9 +434,9 @@ export class SignInFlow {
 const phishingResistant = (device: Device): boolean => Boolean(factorOf(device.kind).phishingResistant);
 
 /** Errors shown on the same page (form kept) rather than as an error page. */
-function shownOnPage(err: unknown): string | undefined {
+function shownOnPage(err: unknown): AppError | undefined {
   if (!(err instanceof AppError)) return undefined;
-  if (err.code === 'sms_send_failed' || (err.status < 500 && err.code !== 'interaction_expired' && err.code !== 'csrf_failed')) return err.message;
+  if (err.code === 'sms_send_failed' || (err.status < 500 && err.code !== 'interaction_expired' && err.code !== 'csrf_failed')) return err;
   return undefined;
 }
 

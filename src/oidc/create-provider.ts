@@ -4,6 +4,8 @@ import type { Config } from '../config/config-schema.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { RedisStore } from '../storage/redis-store.js';
 import type { MemoryStore } from '../storage/memory-store.js';
+import { pageLocalsOf } from '../http/page-language.js';
+import { LANGUAGE_TAGS } from '../i18n/languages.js';
 import { renderPage } from '../http/views.js';
 import { createAdapterClass } from './storage-adapter.js';
 import { createFindAccount, tokenIsAlive } from './find-account.js';
@@ -46,6 +48,7 @@ export function createProvider({ config, data, store, signingKeys }: ProviderDep
       profile: ['preferred_username'],
     },
     acrValues: ACR_VALUES,
+    discovery: { ui_locales_supported: [...LANGUAGE_TAGS] },
     responseTypes: ['code'],
     conformIdTokenClaims: false,
     extraClientMetadata: {
@@ -97,11 +100,11 @@ export function createProvider({ config, data, store, signingKeys }: ProviderDep
         enabled: true,
         async logoutSource(ctx, form) {
           ctx.type = 'html';
-          ctx.body = await renderPage('logout', { title: 'Sign out', form });
+          ctx.body = await renderPage('logout', { title: 'title.signOut', ...pageLocalsOf(ctx), form });
         },
         async postLogoutSuccessSource(ctx) {
           ctx.type = 'html';
-          ctx.body = await renderPage('logged-out', { title: 'Signed out' });
+          ctx.body = await renderPage('logged-out', { title: 'title.signedOut', ...pageLocalsOf(ctx) });
         },
       },
     },
@@ -150,8 +153,9 @@ export function createProvider({ config, data, store, signingKeys }: ProviderDep
     async renderError(ctx, out) {
       ctx.type = 'html';
       ctx.body = await renderPage('error', {
-        title: 'Something went wrong',
-        heading: 'We could not complete this request',
+        title: 'error.heading',
+        ...pageLocalsOf(ctx),
+        heading: 'error.providerHeading',
         message: String(out.error_description ?? out.error ?? 'The request could not be completed.'),
       });
     },

@@ -6,6 +6,7 @@ import { AppError } from '../http/app-error.js';
 import { readForm } from '../http/form-body.js';
 import { OidcSignInClient } from '../http/oidc-sign-in-client.js';
 import { requestOrigin } from '../http/request-origin.js';
+import { pageLocalsOf } from '../http/page-language.js';
 import { renderPage } from '../http/views.js';
 import type { FactorContext } from '../mfa/mfa-factor.js';
 import { isBeforeMark } from '../oidc/session-validity.js';
@@ -165,7 +166,7 @@ export function firstPartyGuards(deps: FirstPartyGuardDeps, site: FirstPartySite
     ctx.set('Cache-Control', 'no-store');
     ctx.status = status;
     ctx.type = 'html';
-    ctx.body = await renderPage(view, { title, csrfToken: ctx.state.csrfToken, ...deps.viewExtras(), ...locals });
+    ctx.body = await renderPage(view, { title, ...pageLocalsOf(ctx), csrfToken: ctx.state.csrfToken, ...deps.viewExtras(), ...locals });
   }
 
   /** After a sign-in through Twofold: a new session and its cookie. */

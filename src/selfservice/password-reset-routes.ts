@@ -1,8 +1,10 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { isAppError } from '../http/app-error.js';
+import { isAppError, type AppError } from '../http/app-error.js';
+import type { Message } from '../i18n/translator.js';
 import { readForm } from '../http/form-body.js';
 import { requestOrigin } from '../http/request-origin.js';
+import { pageLocalsOf } from '../http/page-language.js';
 import { renderPage } from '../http/views.js';
 import { LINK_INVALID, RESET_ANSWER, type PasswordReset } from '../accounts/password-reset.js';
 
@@ -27,14 +29,14 @@ export function passwordResetRoutes(deps: {
     ctx.set('Cache-Control', 'no-store');
     ctx.status = status;
     ctx.type = 'html';
-    ctx.body = await renderPage(view, { title, csrfToken: ctx.state.csrfToken, ...locals });
+    ctx.body = await renderPage(view, { title, ...pageLocalsOf(ctx), csrfToken: ctx.state.csrfToken, ...locals });
   }
 
-  const requestPage = (ctx: Context, locals: { interaction?: string; email?: string; error?: string; answer?: string }, status = 200) =>
-    page(ctx, 'password-reset-request', 'Forgot password', { email: '', ...locals, back: backTo(locals.interaction) }, status);
+  const requestPage = (ctx: Context, locals: { interaction?: string; email?: string; error?: AppError; answer?: Message }, status = 200) =>
+    page(ctx, 'password-reset-request', 'title.forgotPassword', { email: '', ...locals, back: backTo(locals.interaction) }, status);
 
   const invalidLink = (ctx: Context) =>
-    page(ctx, 'password-reset-message', 'Link no longer valid', { message: LINK_INVALID, action: { href: '/password-reset', label: 'Ask for a new link' } }, 404);
+    page(ctx, 'password-reset-message', 'title.linkInvalid', { message: LINK_INVALID, action: { href: '/password-reset', label: { key: 'passwordReset.askAgain' } } }, 404);
 
   router.get('/', async (ctx) => {
     await requestPage(ctx, { interaction: backTo(ctx.query.interaction) ? String(ctx.query.interaction) : undefined });
@@ -49,7 +51,7 @@ export function passwordResetRoutes(deps: {
     } catch (err) {
       if (!isAppError(err) || (err.code !== 'validation_failed' && err.code !== 'rate_limited')) throw err;
       if (err.details.retryAfterSeconds) ctx.set('Retry-After', String(err.details.retryAfterSeconds));
-      return requestPage(ctx, { interaction, email: String(form.email ?? '').slice(0, 254), error: err.message }, err.status);
+      return requestPage(ctx, { interaction, email: String(form.email ?? '').slice(0, 254), error: err }, err.status);
     }
     // The same answer for every address, known or not.
     await requestPage(ctx, { interaction, answer: RESET_ANSWER });
@@ -57,7 +59,7 @@ export function passwordResetRoutes(deps: {
 
   router.get('/:token', async (ctx) => {
     if (!(await reset.isValid(ctx.params.token!))) return invalidLink(ctx);
-    await page(ctx, 'password-reset', 'Choose a new password', { action: ctx.path });
+    await page(ctx, 'password-reset', 'title.newPassword', { action: ctx.path });
   });
 
   router.post('/:token', async (ctx) => {
@@ -69,11 +71,11 @@ export function passwordResetRoutes(deps: {
       if (isAppError(err) && err.code === 'not_found') return invalidLink(ctx);
       if (!isAppError(err) || err.code !== 'validation_failed') throw err;
       // The form comes back empty: passwords are never echoed into a page.
-      return page(ctx, 'password-reset', 'Choose a new password', { action: ctx.path, error: err.message }, err.status);
+      return page(ctx, 'password-reset', 'title.newPassword', { action: ctx.path, error: err }, err.status);
     }
-    await page(ctx, 'password-reset-message', 'Password set', {
-      message: 'Your new password is set, and you were signed out everywhere. Sign in with the new password.',
-      action: { href: '/account', label: 'Sign in' },
+    await page(ctx, 'password-reset-message', 'title.passwordSet', {
+      message: { key: 'passwordReset.done' },
+      action: { href: '/account', label: { key: 'title.signIn' } },
       ok: true,
     });
   });

@@ -18,7 +18,7 @@ const MAX_INPUT_LENGTH = 64;
 /** Digits with spaces, dashes, dots or brackets between them, optionally after a leading '+'. */
 const ALLOWED_INPUT = /^\+?[ \u00A0(]*\d(?:[ \u00A0().-]*\d)*\)?$/;
 
-const invalidPhoneNumber = (): AppError => new AppError('invalid_phone_number', 'Invalid phone number');
+const invalidPhoneNumber = (): AppError => new AppError('invalid_phone_number', { key: 'sms.invalidPhone' });
 
 /** Accepts "44", "+44" or " +44 "; returns the bare digits, or null when it is not a calling code. */
 function normaliseCallingCode(code: string): string | null {
@@ -37,23 +37,30 @@ export function isCallingCodeAllowed(callingCode: string, allowedCallingCodes?: 
   return allowedCallingCodes.some((c) => normaliseCallingCode(c) === wanted);
 }
 
-let allCountryOptions: CountryOption[] | undefined;
+const optionsByLanguage = new Map<string, CountryOption[]>();
 
-function buildCountryOptions(): CountryOption[] {
-  const names = new Intl.DisplayNames(['en'], { type: 'region' });
+function buildCountryOptions(language: string): CountryOption[] {
+  const names = new Intl.DisplayNames([language, 'en'], { type: 'region' });
   const options = getCountries().map((iso): CountryOption => {
     const callingCode = getCountryCallingCode(iso);
     const name = names.of(iso) ?? iso;
     return { iso, name, callingCode, label: `${name} (+${callingCode})` };
   });
-  const collator = new Intl.Collator('en');
+  const collator = new Intl.Collator(language);
   return options.sort((a, b) => collator.compare(a.name, b.name) || a.iso.localeCompare(b.iso));
 }
 
-/** Every country libphonenumber-js knows, sorted by English name; only allowed calling codes when an allow-list is given. */
-export function countryOptions(allowedCallingCodes?: string[] | null): CountryOption[] {
-  allCountryOptions ??= buildCountryOptions();
-  return allCountryOptions.filter((o) => isCallingCodeAllowed(o.callingCode, allowedCallingCodes)).map((o) => ({ ...o }));
+/**
+ * Every country libphonenumber-js knows, named and sorted in `language` (English by default);
+ * only allowed calling codes when an allow-list is given.
+ */
+export function countryOptions(allowedCallingCodes?: string[] | null, language = 'en'): CountryOption[] {
+  let all = optionsByLanguage.get(language);
+  if (!all) {
+    all = buildCountryOptions(language);
+    optionsByLanguage.set(language, all);
+  }
+  return all.filter((o) => isCallingCodeAllowed(o.callingCode, allowedCallingCodes)).map((o) => ({ ...o }));
 }
 
 /**

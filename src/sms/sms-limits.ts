@@ -34,7 +34,7 @@ export class SmsLimits {
     const s = this.settings;
     if (!isCallingCodeAllowed(callingCodeOf(phoneE164), s.allowedCallingCodes)) {
       await this.refuse(user, phoneE164, origin, 'country');
-      throw new AppError('invalid_phone_number', 'Invalid phone number: SMS to this country is not enabled.');
+      throw new AppError('invalid_phone_number', { key: 'sms.countryNotEnabled' });
     }
     const sentThisHour = Number((await this.store.get(`sms:limit:user:${user.id}`)) ?? 0);
     const cooldown = s.resendCooldownSeconds * 2 ** Math.min(Math.max(sentThisHour - 1, 0), 6);
@@ -42,7 +42,7 @@ export class SmsLimits {
     if (cooldown > 0 && !(await this.store.setIfAbsent(cooldownKey, '1', cooldown))) {
       const wait = Math.ceil((await this.store.ttlMs(cooldownKey)) / 1000);
       await this.refuse(user, phoneE164, origin, 'cooldown');
-      throw new AppError('rate_limited', `Wait ${Math.max(wait, 1)} seconds before requesting another code.`, { retryAfterSeconds: Math.max(wait, 1) });
+      throw new AppError('rate_limited', { key: 'sms.wait', values: { seconds: Math.max(wait, 1) } }, { retryAfterSeconds: Math.max(wait, 1) });
     }
     const caps: [string, number][] = [
       [`sms:limit:user:${user.id}`, s.maxPerUserPerHour],
@@ -55,9 +55,13 @@ export class SmsLimits {
       if (count > limit) {
         await this.store.del(cooldownKey);
         await this.refuse(user, phoneE164, origin, key.split(':')[2]!);
-        throw new AppError('rate_limited', 'Too many codes were requested. Try again later or use another method.', {
-          retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)),
-        });
+        throw new AppError(
+          'rate_limited',
+          { key: 'sms.tooMany' },
+          {
+            retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)),
+          },
+        );
       }
     }
     // A send that failed should not make the user wait.

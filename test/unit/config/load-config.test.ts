@@ -370,3 +370,12 @@ describe('PASSWORD_RESET_TTL', () => {
     expect(problems({ PASSWORD_RESET_TTL: 'half an hour' })).toContain('PASSWORD_RESET_TTL: must be a whole number');
   });
 });
+
+describe('DEFAULT_LOCALE', () => {
+  it('defaults to English, takes a supported language and names an unknown one', () => {
+    expect(loadConfig({ DATA_DIR: dataDir }).defaultLocale).toBe('en');
+    expect(loadConfig({ DATA_DIR: dataDir, DEFAULT_LOCALE: 'ar' }).defaultLocale).toBe('ar');
+    const [line] = problems({ DEFAULT_LOCALE: 'klingon' });
+    expect(line).toMatch(/^DEFAULT_LOCALE: "klingon" is not a supported language; must be one of: en, de, fr, es, ar$/);
+  });
+});

@@ -11,6 +11,7 @@ import type { Device, DevicesRepository, PendingLimits } from '../../../storage/
 import type { SmsCodeRepository } from '../../../storage/repositories/sms-code-repository.js';
 import type { User } from '../../../storage/repositories/users-repository.js';
 import { MFA_FAILURE_LIMIT } from '../../lockout.js';
+import type { Message } from '../../../i18n/translator.js';
 import { enrolmentBindingOf, type EnrolmentView, type FactorContext, type MfaFactor } from '../../mfa-factor.js';
 
 /** Wrong PINs allowed before a PIN is void (the user requests a new one). */
@@ -23,7 +24,7 @@ export interface SmsEnrolmentView extends EnrolmentView {
   pinSent: boolean;
 }
 
-export const SEND_FAILED = 'We could not send the code, try again.';
+export const SEND_FAILED: Message = { key: 'sms.sendFailed' };
 
 /**
  * SMS: a 4-digit PIN verifies a new number; a 7-digit code is sent at each sign-in. Codes are
@@ -85,13 +86,13 @@ export class SmsFactor implements MfaFactor {
   async confirmEnrolment(user: User, device: Device, code: unknown, ctx: FactorContext): Promise<boolean> {
     const s = this.deps.settings;
     const pending = await this.deps.codes.get('pin', device.id);
-    if (!pending) throw new AppError('invalid_pin', 'This PIN has expired. Request a new PIN.');
+    if (!pending) throw new AppError('invalid_pin', { key: 'sms.pinExpired' });
     // Count the attempt before judging it (one atomic increment): parallel guesses cannot get
     // more than PIN_ATTEMPTS answers, however many arrive before the PIN is voided.
     const failures = await this.deps.codes.recordFailure('pin', device.id, s.pinTtlSeconds);
     if (failures > PIN_ATTEMPTS) {
       await this.deps.codes.discard('pin', device.id);
-      throw new AppError('invalid_pin', 'Too many incorrect PINs. Request a new PIN.');
+      throw new AppError('invalid_pin', { key: 'sms.tooManyPins' });
     }
     const input = typeof code === 'string' ? code.replace(/\s+/g, '') : '';
     if (/^\d+$/.test(input) && input.length === s.pinLength && constantTimeEqual(pending.hash, this.hash(device.id, input))) {
@@ -100,7 +101,7 @@ export class SmsFactor implements MfaFactor {
     await this.deps.audit.record('sms.pin_failed', { accountId: user.accountId, subjectUserId: user.id, origin: ctx.origin, details: { deviceId: device.id, failures } });
     if (failures >= PIN_ATTEMPTS) {
       await this.deps.codes.discard('pin', device.id);
-      throw new AppError('invalid_pin', 'Too many incorrect PINs. Request a new PIN.');
+      throw new AppError('invalid_pin', { key: 'sms.tooManyPins' });
     }
     return false;
   }

@@ -32,9 +32,9 @@ export class TotpFactor implements MfaFactor {
 
   async beginEnrolment(user: User, input: Record<string, unknown>, ctx: FactorContext): Promise<Device> {
     const nickname = typeof input.nickname === 'string' ? input.nickname.trim() : '';
-    if (!nickname) throw new AppError('validation_failed', 'Enter a device nickname.');
+    if (!nickname) throw new AppError('validation_failed', { key: 'totp.nicknameMissing' });
     if (nickname.length > NICKNAME_MAX || /[\p{Cc}]/u.test(nickname)) {
-      throw new AppError('validation_failed', `The nickname must be at most ${NICKNAME_MAX} characters, without control characters.`);
+      throw new AppError('validation_failed', { key: 'totp.nicknameInvalid', values: { max: NICKNAME_MAX } });
     }
     const id = crypto.randomUUID();
     const sealedSecret = this.box.seal(generateTotpSecret(), aadFor(id));

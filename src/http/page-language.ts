@@ -1,0 +1,63 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { SOURCE_LANGUAGE } from '../i18n/languages.js';
+import { negotiateLanguage, supportedTagOf } from '../i18n/negotiate-language.js';
+import { translatorFor, type Translator } from '../i18n/translator.js';
+
+/** The language picker's choice; only a supported tag is ever written or read. */
+export const LANGUAGE_COOKIE = 'twofold_lang';
+const YEAR_MS = 365 * 24 * 3600 * 1000;
+
+/** DEFAULT_LOCALE, set once on the app's context prototype at start-up (no per-request cost). */
+export function setDefaultLanguage(appContext: object, tag: string): void {
+  Object.assign(appContext, { defaultLanguage: tag });
+}
+
+/** The translator of this request, negotiated once (and again when an interaction's ui_locales is known). */
+export function pageLanguage(ctx: Context, uiLocales?: unknown): Translator {
+  const defaultTag = (ctx as { defaultLanguage?: string }).defaultLanguage ?? SOURCE_LANGUAGE;
+  const state = ctx.state as { i18n?: Translator; uiLocalesSeen?: boolean };
+  if (state.i18n && (uiLocales === undefined || state.uiLocalesSeen)) return state.i18n;
+  const tag = negotiateLanguage({ uiLocales, cookie: ctx.cookies.get(LANGUAGE_COOKIE), acceptLanguage: ctx.get('accept-language'), defaultTag });
+  state.i18n = translatorFor(tag);
+  state.uiLocalesSeen = uiLocales !== undefined;
+  ctx.vary('Accept-Language');
+  return state.i18n;
+}
+
+/** What every page needs to speak the request's language. */
+export function pageLocalsOf(ctx: Context, uiLocales?: unknown): { i18n: Translator; languageReturn: string } {
+  return { i18n: pageLanguage(ctx, uiLocales), languageReturn: languageReturnPath(ctx) };
+}
+
+/** Where the picker brings the user back to: this page, or (after a form post) the page the form was on. */
+export function languageReturnPath(ctx: Context): string {
+  if (ctx.method === 'GET') return ctx.originalUrl;
+  const interaction = /^\/interaction\/[^/]+/.exec(ctx.path);
+  return interaction ? interaction[0] : `/${ctx.path.split('/')[1] ?? ''}`;
+}
+
+/** A same-site path to go back to; anything else (another origin, "//host", junk) goes home. */
+function safeReturnPath(value: unknown): string {
+  return typeof value === 'string' && /^\/(?![/\\])[\x21-\x7e]{0,2000}$/.test(value) ? value : '/account';
+}
+
+const languageQuery = z.object({ lang: z.string().max(64).optional(), return: z.string().max(2048).optional() });
+
+/**
+ * GET /language?lang=de&return=/path: the picker is a plain form, so it works without
+ * JavaScript; choosing only sets a preference cookie, so a GET carries no risk a CSRF token would guard.
+ */
+export function languageRoutes(): Router {
+  const router = new Router();
+  router.get('/language', (ctx) => {
+    const parsed = languageQuery.safeParse(ctx.query);
+    const query = parsed.success ? parsed.data : {};
+    const tag = supportedTagOf(query.lang);
+    if (tag) ctx.cookies.set(LANGUAGE_COOKIE, tag, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: YEAR_MS, overwrite: true });
+    ctx.status = 303;
+    ctx.redirect(safeReturnPath(query.return));
+  });
+  return router;
+}
