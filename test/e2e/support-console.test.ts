@@ -321,6 +321,17 @@ describe('Reset MFA', () => {
     expect(await devicesOf(db.url, user.userId)).toHaveLength(0);
   });
 
+  test('at most 5 codes an hour to one user: the 6th send is refused and mails nothing', async () => {
+    const user = await target();
+    for (let i = 1; i <= 5; i++) await sendCode(user.userId, user.email!);
+    const sixth = await postAccount(supportAgent, await resetPage(user.userId), `/support/users/${user.userId}/reset-mfa/code`);
+    expect(sixth.status).toBe(429);
+    expect(alertOf(sixth)).toBe('Too many verification codes were sent to this user. Try again later.');
+    await sleep(500);
+    expect(codeMailsTo(user.email!)).toHaveLength(5);
+    expect(await auditOf(user.userId, 'support.code_sent')).toHaveLength(5);
+  });
+
   test("user A's code is refused for user B", async () => {
     const a = await target();
     const b = await target();
