@@ -24,8 +24,10 @@ import { ADMIN_SCOPE } from './oidc/create-provider.js';
 import { adminRoutes } from './admin/admin-routes.js';
 import type { AdminTokenGuard } from './admin/admin-token-guard.js';
 import type { AccountAdmin } from './accounts/account-admin.js';
+import type { DisableRequests } from './accounts/disable-requests.js';
 import { accountCsrfBinding, accountRoutes } from './selfservice/account-routes.js';
 import type { EmailChange } from './selfservice/email-change.js';
+import type { SignedInSessions } from './selfservice/signed-in-sessions.js';
 import type { DeviceManagement } from './selfservice/device-management.js';
 import type { AccountSessionRepository } from './storage/repositories/account-session-repository.js';
 import type { DataStore } from './storage/repositories/index.js';
@@ -44,6 +46,7 @@ export interface AppDeps {
   devices: DeviceManagement;
   accountSessions: AccountSessionRepository;
   admin: AccountAdmin;
+  disableRequests: DisableRequests;
   emails: EmailChange;
   adminGuard: AdminTokenGuard;
   metrics: Metrics;
@@ -52,6 +55,7 @@ export interface AppDeps {
   backChannel: () => string;
   passwordReset: PasswordReset;
   passwordChange: PasswordChange;
+  signedInSessions: SignedInSessions;
   supportReset: SupportMfaReset;
   viewExtras?: () => Record<string, unknown>;
 }
@@ -70,6 +74,7 @@ export function createApp({
   devices,
   accountSessions,
   admin,
+  disableRequests,
   emails,
   adminGuard,
   metrics,
@@ -78,6 +83,7 @@ export function createApp({
   backChannel,
   passwordReset,
   passwordChange,
+  signedInSessions,
   supportReset,
   viewExtras = () => ({}),
 }: AppDeps): Provider {
@@ -109,7 +115,8 @@ export function createApp({
   provider.use(under(['/interaction'], interactions.allowedMethods()));
 
   provider.use(under(['/password-reset'], passwordResetRoutes({ reset: passwordReset, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes()));
-  provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, guard: adminGuard }).routes()));
+  provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, disableRequests, guard: adminGuard }).routes()));
+  const browserSessionId = (ctx: Context) => ctx.cookies.get(provider.cookieName('session'), { signed: true });
   provider.use(
     under(
       ['/account'],
@@ -118,6 +125,7 @@ export function createApp({
         data,
         devices,
         admin,
+        disableRequests,
         emails,
         passwords: passwordChange,
         sessions: accountSessions,
@@ -126,6 +134,8 @@ export function createApp({
         verifyCsrf: csrf.verify,
         csrfMiddleware: csrf.bound(accountCsrfBinding),
         viewExtras,
+        signedInSessions,
+        browserSessionId,
       }).routes(),
     ),
   );
@@ -141,9 +151,12 @@ export function createApp({
         backChannelHeaders,
         verifyCsrf: csrf.verify,
         csrfMiddleware: csrf.bound(supportCsrfBinding),
+        disableRequests,
         viewExtras,
         admin,
         reset: supportReset,
+        signedInSessions,
+        browserSessionId,
       }).routes(),
     ),
   );

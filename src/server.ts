@@ -33,6 +33,10 @@ import { AccountSessionRepository } from './storage/repositories/account-session
 import { PENDING_DEVICES_PER_USER } from './storage/repositories/devices-repository.js';
 import { PasswordReset } from './accounts/password-reset.js';
 import { PasswordChange } from './accounts/password-change.js';
+import { ProviderSessions } from './oidc/provider-sessions.js';
+import { sessionTracker } from './oidc/session-tracking.js';
+import { SessionIndexRepository } from './storage/repositories/session-index-repository.js';
+import { SignedInSessions } from './selfservice/signed-in-sessions.js';
 
 export interface RunningServer {
   readonly port: number;
@@ -105,6 +109,11 @@ export async function startServer(config: Config, logger: Logger, options: { han
   let port = config.port;
   const accountSessions = new AccountSessionRepository(store);
   const admin = new AccountAdmin(data, audit, notices);
+  // One index for both: without Redis it lives in this object.
+  const sessionIndex = new SessionIndexRepository(store);
+  const providerSessions = new ProviderSessions(store);
+  const signedInSessions = new SignedInSessions(sessionIndex, providerSessions, data.users, audit);
+  const onSessionSaved = sessionTracker(sessionIndex, providerSessions);
   const supportReset = new SupportMfaReset(
     { data, codes: new SupportCodeRepository(store), admin, audit, mail: services.mail, ttlSeconds: config.supportCodeTtlSeconds },
     config.dataEncryptionKey,
@@ -113,7 +122,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
   // The HTTP app depends on the signing keys (oidc-provider's JWKS is fixed at construction):
   // it is built again when the keyring changes (rotation), and requests go to the newest one.
   const build = (signingKeys: JsonWebKey[]) => {
-    const provider = createProvider({ config, data, store, signingKeys });
+    const provider = createProvider({ config, data, store, signingKeys, onSessionSaved });
     createApp({
       config,
       logger,
@@ -123,6 +132,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
       devices,
       accountSessions,
       admin,
+      disableRequests: services.disableRequests,
       emails,
       metrics,
       throttle,
@@ -131,8 +141,9 @@ export async function startServer(config: Config, logger: Logger, options: { han
       backChannel: () => `http://127.0.0.1:${port}`,
       passwordReset,
       passwordChange,
-      supportReset,
+      signedInSessions,
       viewExtras: () => ({ countriesIn }),
+      supportReset,
     });
     return provider.callback();
   };

@@ -1,6 +1,7 @@
 import type { Config } from './config/config-schema.js';
 import type { Logger } from './logger.js';
 import { AuditLog } from './audit/audit-log.js';
+import { DisableRequests } from './accounts/disable-requests.js';
 import { Provisioning } from './accounts/provisioning.js';
 import { SecretBox } from './crypto/secret-box.js';
 import { openDatabase, type Database } from './storage/postgres.js';
@@ -21,6 +22,8 @@ export interface DataServices {
   mail: MailService;
   /** Security notices to users' verified addresses. */
   notices: SecurityNotices;
+  /** Requests to turn an account's MFA requirement off, decided by support. */
+  disableRequests: DisableRequests;
   close(): Promise<void>;
 }
 
@@ -54,6 +57,7 @@ export async function openDataServices(
     box: new SecretBox(config.dataEncryptionKey),
     mail,
     notices,
+    disableRequests: new DisableRequests(data, audit, mail),
     close: async () => {
       await mail.close();
       await db.close();

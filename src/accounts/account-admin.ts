@@ -24,6 +24,8 @@ export interface ResetJustification {
 export interface MfaReset {
   user: User;
   devicesRemoved: number;
+  /** What was removed, as its factor names it where secrets never go (a masked number, a nickname). */
+  removed: { kind: DeviceKind; name: string }[];
 }
 
 /**
@@ -112,18 +114,19 @@ export class AccountAdmin {
    */
   async resetMfa(userRef: string, actorUserId: string | null = null, origin?: RequestOrigin, why?: ResetJustification): Promise<MfaReset> {
     const found = await this.findUser(userRef);
-    const devicesRemoved = await this.data.transaction(async (tx) => {
+    const { devicesRemoved, removed } = await this.data.transaction(async (tx) => {
       // The user's row first (as every change of one user's MFA data does): no deadlock with a concurrent one.
       if (!(await tx.users.resetMfaState(found.id, signOutMark()))) throw new AppError('not_found', `No user "${userRef}".`);
-      const removed = await tx.devices.deleteAllForUser(found.id);
+      const devices = await tx.devices.listForUser(found.id);
+      const count = await tx.devices.deleteAllForUser(found.id);
       await tx.recoveryCodes.deleteAll(found.id);
-      return removed;
+      return { devicesRemoved: count, removed: devices.map((d) => ({ kind: d.kind, name: factorOf(d.kind).noticeName(d) })) };
     });
     const audited = { accountId: found.accountId, actorUserId, subjectUserId: found.id, origin };
     await this.audit.record('mfa.reset', { ...audited, details: { devicesRemoved, ...why } });
     await this.audit.record('sessions.revoked', { ...audited, details: { scope: 'user', reason: 'mfa_reset' } });
     void this.notices?.mfaReset(found, origin);
-    return { user: { ...found, failedMfaAttempts: 0 }, devicesRemoved };
+    return { user: { ...found, failedMfaAttempts: 0 }, devicesRemoved, removed };
   }
 }
 

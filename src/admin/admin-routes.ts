@@ -1,6 +1,9 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { z } from 'zod';
 import { AccountAdmin, listUsersWithMfa } from '../accounts/account-admin.js';
+import { disableRequestView, type DisableDecision } from '../accounts/disable-request.js';
+import type { DisableRequests } from '../accounts/disable-requests.js';
 import { mayManageAccount } from '../accounts/roles.js';
 import { AppError } from '../http/app-error.js';
 import { readJson } from '../http/json-body.js';
@@ -13,13 +16,26 @@ import { openApiDocument } from './openapi.js';
 
 const MAX_AUDIT_PAGE = 200;
 
+// Request bodies of the disable-request routes: the shape here, the content rules in the domain.
+const fileRequestBody = z.object({ reason: z.unknown() }).strict();
+const decisionBody = z.object({ note: z.unknown().optional() }).strict();
+const listQuery = z.object({ status: z.string().optional() }).passthrough();
+
+/** A JSON object body of the given shape, or 422 naming what is wrong. */
+async function bodyOf<S extends z.ZodType>(ctx: Context, schema: S, shape: string): Promise<z.output<S>> {
+  const body = await readJson(ctx);
+  const parsed = typeof body === 'object' && body !== null && !Array.isArray(body) ? schema.safeParse(body) : undefined;
+  if (!parsed?.success) throw new AppError('validation_failed', `The body must be a JSON object: ${shape}.`);
+  return parsed.data;
+}
+
 /**
  * /admin/v1: the policy management API. Thin: authenticate the
  * bearer token, check the caller's role for the account, validate, call AccountAdmin.
  * No route adds, verifies or changes a device.
  */
-export function adminRoutes(deps: { issuer: string; data: DataStore; admin: AccountAdmin; guard: AdminTokenGuard }): Router {
-  const { data, admin, guard } = deps;
+export function adminRoutes(deps: { issuer: string; data: DataStore; admin: AccountAdmin; disableRequests: DisableRequests; guard: AdminTokenGuard }): Router {
+  const { data, admin, disableRequests, guard } = deps;
   const router = new Router({ prefix: '/admin/v1' });
 
   router.get('/openapi.json', (ctx) => {
@@ -74,6 +90,28 @@ export function adminRoutes(deps: { issuer: string; data: DataStore; admin: Acco
     const { account: updated } = await admin.changeMfaPolicy(caller(ctx), account.id, mfaRequired, requestOrigin(ctx));
     ctx.body = policyBody(updated);
   });
+
+  router.post('/accounts/:accountId/mfa-policy/disable-requests', async (ctx) => {
+    const account = await managedAccount(ctx);
+    const { reason } = await bodyOf(ctx, fileRequestBody, '{"reason": "why"}');
+    ctx.status = 201;
+    ctx.body = disableRequestView(await disableRequests.file(caller(ctx), account.id, reason, requestOrigin(ctx)));
+  });
+
+  router.get('/mfa-policy/disable-requests', async (ctx) => {
+    requireSupport(ctx);
+    const query = listQuery.safeParse(ctx.query);
+    if (!query.success) throw new AppError('validation_failed', 'Give status at most once: pending, approved or rejected.');
+    ctx.body = { requests: (await disableRequests.list(caller(ctx), query.data.status)).map(disableRequestView) };
+  });
+
+  const decide = (decision: DisableDecision) => async (ctx: Context) => {
+    requireSupport(ctx);
+    const { note } = await bodyOf(ctx, decisionBody, '{"note": "text"}');
+    ctx.body = disableRequestView(await disableRequests.decide(caller(ctx), String(ctx.params.requestId), decision, note, requestOrigin(ctx)));
+  };
+  router.post('/mfa-policy/disable-requests/:requestId/approve', decide('approved'));
+  router.post('/mfa-policy/disable-requests/:requestId/reject', decide('rejected'));
 
   router.get('/accounts/:accountId/users', async (ctx) => {
     const account = await managedAccount(ctx);

@@ -1,3 +1,4 @@
+import { DISABLE_REQUEST_STATUSES, DISABLE_REQUEST_TEXT_MAX } from '../accounts/disable-request.js';
 import { FACTOR_KINDS } from '../mfa/factors/index.js';
 
 /** OpenAPI 3.1 description of /admin/v1 (served at /admin/v1/openapi.json). */
@@ -6,6 +7,17 @@ export function openApiDocument(issuer: string): Record<string, unknown> {
   const standard = { '401': error, '403': error, '404': error };
   const accountId = { name: 'accountId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
   const userId = { name: 'userId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+  const requestId = { name: 'requestId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+  const disableRequest = { content: { 'application/json': { schema: { $ref: '#/components/schemas/DisableRequest' } } } };
+  const decision = (verb: 'approve' | 'reject', outcome: string) => ({
+    post: {
+      operationId: `${verb}DisableRequest`,
+      summary: `${outcome} (support that neither filed the request nor belongs to its account: else 403 self_approval); the requester is told by mail`,
+      parameters: [requestId],
+      requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/DisableDecision' } } } },
+      responses: { '200': { description: 'The decided request', ...disableRequest }, '400': error, '409': error, '413': error, '415': error, '422': error, ...standard },
+    },
+  });
   const policy = { content: { 'application/json': { schema: { $ref: '#/components/schemas/MfaPolicy' } } } };
   return {
     openapi: '3.1.0',
@@ -13,7 +25,7 @@ export function openApiDocument(issuer: string): Record<string, unknown> {
       title: 'Twofold policy management API',
       version: '1.0.0',
       description:
-        'Account-wide "Require Multi-Factor" policy, users\' MFA status, unlock and account recovery. ' +
+        'Account-wide "Require Multi-Factor" policy and requests to disable it, users\' MFA status, unlock and account recovery. ' +
         `Authenticate with a Twofold access token for resource ${issuer}/admin and scope admin, obtained with MFA.`,
     },
     servers: [{ url: `${issuer}/admin/v1` }],
@@ -36,6 +48,37 @@ export function openApiDocument(issuer: string): Record<string, unknown> {
           responses: { '200': { description: 'The policy after the change', ...policy }, '400': error, '413': error, '415': error, '422': error, ...standard },
         },
       },
+      '/accounts/{accountId}/mfa-policy/disable-requests': {
+        post: {
+          operationId: 'requestMfaDisable',
+          summary: 'Ask support to turn the requirement off (admin of the account; support); one open request per account (409 request_pending)',
+          parameters: [accountId],
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/DisableRequestFiling' } } } },
+          responses: { '201': { description: 'The pending request', ...disableRequest }, '400': error, '409': error, '413': error, '415': error, '422': error, ...standard },
+        },
+      },
+      '/mfa-policy/disable-requests': {
+        get: {
+          operationId: 'listDisableRequests',
+          summary: 'Requests to turn the requirement off, newest first, at most 200 (support)',
+          parameters: [{ name: 'status', in: 'query', schema: { enum: [...DISABLE_REQUEST_STATUSES] } }],
+          responses: {
+            '200': {
+              description: 'Requests',
+              content: {
+                'application/json': {
+                  schema: { type: 'object', required: ['requests'], properties: { requests: { type: 'array', items: { $ref: '#/components/schemas/DisableRequest' } } } },
+                },
+              },
+            },
+            '422': error,
+            '401': error,
+            '403': error,
+          },
+        },
+      },
+      '/mfa-policy/disable-requests/{requestId}/approve': decision('approve', 'Approve: the account no longer requires MFA'),
+      '/mfa-policy/disable-requests/{requestId}/reject': decision('reject', 'Reject: the requirement stays on'),
       '/accounts/{accountId}/users': {
         get: {
           operationId: 'listUsers',
@@ -105,7 +148,7 @@ export function openApiDocument(issuer: string): Record<string, unknown> {
             error: {
               type: 'string',
               description:
-                'Stable code: unauthorized, forbidden, mfa_required, support_required, self_approval, not_found, method_not_allowed, validation_failed, bad_request, unsupported_media_type, payload_too_large, store_unavailable',
+                'Stable code: unauthorized, forbidden, mfa_required, support_required, self_approval, request_pending, conflict, not_found, method_not_allowed, validation_failed, bad_request, unsupported_media_type, payload_too_large, store_unavailable',
             },
             message: { type: 'string' },
           },
@@ -114,6 +157,32 @@ export function openApiDocument(issuer: string): Record<string, unknown> {
           type: 'object',
           required: ['mfaRequired', 'updatedAt', 'updatedBy'],
           properties: { mfaRequired: { type: 'boolean' }, updatedAt: { type: 'string', format: 'date-time' }, updatedBy: { type: ['string', 'null'] } },
+        },
+        DisableRequestFiling: {
+          type: 'object',
+          required: ['reason'],
+          additionalProperties: false,
+          properties: { reason: { type: 'string', minLength: 1, maxLength: DISABLE_REQUEST_TEXT_MAX, description: 'Why; line breaks kept, no other control characters' } },
+        },
+        DisableDecision: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { note: { type: ['string', 'null'], maxLength: DISABLE_REQUEST_TEXT_MAX, description: 'For the requester (optional)' } },
+        },
+        DisableRequest: {
+          type: 'object',
+          required: ['id', 'accountId', 'status', 'reason', 'requestedBy', 'createdAt'],
+          properties: {
+            id: { type: 'string', format: 'uuid' },
+            accountId: { type: 'string', format: 'uuid' },
+            status: { enum: [...DISABLE_REQUEST_STATUSES] },
+            reason: { type: 'string' },
+            requestedBy: { type: 'string', format: 'uuid' },
+            createdAt: { type: 'string', format: 'date-time' },
+            decidedBy: { type: ['string', 'null'], description: 'Once decided' },
+            decidedAt: { type: 'string', format: 'date-time', description: 'Once decided' },
+            note: { type: ['string', 'null'], description: 'Once decided' },
+          },
         },
         MfaPolicyChange: { type: 'object', required: ['mfaRequired'], additionalProperties: false, properties: { mfaRequired: { type: 'boolean' } } },
         Device: {

@@ -13,6 +13,7 @@ import { clientCreateCommand } from './commands/client.js';
 import { migrateCommand } from './commands/migrate.js';
 import { keysRotateCommand } from './commands/keys.js';
 import { serveCommand } from './commands/serve.js';
+import { supportApproveCommand, supportRejectCommand, supportRequestsCommand } from './commands/support.js';
 import { userCreateCommand, userResetMfaCommand, userSetEmailCommand, userUnlockCommand } from './commands/user.js';
 import { UsageError } from './parse-args.js';
 
@@ -29,6 +30,9 @@ const COMMANDS: readonly Command[] = [
   userSetEmailCommand,
   clientCreateCommand,
   keysRotateCommand,
+  supportRequestsCommand,
+  supportApproveCommand,
+  supportRejectCommand,
 ];
 
 /** Words that take a sub-command: `account create`, `user unlock`, ... */

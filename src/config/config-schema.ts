@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { LANGUAGE_TAGS } from '../i18n/languages.js';
+import { rpIdFitsHost } from './webauthn-rp-id.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -238,7 +239,18 @@ export const requiredWhen: { when: (env: RawEnv) => boolean; names: SettingName[
   },
 ];
 
-export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
+const issuerHostOf = (e: { ISSUER?: string; PORT: number }) => new URL(e.ISSUER ?? `http://localhost:${e.PORT}`).hostname;
+
+/** The relying-party id must be one the browser accepts on ISSUER's pages. */
+const rpIdFitsIssuer = (e: { ISSUER?: string; PORT: number; WEBAUTHN_RP_ID?: string }, ctx: z.RefinementCtx) => {
+  if (e.WEBAUTHN_RP_ID && !rpIdFitsHost(e.WEBAUTHN_RP_ID, issuerHostOf(e))) {
+    ctx.addIssue({ code: 'custom', path: ['WEBAUTHN_RP_ID'], message: "must be ISSUER's host or a domain it belongs to (an IP address only itself)" });
+  }
+};
+
+const checkedEnv = z.object(envShape).superRefine(rpIdFitsIssuer);
+
+export const envSchema = checkedEnv.transform((e): ParsedConfig => ({
   nodeEnv: e.NODE_ENV,
   port: e.PORT,
   issuer: e.ISSUER ?? `http://localhost:${e.PORT}`,
@@ -255,7 +267,7 @@ export const envSchema = z.object(envShape).transform((e): ParsedConfig => ({
   allowedHosts: [...new Set([normaliseHost(new URL(e.ISSUER ?? `http://localhost:${e.PORT}`).host), ...(e.ALLOWED_HOSTS ?? []).map(normaliseHost)])],
   totpIssuer: e.TOTP_ISSUER,
   webauthn: {
-    rpId: e.WEBAUTHN_RP_ID ?? new URL(e.ISSUER ?? `http://localhost:${e.PORT}`).hostname,
+    rpId: e.WEBAUTHN_RP_ID ?? issuerHostOf(e),
     rpName: e.WEBAUTHN_RP_NAME,
     origin: new URL(e.ISSUER ?? `http://localhost:${e.PORT}`).origin,
   },

@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'mfa_required'
   | 'support_required'
   | 'self_approval'
+  | 'request_pending'
   | 'sms_send_failed'
   | 'store_unavailable'
   | 'service_unavailable'
@@ -42,6 +43,7 @@ const STATUS: Record<ErrorCode, number> = {
   mfa_required: 403,
   support_required: 403,
   self_approval: 403,
+  request_pending: 409,
   sms_send_failed: 502,
   store_unavailable: 503,
   service_unavailable: 503,

@@ -25,6 +25,12 @@ export class Metrics {
     labelNames: ['mfa_required'],
     registers: [this.registry],
   });
+  private readonly disableRequests = new client.Counter({
+    name: 'twofold_mfa_disable_requests_total',
+    help: "Requests to disable an account's MFA requirement: filed, approved, rejected",
+    labelNames: ['event'],
+    registers: [this.registry],
+  });
   private readonly storeErrors = new client.Counter({
     name: 'twofold_store_errors_total',
     help: 'Requests that failed because a store was unavailable',
@@ -64,7 +70,8 @@ export class Metrics {
         this.signIns.inc({ result: 'throttled', method: 'password' });
         break;
       case 'mfa.failed':
-        this.signIns.inc({ result: 'failure', method });
+        // A device's kind counts under its factor's label, as its successes do.
+        this.signIns.inc({ result: 'failure', method: FACTORS.find((f) => f.kind === method)?.metricsLabel ?? method });
         break;
       case 'user.locked':
         this.lockouts.inc();
@@ -76,6 +83,13 @@ export class Metrics {
         break;
       case 'policy.changed':
         this.policyChanges.inc({ mfa_required: String(details.mfaRequired) });
+        break;
+      case 'policy.disable_requested':
+        this.disableRequests.inc({ event: 'filed' });
+        break;
+      case 'policy.disable_approved':
+      case 'policy.disable_rejected':
+        this.disableRequests.inc({ event: type.slice('policy.disable_'.length) });
         break;
       default:
     }

@@ -194,6 +194,18 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     return show(ctx, await flow.beginEnrolment(d.uid, form.method, form, requestOrigin(ctx)));
   });
 
+  /**
+   * The one-page enrolment of a factor the browser enrols itself: its options as JSON. Any other
+   * outcome (the sign-in moved on) is a 409: the page's script then posts the form as a page.
+   */
+  router.post('/enrol/options', async (ctx) => {
+    const { d, form } = await post(ctx);
+    const result = await flow.beginBrowserEnrolment(d.uid, form.method, form, requestOrigin(ctx));
+    ctx.set('Cache-Control', 'no-store');
+    if ('step' in result) throw new AppError('conflict', 'This sign-in has moved on. Reload the page.');
+    ctx.body = { verifyAction: `/interaction/${d.uid}/enrol/verify`, options: result.options };
+  });
+
   router.post('/enrol/verify', async (ctx) => {
     const { d, form } = await post(ctx);
     return show(ctx, await flow.confirmEnrolment(d.uid, form.code, requestOrigin(ctx)));

@@ -90,6 +90,8 @@ export interface FactorModule<K extends string = string, A extends string = stri
   noticeName(device: { nickname?: string | null; phoneE164?: string | null }): string;
   /** Its admin-API fields (every device has both keys, null when not the factor's). */
   adminView(device: Device): { nickname: string | null; phoneLast4: string | null };
+  /** The device's name from those fields (the admin page's device list). */
+  adminName(view: { nickname: string | null; phoneLast4: string | null }): string;
   create(deps: FactorDeps): MfaFactor;
 }
 
@@ -105,6 +107,11 @@ export interface MfaFactor {
   beginEnrolment(user: User, input: Record<string, unknown>, ctx: FactorContext): Promise<Device>;
   /** What the user needs to finish enrolment (QR code, masked number) in this flow. */
   describeEnrolment(user: User, device: Device, ctx: FactorContext): Promise<EnrolmentView>;
+  /**
+   * Where the browser finishes enrolment by itself (a WebAuthn creation request): what it needs,
+   * as JSON, bound to ctx's flow. Such a factor is added on one page, without an enrolment page.
+   */
+  enrolmentOptions?(user: User, device: Device, ctx: FactorContext): Promise<Record<string, unknown>>;
   /** Sends a new enrolment code where the factor has one (SMS PIN). */
   beginEnrolmentResend?(user: User, device: Device, ctx: FactorContext): Promise<void>;
   /** Issues fresh enrolment material (a new TOTP secret) to ctx's flow. */

@@ -11,7 +11,7 @@ import type { FactorRegistry } from './factor-registry.js';
 import { factorOf } from './factors/index.js';
 import type { Lockout } from './lockout.js';
 import type { RecoveryCodes } from './recovery-codes.js';
-import type { EnrolmentView, FactorContext } from './mfa-factor.js';
+import type { EnrolmentView, FactorContext, MfaFactor } from './mfa-factor.js';
 import type { Message, Shown } from '../i18n/translator.js';
 import type { SecurityNotices } from '../mail/security-notices.js';
 
@@ -250,30 +250,68 @@ export class SignInFlow {
   }
 
   async beginEnrolment(flowId: string, kind: unknown, input: Record<string, unknown>, origin: RequestOrigin): Promise<SignInStep> {
-    const { state, user } = await this.load(flowId);
-    if (user.lockedAt) return { kind: 'locked' };
-    if (state.stage !== 'enrol') return this.challengeStep(flowId, user, state);
-    const challenge = await this.challengeInstead(flowId, user, state, origin);
-    if (challenge) return challenge;
-    const factor = this.factors.get(String(kind));
-    if (!this.methodsFor(state).includes(factor.kind)) throw new AppError('bad_request', { key: 'mfa.methodUnavailable' });
+    const open = await this.openEnrolment(flowId, kind, origin);
+    if ('step' in open) return open.step;
+    const { state, user, factor } = open;
     try {
-      const device = await factor.beginEnrolment(user, input, this.factorContext(flowId, origin));
-      await this.audit.record('device.added', {
-        accountId: user.accountId,
-        subjectUserId: user.id,
-        actorUserId: user.id,
-        origin,
-        details: { kind: device.kind, deviceId: device.id },
-      });
-      const next = { ...state, deviceId: device.id };
-      await this.states.save(flowId, next);
+      const next = await this.addDevice(flowId, user, state, factor, input, origin);
       return this.enrolmentStep(flowId, user, next, origin);
     } catch (err) {
       const message = shownOnPage(err);
       if (!message) throw err;
       return { kind: 'enrol-start', method: factor.kind, error: message, values: stringValues(input) };
     }
+  }
+
+  /**
+   * The one-page enrolment of a factor the browser enrols itself: the new device's options, or
+   * the step to show instead. This sign-in's own unfinished try of that kind (a cancelled
+   * ceremony) is dropped once the new device exists, so retries do not pile up devices waiting
+   * for verification. A refused input throws (its message is for the page) and changes nothing.
+   */
+  async beginBrowserEnrolment(
+    flowId: string,
+    kind: unknown,
+    input: Record<string, unknown>,
+    origin: RequestOrigin,
+  ): Promise<{ options: Record<string, unknown> } | { step: SignInStep }> {
+    const open = await this.openEnrolment(flowId, kind, origin);
+    if ('step' in open) return open;
+    const { state, user, factor } = open;
+    if (!factor.enrolmentOptions) throw new AppError('bad_request', { key: 'mfa.methodUnavailable' });
+    const earlier = await this.deviceOf(user, state, false);
+    // The new device first: a refused input changes nothing.
+    const next = await this.addDevice(flowId, user, state, factor, input, origin);
+    if (earlier?.kind === factor.kind) await this.data.devices.removePending(user.id, earlier.id);
+    const device = (await this.deviceOf(user, next, false))!;
+    return { options: await factor.enrolmentOptions(user, device, this.factorContext(flowId, origin)) };
+  }
+
+  /** An enrolment may start: the sign-in is at that stage, the user not locked, the method offered. */
+  private async openEnrolment(flowId: string, kind: unknown, origin: RequestOrigin): Promise<{ step: SignInStep } | { state: SignInState; user: User; factor: MfaFactor }> {
+    const { state, user } = await this.load(flowId);
+    if (user.lockedAt) return { step: { kind: 'locked' } };
+    if (state.stage !== 'enrol') return { step: await this.challengeStep(flowId, user, state) };
+    const challenge = await this.challengeInstead(flowId, user, state, origin);
+    if (challenge) return { step: challenge };
+    const factor = this.factors.get(String(kind));
+    if (!this.methodsFor(state).includes(factor.kind)) throw new AppError('bad_request', { key: 'mfa.methodUnavailable' });
+    return { state, user, factor };
+  }
+
+  /** Creates the unverified device from the user's input, audited, as this sign-in's device. */
+  private async addDevice(flowId: string, user: User, state: SignInState, factor: MfaFactor, input: Record<string, unknown>, origin: RequestOrigin): Promise<SignInState> {
+    const device = await factor.beginEnrolment(user, input, this.factorContext(flowId, origin));
+    await this.audit.record('device.added', {
+      accountId: user.accountId,
+      subjectUserId: user.id,
+      actorUserId: user.id,
+      origin,
+      details: { kind: device.kind, deviceId: device.id },
+    });
+    const next = { ...state, deviceId: device.id };
+    await this.states.save(flowId, next);
+    return next;
   }
 
   /** Verifying the new device is the second factor: the sign-in completes with MFA. */

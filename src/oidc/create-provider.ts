@@ -25,16 +25,18 @@ export interface ProviderDeps {
   data: DataStore;
   store: RedisStore | MemoryStore;
   signingKeys: crypto.JsonWebKey[];
+  /** Told of every saved browser session (the per-user session index). */
+  onSessionSaved?: (payload: Record<string, unknown>) => Promise<void>;
 }
 
 const HOUR = 3600;
 const DAY = 24 * HOUR;
 
-export function createProvider({ config, data, store, signingKeys }: ProviderDeps): Provider {
+export function createProvider({ config, data, store, signingKeys, onSessionSaved }: ProviderDeps): Provider {
   const adminResource = adminResourceOf(config.issuer);
   const authStateOf = authStateOfRequest(data.users);
   const configuration: Configuration = {
-    adapter: createAdapterClass(store, { findClient: (id) => data.clients.find(id) }),
+    adapter: createAdapterClass(store, { findClient: (id) => data.clients.find(id), onSessionSaved }),
     findAccount: createFindAccount(authStateOf) as Configuration['findAccount'],
     jwks: { keys: signingKeys as Configuration['jwks'] extends { keys: infer K } ? K : never },
     cookies: {

@@ -2,6 +2,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AuthStateOfRequest } from './auth-state-of-request.js';
 import type { UserAuthState } from '../storage/repositories/users-repository.js';
 import { isBeforeMark } from './session-validity.js';
+import { isMfaAcr } from './authentication-context.js';
 
 interface TokenLike {
   kind?: string;
@@ -37,6 +38,17 @@ export function tokenIsAlive(state: UserAuthState, token: TokenLike): boolean {
   if (state.user.lockedAt) return false;
   if (state.hasVerifiedDevice && acrOf(token) === 'aal1') return false;
   return !isBeforeMark(signInTimeOf(token), state.sessionsValidAfter);
+}
+
+/**
+ * Whether a browser session of the user may still be used: not locked, not signed out since,
+ * and made with MFA once the account or the user needs it (a password-only session of a user
+ * who now has a device is never reused).
+ */
+export function sessionIsAlive(state: UserAuthState, session: { loginTs?: number; acr?: string }): boolean {
+  if (state.user.lockedAt) return false;
+  if (isBeforeMark(session.loginTs, state.sessionsValidAfter)) return false;
+  return !((state.accountMfaRequired || state.hasVerifiedDevice) && !isMfaAcr(session.acr));
 }
 
 /**

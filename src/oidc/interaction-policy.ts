@@ -1,7 +1,7 @@
 import { interactionPolicy } from 'oidc-provider';
 import type { AuthStateOfRequest } from './auth-state-of-request.js';
 import { isMfaAcr, requestsMfa, requestsPhr } from './authentication-context.js';
-import { isBeforeMark } from './session-validity.js';
+import { sessionIsAlive } from './find-account.js';
 
 const { base, Check } = interactionPolicy;
 
@@ -27,12 +27,8 @@ export function createInteractionPolicy(authStateOf: AuthStateOfRequest) {
       const { session } = ctx.oidc;
       if (!session?.accountId) return Check.NO_NEED_TO_PROMPT;
       const state = await authStateOf(ctx, session.accountId);
-      if (!state || state.user.lockedAt) return Check.REQUEST_PROMPT;
-      if (isBeforeMark(session.loginTs, state.sessionsValidAfter)) return Check.REQUEST_PROMPT;
-      // A user who now has a device signs in with it: a password-only session of theirs is
-      // never reused (not even silently, by prompt=none).
-      if ((state.accountMfaRequired || state.hasVerifiedDevice) && !isMfaAcr(session.acr)) return Check.REQUEST_PROMPT;
-      return Check.NO_NEED_TO_PROMPT;
+      // Not even silently (prompt=none) is an ended session reused.
+      return state && sessionIsAlive(state, session) ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
     }),
   );
 

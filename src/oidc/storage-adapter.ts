@@ -21,6 +21,8 @@ export type OidcAdapterClass = new (model: string) => OidcAdapter;
 export interface AdapterOptions {
   /** Clients live in Postgres; the adapter only reads them through this. */
   findClient?: (id: string) => Promise<Record<string, unknown> | undefined>;
+  /** Told of every Session once it is stored (the per-user session index). */
+  onSessionSaved?: (payload: AdapterPayload) => Promise<void>;
 }
 
 /** Models that revokeByGrantId must reach (oidc-provider 9.13's own list). */
@@ -28,7 +30,7 @@ const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', '
 
 export function createAdapterClass(store: RedisStore | MemoryStore, options: AdapterOptions = {}): OidcAdapterClass {
   const records: ModelRecords = store instanceof RedisStore ? new RedisModelRecords(store) : store;
-  const { findClient } = options;
+  const { findClient, onSessionSaved } = options;
 
   return class StorageAdapter implements OidcAdapter {
     constructor(readonly model: string) {}
@@ -50,6 +52,7 @@ export function createAdapterClass(store: RedisStore | MemoryStore, options: Ada
         indexKeys,
         grantKey: grantId && grantKey(grantId),
       });
+      if (this.model === 'Session') await onSessionSaved?.(payload);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {

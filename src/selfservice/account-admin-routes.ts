@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import { listUsersWithMfa, type AccountAdmin } from '../accounts/account-admin.js';
+import type { DisableRequests } from '../accounts/disable-requests.js';
 import { mayAdminister, mayManageAccount } from '../accounts/roles.js';
 import { AppError } from '../http/app-error.js';
 import { requestOrigin } from '../http/request-origin.js';
@@ -17,6 +18,9 @@ const policyForm = z.object({
     .transform((v) => (v === 'true' ? true : v === 'false' ? false : undefined)),
 });
 
+// The reason's rules (required, length, characters) are the domain's, with its messages.
+const disableRequestForm = z.object({ reason: z.string().optional() });
+
 const accountOf = (ctx: Context): Account => ctx.state.account as Account;
 
 /** Support may open any account's page (?account=); anyone else only their own. */
@@ -26,7 +30,7 @@ const backTo = (ctx: Context) => `/account/admin${signedOf(ctx).user.isSupport ?
  * The account admin page: the account-wide "Require Multi-Factor" setting and the
  * users' MFA status. Same domain functions and rules as the admin API; always needs MFA.
  */
-export function accountAdminRoutes(guards: AccountGuards, data: DataStore, admin: AccountAdmin): Router {
+export function accountAdminRoutes(guards: AccountGuards, data: DataStore, admin: AccountAdmin, disableRequests: DisableRequests): Router {
   const { signedIn, recentMfa, form, page, endSession } = guards;
   const router = new Router();
 
@@ -44,11 +48,15 @@ export function accountAdminRoutes(guards: AccountGuards, data: DataStore, admin
 
   router.get('/admin', signedIn, managedAccount, recentMfa(), async (ctx) => {
     const account = accountOf(ctx);
+    const [users, pendingRequest] = await Promise.all([listUsersWithMfa(data, account.id), disableRequests.pendingFor(account.id)]);
     await page(ctx, 'account-admin', 'User Management', {
       account,
-      users: await listUsersWithMfa(data, account.id),
-      canDisable: signedOf(ctx).user.isSupport,
-      notice: ctx.query.saved ? 'The setting was saved.' : undefined,
+      users,
+      // Support may turn another account's requirement off directly; anyone else (support on
+      // their own account too) asks, and another support user decides.
+      canDisable: signedOf(ctx).user.isSupport && signedOf(ctx).user.accountId !== account.id,
+      pendingRequest,
+      notice: ctx.query.saved ? 'The setting was saved.' : ctx.query.requested ? 'Your request was sent to support.' : undefined,
     });
   });
 
@@ -68,6 +76,13 @@ export function accountAdminRoutes(guards: AccountGuards, data: DataStore, admin
     const back = backTo(ctx);
     ctx.status = 303;
     ctx.redirect(`${back}${back.includes('?') ? '&' : '?'}saved=1`);
+  });
+
+  router.post('/admin/disable-request', form(disableRequestForm), signedIn, managedAccount, recentMfa(backTo), async (ctx) => {
+    await disableRequests.file(signedOf(ctx).user, accountOf(ctx).id, formOf(ctx, disableRequestForm).reason, requestOrigin(ctx));
+    const back = backTo(ctx);
+    ctx.status = 303;
+    ctx.redirect(`${back}${back.includes('?') ? '&' : '?'}requested=1`);
   });
 
   return router;

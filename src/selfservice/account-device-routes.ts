@@ -11,6 +11,7 @@ import type { DeviceManagement } from './device-management.js';
 // Every field optional and any string: the domain checks the values and words the errors.
 const field = z.string().optional();
 const addDeviceForm = z.object({ nickname: field, country: field, phone: field, replaces: field });
+const browserAddForm = z.object({ nickname: field, previous: field });
 const verifyForm = z.object({ code: field, makeDefault: field, replaces: field });
 const replacesForm = z.object({ replaces: field });
 const confirmForm = z.object({});
@@ -59,6 +60,25 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
         if (!isAppError(err) || (err.status >= 500 && err.code !== 'sms_send_failed')) throw err;
         await page(ctx, 'account-add-device', 'Add a device', { kind, error: err.message, values: posted }, err.status);
       }
+    },
+  );
+
+  /**
+   * The one-page add of a factor the browser enrols itself: the new device and its options as
+   * JSON; the page's script then posts the browser's answer to the device's verify route.
+   */
+  router.post(
+    '/devices/new/:kind/options',
+    knownKind,
+    form(browserAddForm),
+    signedIn,
+    recentSignIn((ctx) => `/account/devices/new/${ctx.params.kind}`),
+    async (ctx) => {
+      const s = signedOf(ctx);
+      const posted = formOf(ctx, browserAddForm);
+      const { deviceId, options } = await devices.addInBrowser(s.user, kindOf(ctx.params.kind)!, { nickname: posted.nickname }, flowOf(ctx, s), posted.previous);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { deviceId, verifyAction: `/account/devices/${deviceId}/verify`, options };
     },
   );
 

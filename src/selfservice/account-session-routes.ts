@@ -2,13 +2,14 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { signedOf, type AccountGuards } from './account-guards.js';
 import type { DeviceManagement } from './device-management.js';
+import type { SignedInSessions } from './signed-in-sessions.js';
 
 /** "Sign out" carries nothing but its CSRF token. */
 const logoutForm = z.object({});
 
 /** Signing in to and out of /account, and its home page. */
-export function accountSessionRoutes(guards: AccountGuards, devices: DeviceManagement): Router {
-  const { client, signedIn, form, page } = guards;
+export function accountSessionRoutes(guards: AccountGuards, devices: DeviceManagement, signedInSessions: SignedInSessions): Router {
+  const { client, signedIn, form, page, browserSessionUid } = guards;
   const router = new Router();
 
   router.get('/callback', guards.completeSignIn);
@@ -21,10 +22,13 @@ export function accountSessionRoutes(guards: AccountGuards, devices: DeviceManag
       default: 'Your default authentication method was changed.',
       verified: 'Your device is verified.',
       password: 'Your password was changed. Your other sessions were signed out.',
+      'session-ended': 'That session was signed out.',
+      'others-ended': 'You were signed out everywhere else.',
     };
     await page(ctx, 'account', 'My Profile & Settings', {
       user: s.user,
       overview: await devices.overview(s.user),
+      signedInSessions: await signedInSessions.list(s.user, await browserSessionUid(ctx, s)),
       notice: notices[String(ctx.query.done)] ?? undefined,
     });
   });

@@ -2,7 +2,7 @@ import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { AppError } from '../http/app-error.js';
 import type { FactorRegistry } from '../mfa/factor-registry.js';
 import { factorOf, FACTOR_KINDS, isDeviceKind } from '../mfa/factors/index.js';
-import type { EnrolmentView, FactorContext } from '../mfa/mfa-factor.js';
+import { enrolmentBindingOf, type EnrolmentView, type FactorContext } from '../mfa/mfa-factor.js';
 import type { RecoveryCodes } from '../mfa/recovery-codes.js';
 import { signOutMark } from '../oidc/session-validity.js';
 import type { Device, DeviceKind } from '../storage/repositories/devices-repository.js';
@@ -88,6 +88,29 @@ export class DeviceManagement {
       details: { kind, deviceId: device.id },
     });
     return item(device);
+  }
+
+  /**
+   * Adding a device on one page, for a factor whose browser finishes enrolment itself: the new
+   * device and what the browser needs. `previous` is this flow's own try that did not finish
+   * (a cancelled ceremony): dropped, so retries do not pile up devices waiting for verification.
+   */
+  async addInBrowser(
+    user: User,
+    kind: DeviceKind,
+    input: Record<string, unknown>,
+    flow: FactorContext,
+    previous?: string,
+  ): Promise<{ deviceId: string; options: Record<string, unknown> }> {
+    const factor = this.factors.get(kind);
+    if (!factor.enrolmentOptions) throw new AppError('not_found', 'This device type is not added this way.');
+    // The new device first: a refused input changes nothing.
+    const { id } = await this.add(user, kind, input, flow);
+    const earlier = previous ? await this.data.devices.findForUser(user.id, previous) : undefined;
+    if (earlier && earlier.id !== id && !earlier.verifiedAt && earlier.kind === kind && earlier.enrolmentBinding === enrolmentBindingOf(flow)) {
+      await this.data.devices.removePending(user.id, earlier.id);
+    }
+    return { deviceId: id, options: await factor.enrolmentOptions(user, await this.own(user, id), flow) };
   }
 
   /** "Verify" on an unverified device of a factor that sends codes: a new one. */

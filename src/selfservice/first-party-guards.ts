@@ -13,8 +13,9 @@ import { isBeforeMark } from '../oidc/session-validity.js';
 import { isMfaAcr } from '../oidc/authentication-context.js';
 import type { AccountSession, AccountSessionRepository } from '../storage/repositories/account-session-repository.js';
 import type { DataStore } from '../storage/repositories/index.js';
-import type { User } from '../storage/repositories/users-repository.js';
+import type { User, UserAuthState } from '../storage/repositories/users-repository.js';
 import type { DeviceManagement } from './device-management.js';
+import type { SignedInSessions } from './signed-in-sessions.js';
 
 /** One of Twofold's own hosted apps (/account, /support): its path, OIDC client and session cookie. */
 export interface FirstPartySite {
@@ -70,6 +71,9 @@ export interface FirstPartyGuardDeps {
   backChannelHeaders?: Record<string, string>;
   verifyCsrf: (ctx: Context, form: Record<string, string>) => void;
   viewExtras: () => Record<string, unknown>;
+  signedInSessions: SignedInSessions;
+  /** The value of the browser's session cookie at Twofold (oidc-provider's), if any. */
+  browserSessionId: (ctx: Context) => string | undefined;
 }
 
 /** What the guards put on ctx.state; only valid after the matching guard ran. */
@@ -81,7 +85,7 @@ export const formOf = <S extends z.ZodType>(ctx: Context, _schema: S): z.output<
  * the route or answers itself (a redirect to sign in, a CSRF or form error).
  */
 export function firstPartyGuards(deps: FirstPartyGuardDeps, site: FirstPartySite) {
-  const { config, data, devices, sessions, verifyCsrf } = deps;
+  const { config, data, devices, sessions, verifyCsrf, signedInSessions } = deps;
   const SESSION_COOKIE = site.sessionCookie;
   const client = new OidcSignInClient({
     issuer: config.issuer,
@@ -99,12 +103,18 @@ export function firstPartyGuards(deps: FirstPartyGuardDeps, site: FirstPartySite
     const sessionId = ctx.cookies.get(SESSION_COOKIE, { signed: true });
     const session = sessionId ? await sessions.get(sessionId) : undefined;
     const auth = session ? await data.users.findAuthState(session.userId) : undefined;
-    if (!sessionId || !session || !auth || auth.user.lockedAt || isBeforeMark(session.validFrom, auth.sessionsValidAfter)) {
+    if (!sessionId || !session || !auth || !(await stillValid(session, auth))) {
       if (sessionId) await sessions.destroy(sessionId);
       client.begin(ctx, ctx.method === 'GET' ? ctx.url : site.path, site.signInParams);
       return undefined;
     }
     return { sessionId, session, user: auth.user };
+  }
+
+  /** Not locked, not signed out since, and the browser session it was made through not ended. */
+  async function stillValid(session: AccountSession, auth: UserAuthState): Promise<boolean> {
+    if (auth.user.lockedAt || isBeforeMark(session.validFrom, auth.sessionsValidAfter)) return false;
+    return session.browserSessionUid === undefined || (await signedInSessions.exists(auth.user.id, session.browserSessionUid));
   }
 
   /** Sensitive pages: a sign-in within the window, with MFA when the user has a device. */
@@ -170,9 +180,10 @@ export function firstPartyGuards(deps: FirstPartyGuardDeps, site: FirstPartySite
   }
 
   /** After a sign-in through Twofold: a new session and its cookie. */
-  async function startSession(ctx: Context, session: AccountSession): Promise<void> {
+  async function startSession(ctx: Context, session: Omit<AccountSession, 'browserSessionUid'>): Promise<void> {
     const sessionId = crypto.randomBytes(32).toString('base64url');
-    await sessions.save(sessionId, session);
+    const browserSessionUid = await signedInSessions.currentUid(session.userId, deps.browserSessionId(ctx));
+    await sessions.save(sessionId, { ...session, browserSessionUid });
     ctx.cookies.set(SESSION_COOKIE, sessionId, cookieOptions(ctx));
   }
 
@@ -195,6 +206,11 @@ export function firstPartyGuards(deps: FirstPartyGuardDeps, site: FirstPartySite
     return session;
   }
 
+  /** uid of the caller's browser session at Twofold, if it is still the user's. */
+  async function browserSessionUid(ctx: Context, s: Signed): Promise<string | undefined> {
+    return s.session.browserSessionUid ?? (await signedInSessions.currentUid(s.user.id, deps.browserSessionId(ctx)));
+  }
+
   /** Enrolment secrets and codes are bound to this one signed-in session. */
   const flowOf = (ctx: Context, s: Signed): FactorContext => ({ flowId: `${site.path.slice(1)}:${s.sessionId}`, origin: requestOrigin(ctx) });
 
@@ -206,7 +222,23 @@ export function firstPartyGuards(deps: FirstPartyGuardDeps, site: FirstPartySite
     ctx.redirect(returnTo === site.path || returnTo.startsWith(`${site.path}/`) || returnTo.startsWith(`${site.path}?`) ? returnTo : site.path);
   };
 
-  return { site, client, signedIn, recentSignIn, recentMfa, recentlyAuthenticated, form, page, startSession, keepSession, endSession, endCookieSession, flowOf, completeSignIn };
+  return {
+    site,
+    client,
+    signedIn,
+    recentSignIn,
+    recentMfa,
+    recentlyAuthenticated,
+    form,
+    page,
+    startSession,
+    keepSession,
+    endSession,
+    endCookieSession,
+    flowOf,
+    completeSignIn,
+    browserSessionUid,
+  };
 }
 
 export type FirstPartyGuards = ReturnType<typeof firstPartyGuards>;

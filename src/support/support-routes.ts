@@ -7,6 +7,8 @@ import { SupportDirectory } from './support-directory.js';
 import { supportGuards, type SupportGuards } from './support-guards.js';
 import type { SupportMfaReset } from './support-mfa-reset.js';
 import { supportUserRoutes } from './support-user-routes.js';
+import type { DisableRequests } from '../accounts/disable-requests.js';
+import { supportRequestRoutes } from './support-request-routes.js';
 
 export { supportCsrfBinding } from './support-guards.js';
 
@@ -14,6 +16,7 @@ export interface SupportRouteDeps extends FirstPartyGuardDeps {
   csrfMiddleware: (ctx: Context, next: () => Promise<void>) => Promise<void>;
   admin: AccountAdmin;
   reset: SupportMfaReset;
+  disableRequests: DisableRequests;
 }
 
 /** "Sign out" carries nothing but its CSRF token. */
@@ -44,5 +47,6 @@ export function supportRoutes(deps: SupportRouteDeps): Router {
   router.use(deps.csrfMiddleware);
   router.use(supportSessionRoutes(guards).routes());
   router.use(supportUserRoutes(guards, { directory: new SupportDirectory(deps.data), admin: deps.admin, reset: deps.reset }).routes());
+  router.use(supportRequestRoutes(guards, deps.disableRequests).routes());
   return router;
 }

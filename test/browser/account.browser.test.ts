@@ -221,4 +221,53 @@ describeBrowser('My Profile & Settings (/account) in Chromium', () => {
     // With the default 5-minute window the whole flow fits in the first sign-in.
     console.info(`account browser flow: ${reauths} re-authentication(s)`);
   }, 240_000);
+
+  test("Where you're signed in: two browsers, This browser, Sign out the other, Sign out everywhere else", async () => {
+    const user: Fixture = await accountWithUser(suite.db.url, { mfaRequired: false, username: 'bob' });
+    const signIn = async (page: Page) => {
+      await page.goto(`${suite.server.url}/account`);
+      await page.waitForURL(/\/interaction\//);
+      await logIn(page, user);
+      await onAccountPage(page);
+    };
+    const others = [await watchedPage(await suite.newContext(), suite.problems), await watchedPage(await suite.newContext(), suite.problems)];
+    for (const other of others) await signIn(other);
+    const page = await watchedPage(suite.context, suite.problems);
+    await signIn(page);
+
+    const section = page.locator('section[aria-labelledby="sessions-heading"]');
+    expect(await section.getByRole('heading', { level: 2, name: "Where you're signed in" }).isVisible()).toBe(true);
+    const rows = section.locator('tbody tr');
+    expect(await rows.count()).toBe(3);
+    // This browser first, marked, without a Sign out of its own; each other one has its button.
+    expect(await rows.nth(0).locator('.badge', { hasText: 'This browser' }).isVisible()).toBe(true);
+    expect(await rows.nth(0).getByRole('button', { name: 'Sign out' }).count()).toBe(0);
+    for (const i of [1, 2]) {
+      expect(await rows.nth(i).locator('.badge', { hasText: 'This browser' }).count()).toBe(0);
+      expect(await rows.nth(i).getByRole('button', { name: 'Sign out' }).isVisible()).toBe(true);
+    }
+    const cells = await rows.nth(0).locator('td').allInnerTexts();
+    expect(cells[0]).toMatch(/^Chrome( \(headless\))? \d+$/);
+    expect(cells[1]).toBe('Linux');
+    expect(cells[2]).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
+    await checkPage(page);
+    await section.scrollIntoViewIfNeeded();
+    await screenshot(page, 'account-signed-in-sessions');
+
+    await rows.nth(1).getByRole('button', { name: 'Sign out' }).click();
+    await onAccountPage(page, 'That session was signed out.');
+    expect(await rows.count()).toBe(2);
+    await page.getByRole('button', { name: 'Sign out everywhere else' }).click();
+    await onAccountPage(page, 'You were signed out everywhere else.');
+    expect(await rows.count()).toBe(1);
+    expect(await page.getByRole('button', { name: 'Sign out everywhere else' }).count()).toBe(0);
+    await screenshot(page, 'account-signed-in-this-browser');
+
+    // Both other browsers are asked to sign in again.
+    for (const other of others) {
+      await other.reload();
+      await other.waitForURL(/\/interaction\//);
+      expect(await heading(other)).toBe('Log in');
+    }
+  }, 120_000);
 });

@@ -8,8 +8,10 @@ import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { beginTotpEnrolment, expectKind, kindOf, sql, submitPassword, toCallback } from '../helpers/mfa.js';
 import { accountWithUser, cli, confidentialClient, type Fixture } from '../helpers/provision.js';
 import { RelyingParty } from '../helpers/relying-party.js';
+import { openAccount } from '../helpers/self-service.js';
 import { signInEnrollingTotp } from '../helpers/totp-sign-in.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
+import { UserAgent } from '../helpers/user-agent.js';
 
 /**
  * The admin API (README, "Admin API") end to end: every token is a real one, obtained through
@@ -350,6 +352,13 @@ describe('the MFA policy', () => {
     await enrolAndSignIn(server.url, client, enrolled, { scope: 'openid' });
     const address = `${enrolled.username}@Example.COM`;
     await cli(db.url, ['user', 'set-email', enrolled.username, address]);
+    // A passkey as stored after its ceremony: the API shows its kind and name, never its key.
+    await sql(
+      db.url,
+      `INSERT INTO mfa_devices (user_id, kind, nickname, credential_id, config, verified_at)
+       VALUES ($1, 'passkey', 'Security key', 'Y3JlZGVudGlhbA', '{"publicKey":"cHVibGljLWtleS1ieXRlcw","counter":3}', now())`,
+      [enrolled.userId],
+    );
 
     const res = await api(server.url, session.accessToken, 'GET', `/accounts/${admin.accountId}/users`);
     expectStatus(res, 200);
@@ -370,7 +379,10 @@ describe('the MFA policy', () => {
     expect(byId.get(admin.userId)).toMatchObject({ username: admin.username, role: 'admin' });
     const e = byId.get(enrolled.userId)!;
     expect(e).toMatchObject({ username: enrolled.username, role: 'user', email: address.toLowerCase(), emailVerified: true, mfa: { enabled: true, defaultMethod: 'totp' } });
-    expect(e.mfa.devices).toEqual([{ id: expect.any(String), kind: 'totp', nickname: 'Work phone', phoneLast4: null, verified: true, isDefault: true }]);
+    expect(e.mfa.devices).toEqual([
+      { id: expect.any(String), kind: 'totp', nickname: 'Work phone', phoneLast4: null, verified: true, isDefault: true },
+      { id: expect.any(String), kind: 'passkey', nickname: 'Security key', phoneLast4: null, verified: true, isDefault: false },
+    ]);
     expect(byId.get(noDevice.userId)).toEqual({
       id: noDevice.userId,
       username: noDevice.username,
@@ -382,6 +394,16 @@ describe('the MFA policy', () => {
     });
     // Never a secret: no TOTP seed, no phone number, no hashes.
     expect(res.text).not.toMatch(/secret|sealed|hash|phone_e164|\+\d{6,}/i);
+    expect(res.text).not.toMatch(/cHVibGljLWtleS1ieXRlcw|Y3JlZGVudGlhbA|publicKey|counter/);
+
+    // The admin page lists each verified device by its kind's label and name: a passkey as one.
+    const browser = new UserAgent();
+    const { page } = await openAccount(browser, server.url, admin, { app: session.app, path: '/account/admin' });
+    const row = page.html.match(new RegExp(`<tr>\\s*<td>${enrolled.username}</td>[\\s\\S]*?</tr>`))?.[0] ?? '';
+    expect(row).toContain('On (2 devices)');
+    expect(row).toContain('Mobile Passcode: Work phone');
+    expect(row).toContain('Passkey: Security key');
+    expect(row).not.toMatch(/SMS|PIN|••••/);
   });
 });
 

@@ -68,12 +68,14 @@ const PLAN: Record<string, [runs: number, ms: number]> = {
   'sign-in: method': [100, 15],
   'sign-in: enrolment code': [100, 23],
   'sign-in: nickname, country, phone': [200, 17],
+  'sign-in: passkey creation request': [80, 15],
   'sign-in: interaction ids': [200, 12],
   'sign-in: CSRF token': [100, 9],
   'oidc: /auth parameters': [250, 14],
   'oidc: token, userinfo, introspection, revocation, end-session': [250, 9],
   'hosts: X-Forwarded-Host, X-Forwarded-Proto': [150, 9],
   '/account: nickname, replaces': [120, 17],
+  '/account: passkey creation request': [80, 15],
   '/account: country, phone': [120, 13],
   '/account: code, makeDefault, replaces': [150, 23],
   '/account: default method': [100, 16],
@@ -82,6 +84,8 @@ const PLAN: Record<string, [runs: number, ms: number]> = {
   '/account: admin mfaRequired': [100, 14],
   '/account: new email': [100, 15],
   '/account: path ids': [120, 14],
+  '/account: session (sign out)': [100, 12],
+  '/account: sign out everywhere else (stray fields)': [30, 14],
   '/account and /demo: query parameters': [150, 12],
   '/demo: acr, forms': [60, 12],
   '/support: q, page': [150, 12],
@@ -92,6 +96,11 @@ const PLAN: Record<string, [runs: number, ms: number]> = {
   'admin: limit, before': [200, 14],
   'admin: Authorization header': [100, 8],
   'CLI: flags and arguments': [300, 37],
+  '/account: disable request reason': [100, 15],
+  'admin: disable request body': [150, 12],
+  'admin: disable request decision body': [150, 15],
+  'admin: disable request status': [60, 8],
+  '/support: decision note': [100, 16],
 };
 /** Milliseconds all sweeps may take together, from the end of the set-up. */
 const SWEEP_BUDGET_MS = Number(process.env.BAD_INPUT_BUDGET_MS ?? 90_000);
@@ -187,6 +196,30 @@ const newRp = () => RelyingParty.create(issuer, client.clientId, client.clientSe
 
 async function atInteraction(page: Page, agent: UserAgent) {
   return { agent, page, uid: interactionUid(page) };
+}
+
+/** Reasons and notes for disable requests: any text, and the edges of the rules. */
+const requestText = () =>
+  fc.oneof(
+    anyString,
+    fc.constantFrom('Kiosk terminals', ' ', '', 'x'.repeat(1000), 'x'.repeat(1001), 'é'.repeat(1000), 'a\u0000b', 'a\u0007b', 'line\nbreak', 'tab\there', '\u2028', '\ud800'),
+  );
+
+/** A pending disable request (and nothing else) for T's account, filed by T so the sweep's support user may decide it; made before a run. */
+async function pendingRequestOfTarget(): Promise<string> {
+  await resetDisableRequests(target.accountId);
+  const { rows } = await pool.query<{ id: string }>(
+    `INSERT INTO mfa_disable_requests (account_id, requested_by, reason) VALUES ($1, $2, 'Sweep')
+     ON CONFLICT (account_id) WHERE status = 'pending' DO UPDATE SET reason = EXCLUDED.reason RETURNING id`,
+    [target.accountId, target.userId],
+  );
+  return rows[0]!.id;
+}
+
+/** Before and after a run: the account requires MFA and has no requests (other sweeps may have turned it off). */
+async function resetDisableRequests(accountId: string): Promise<void> {
+  await pool.query('DELETE FROM mfa_disable_requests WHERE account_id = $1', [accountId]);
+  await pool.query('UPDATE accounts SET mfa_required = true WHERE id = $1', [accountId]);
 }
 
 beforeAll(async () => {
@@ -511,6 +544,15 @@ describe('hosted sign-in forms', () => {
       acceptedOk: (r) => (r.status === 200 && /\/enrol\/verify"/.test(r.body) ? undefined : 'an accepted enrolment that is not the verification page'),
       after: dropNewDevices(enrollee.userId, () => keepDevicesOfEnrollee),
     });
+    // The one-page enrolment's creation request (JSON): the same names, any method.
+    await sweep(formCase({ method: fc.oneof(fc.constantFrom('passkey', 'totp'), method), nickname }), {
+      surface: 'sign-in: passkey creation request',
+      expecting: 'html',
+      request: postForm(enrolNotice.agent, enrolNotice.page, `${issuer}/interaction/${u}/enrol/options`),
+      acceptedOk: (r) =>
+        r.status === 200 && /"verifyAction":"\/interaction\/[^"]+\/enrol\/verify"/.test(r.body) ? undefined : 'an accepted request that is not a creation request',
+      after: dropNewDevices(enrollee.userId, () => keepDevicesOfEnrollee),
+    });
   }, 180_000);
 
   test('garbage interaction ids, sub-paths and CSRF tokens', async () => {
@@ -831,6 +873,15 @@ describe('/account forms and parameters (signed in)', () => {
       acceptedOk: staysSignedIn,
       after: dropNewDevices(self.userId, keepPending),
     });
+    await sweep(formCase({ nickname, previous: replaces }), {
+      surface: '/account: passkey creation request',
+      expecting: 'html',
+      request: accountPost('/account/devices/new/passkey/options'),
+      acceptedOk: (r) =>
+        staysSignedIn(r) ??
+        (r.status === 200 && /"verifyAction":"\/account\/devices\/[^"]+\/verify"/.test(r.body) ? undefined : 'an accepted request that is not a creation request'),
+      after: dropNewDevices(self.userId, keepPending),
+    });
     const country = fc.oneof(shortString, fc.constantFrom('GB', 'gb', ' GB ', 'US', 'ZZ', '44'));
     const phone = fc.oneof(anyString, fc.constantFrom('+44 7911 123456', '07911 123456', '+1 202 555 0143', '+44 7911 123456 ext 9', '1'.repeat(65)));
     await sweep(formCase({ country, phone, replaces }), {
@@ -920,6 +971,37 @@ describe('/account forms and parameters (signed in)', () => {
     expect((await selfAgent.request(`${issuer}/account`)).status).toBe(200);
   }, 180_000);
 
+  test('sign out a session: session; sign out everywhere else: stray fields', async () => {
+    // No generated value is a session of this user: every one must be refused, and change nothing.
+    const session = fc.oneof(anyString, fc.constantFrom('', 'AAAAAAAAAAAAAAAAAAAAA', 'x'.repeat(64), 'x'.repeat(65), '../x', 'a b', 'A'.repeat(21) + '\u0000'));
+    await sweep(formCase({ session }), {
+      surface: '/account: session (sign out)',
+      expecting: 'html',
+      request: accountPost('/account/sessions/sign-out'),
+      mustReject: true,
+    });
+    await sweep(formCase({ session: fc.oneof(shortString, fc.constantFrom('all', 'current')) }), {
+      surface: '/account: sign out everywhere else (stray fields)',
+      expecting: 'html',
+      request: accountPost('/account/sessions/sign-out-others'),
+      allow: () => ({ audit: ['sessions.revoked'] }),
+      acceptedOk: staysSignedIn,
+    });
+    // This browser's session is never among the others.
+    expect((await selfAgent.request(`${issuer}/account`)).status).toBe(200);
+  }, 120_000);
+  test('/account/admin: the reason of a request to disable', async () => {
+    await sweep(formCase({ reason: requestText() }), {
+      surface: '/account: disable request reason',
+      expecting: 'html',
+      before: () => resetDisableRequests(self.accountId),
+      request: accountPost('/account/admin/disable-request'),
+      acceptedOk: (r) =>
+        staysSignedIn(r) ?? (r.status === 303 && /\/account\/admin\?requested=1$/.test(r.headers.get('location') ?? '') ? undefined : 'an accepted reason without the request'),
+      after: () => resetDisableRequests(self.accountId),
+    });
+  }, 180_000);
+
   test('path and query parameters of /account and /demo', async () => {
     const seg = fc
       .oneof(
@@ -962,6 +1044,8 @@ describe('/account forms and parameters (signed in)', () => {
       [`/account/devices/${pendingDevice.id}`, 'sent'],
       ['/account/admin', 'account'],
       ['/account/admin', 'saved'],
+      ['/account/admin', 'requested'],
+      ['/support/requests', 'decided'],
       ['/account/signed-out', 'reason'],
       ['/password-reset', 'interaction'],
       ['/account/callback', 'state'],
@@ -1134,6 +1218,55 @@ describe('admin API (support token)', () => {
     });
   }, 180_000);
 
+  test('disable requests: filing and decision bodies, the status filter', async () => {
+    const text = requestText();
+    const body = (field: string) =>
+      fc.oneof(
+        text.map((v) => json({ [field]: v })),
+        fc.jsonValue().map(json),
+        fc.record({ [field]: fc.jsonValue() }).map(json),
+        fc.tuple(text, fc.dictionary(shortString, fc.jsonValue(), { minKeys: 1, maxKeys: 2 })).map(([v, extra]) => json({ ...extra, [field]: v })),
+        fc.constantFrom(`{"${field}":"a","${field}":"b"}`, `{"${field}":"\\ud800"}`, `{"${field}":"a\\u0000b"}`, '', '{', 'null', '[]'),
+      );
+    const contentType = fc.oneof(
+      { weight: 8, arbitrary: fc.constant('application/json') },
+      { weight: 1, arbitrary: fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', null, '') },
+    );
+    await sweep(fc.record({ body: body('reason'), contentType }), {
+      surface: 'admin: disable request body',
+      expecting: 'admin',
+      before: () => resetDisableRequests(target.accountId),
+      request: ({ body: b, contentType: ct }) => admin('POST', `/accounts/${target.accountId}/mfa-policy/disable-requests`, { body: b, contentType: ct }),
+      acceptedOk: (r) => (r.status === 201 && (JSON.parse(r.body) as { status?: unknown }).status === 'pending' ? undefined : 'an accepted body without the pending request'),
+      after: () => resetDisableRequests(target.accountId),
+    });
+    let requestId = '';
+    await sweep(fc.record({ body: body('note'), contentType, action: fc.constantFrom('approve', 'reject') }), {
+      surface: 'admin: disable request decision body',
+      expecting: 'admin',
+      before: async () => {
+        requestId = await pendingRequestOfTarget();
+      },
+      request: ({ body: b, contentType: ct, action }) => admin('POST', `/mfa-policy/disable-requests/${requestId}/${action}`, { body: b, contentType: ct }),
+      acceptedOk: (r, c) =>
+        r.status === 200 && (JSON.parse(r.body) as { status?: unknown }).status === (c.action === 'approve' ? 'approved' : 'rejected')
+          ? undefined
+          : 'an accepted body without the decision',
+      after: () => resetDisableRequests(target.accountId),
+    });
+    const value = fc.oneof(shortString, rawJunk, fc.constantFrom('pending', 'approved', 'rejected', 'PENDING', ' pending', 'open', ''));
+    await sweep(fc.array(value, { maxLength: 3 }), {
+      surface: 'admin: disable request status',
+      expecting: 'admin',
+      request: (values) => {
+        const qs = values.map((v) => `status=${v.startsWith('%') || /[=&]/.test(v) ? v : pct(v)}`).join('&');
+        return admin('GET', `/mfa-policy/disable-requests${qs ? `?${qs}` : ''}`);
+      },
+      acceptedOk: (r) => (r.status === 200 && Array.isArray((JSON.parse(r.body) as { requests?: unknown }).requests) ? undefined : 'an accepted filter without the list'),
+      neverChanges: true,
+    });
+  }, 180_000);
+
   test('path ids (accountId, userId), methods, query parameters (limit, before), Authorization', async () => {
     const seg = fc
       .oneof(
@@ -1158,6 +1291,9 @@ describe('admin API (support token)', () => {
       ['GET', (s: string) => `/accounts/${s}/audit-events`],
       ['POST', (s: string) => `/users/${s}/unlock`],
       ['POST', (s: string) => `/users/${s}/reset-mfa`],
+      ['POST', (s: string) => `/accounts/${s}/mfa-policy/disable-requests`],
+      ['POST', (s: string) => `/mfa-policy/disable-requests/${s}/approve`],
+      ['POST', (s: string) => `/mfa-policy/disable-requests/${s}/reject`],
       ['DELETE', (s: string) => `/accounts/${s}/mfa-policy`],
       ['PATCH', (s: string) => `/users/${s}/unlock`],
       ['GET', (s: string) => `/users/${s}`],
@@ -1222,6 +1358,29 @@ describe('admin API (support token)', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+
+describe('/support forms (signed in as support)', () => {
+  test('/support/requests: the note of a decision, and the request id', async () => {
+    const agent = new UserAgent();
+    // With a request on it, the page carries the decision form (and its CSRF token).
+    await pendingRequestOfTarget();
+    const { page } = await openAccount(agent, issuer, support, { app: supportSession.app, path: '/support/requests' });
+    expect(page.html).toMatch(/<button[^>]*>\s*Approve\s*<\/button>/);
+    const ids = fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.oneof(shortString.map(pct), fc.constantFrom(crypto.randomUUID(), '%00', 'x')) });
+    let requestId = '';
+    await sweep(fc.record({ c: formCase({ note: requestText() }), action: fc.constantFrom('approve', 'reject'), id: ids }), {
+      surface: '/support: decision note',
+      expecting: 'html',
+      before: async () => {
+        requestId = await pendingRequestOfTarget();
+      },
+      request: ({ c, action, id }) => postForm(agent, page, `${issuer}/support/requests/${id || requestId}/${action}`)(c),
+      acceptedOk: (r) =>
+        r.status === 303 && /^\/support\/requests\?decided=(approved|rejected)$/.test(r.headers.get('location') ?? '') ? undefined : 'an accepted note without the decision',
+      after: () => resetDisableRequests(target.accountId),
+    });
+  }, 180_000);
+});
 
 describe('bodies over the limits', () => {
   test('forms over 64 KB, JSON over 16 KB, and megabytes at the OIDC endpoints: 413 or 400, never a 5xx or a reset', async () => {
@@ -1373,6 +1532,10 @@ describe('CLI flags (runCli in-process)', () => {
       '--secret',
       '--first-party',
       '--post-logout-redirect-uri',
+      '--as',
+      '--note',
+      '--status',
+      '--status=pending',
       '--json',
       '--',
       '-',
@@ -1408,6 +1571,10 @@ describe('CLI flags (runCli in-process)', () => {
       ['client', 'create'],
       ['migrate'],
       ['keys'],
+      ['support'],
+      ['support', 'requests'],
+      ['support', 'approve'],
+      ['support', 'reject'],
       ['--json'],
       ['--json', 'user', 'create'],
       ['help'],
@@ -1450,6 +1617,10 @@ describe('CLI flags (runCli in-process)', () => {
             opt(fc.constant(['--first-party'])),
           )
           .map(([id, uris, logout, auth, fp]) => ['client', 'create', '--client-id', id, ...uris.flatMap((u) => ['--redirect-uri', u]), ...logout, ...auth, ...fp]),
+        opt(value(fc.constantFrom('pending', 'approved', 'rejected')).map((v) => ['--status', v])).map((status) => ['support', 'requests', ...status]),
+        fc
+          .tuple(fc.constantFrom('approve', 'reject'), value(fc.uuid()), value(fc.constant(support.username)), opt(value(fc.constant('A note')).map((v) => ['--note', v])))
+          .map(([c, id, as, note]) => ['support', c, id, '--as', as, ...note]),
       )
       .chain((argv) => fc.tuple(fc.constant(argv), fc.boolean()).map(([a, json]) => (json ? [...a, '--json'] : a)));
     const arb = fc.record({
@@ -1468,7 +1639,7 @@ describe('CLI flags (runCli in-process)', () => {
       const onTarget = argv.some((a) => [target.accountId, target.username.toLowerCase()].includes(a.trim().toLowerCase()));
       return (
         argv.some((w) => w === '--help' || w === '-h' || w === 'help') ||
-        ['account create', 'client create'].includes(name) ||
+        ['account create', 'client create', 'support requests'].includes(name) ||
         (onTarget && ['account set-mfa-required', 'user create', 'user unlock', 'user reset-mfa'].includes(name)) ||
         words[0] === 'migrate' ||
         words[0] === 'keys'

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { startFakeVonage, vonageSettings, type FakeVonage } from '../helpers/fake-vonage.js';
-import { Authenticator, beginTotpEnrolment, enrolThroughSignIn, expectKind, interactionUid, kindOf, sql, submitPassword } from '../helpers/mfa.js';
+import { Authenticator, beginTotpEnrolment, enrolThroughSignIn, expectKind, interactionUid, kindOf, sql, submitPassword, toCallback } from '../helpers/mfa.js';
 import { accountWithUser, confidentialClient } from '../helpers/provision.js';
 import { callbackOf, RelyingParty } from '../helpers/relying-party.js';
 import { addTotpDevice, alertOf, devicesOf, expectAccountPage, openAccount, pathOf, refreshFails, refreshWorks, sleep, submitForm, verifyDevice } from '../helpers/self-service.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
+import { SoftwareAuthenticator } from '../helpers/software-authenticator.js';
 import { csrfToken, otpauthUri, UserAgent } from '../helpers/user-agent.js';
 
 /**
@@ -213,6 +214,120 @@ describe('every removal signs out', () => {
     expect(sms.map((d) => d.phone)).toEqual(['+447400200002']);
     await refreshFails(rp, refreshToken);
     expectAccountPage(await browser.request(`${server.url}/account`));
+  });
+});
+
+describe('adding a passkey on one page', () => {
+  const optionsPath = '/account/devices/new/passkey/options';
+  const asJson = { accept: 'application/json' };
+  const pendingOf = async (userId: string) => (await devicesOf(db.url, userId)).filter((d) => !d.verified);
+
+  async function addPage(browser: UserAgent) {
+    const page = await browser.request(`${server.url}/account/devices/new/passkey`);
+    expect(page.status).toBe(200);
+    return page;
+  }
+
+  function askOptions(browser: UserAgent, page: Awaited<ReturnType<typeof addPage>>, fields: Record<string, string>, withCsrf = true) {
+    return browser.request(`${server.url}${optionsPath}`, { form: { ...(withCsrf ? { _csrf: csrfToken(page) } : {}), ...fields }, headers: asJson });
+  }
+
+  test('the page has the name, the default choice and Create passkey, and says without JavaScript that it needs it', async () => {
+    const { browser } = await userAtAccount();
+    const page = await addPage(browser);
+    expect(page.html).toContain('<label for="nickname">Passkey name</label>');
+    expect(page.html).toContain('<label for="makeDefault">Make this my default authentication method</label>');
+    expect(page.html).toMatch(/<button[^>]*data-passkey="add"[^>]*>\s*Create passkey\s*<\/button>/);
+    expect(page.html).toMatch(/<noscript>[\s\S]*Passkeys need JavaScript[\s\S]*<\/noscript>/);
+    expect(page.html).not.toMatch(/>\s*Continue\s*</);
+  });
+
+  test('the creation request: the name checked on the server, CSRF required, a retry replaces its own unfinished try only', async () => {
+    const { user, browser } = await userAtAccount();
+    const page = await addPage(browser);
+
+    const noCsrf = await askOptions(browser, page, { nickname: 'Laptop' }, false);
+    expect(noCsrf.status).toBe(403);
+    expect(JSON.parse(noCsrf.html)).toMatchObject({ error: 'csrf_failed' });
+    for (const nickname of ['', '   ', 'x'.repeat(65), 'tab\u0007bell']) {
+      const bad = await askOptions(browser, page, { nickname });
+      expect(bad.status).toBe(422);
+      expect(JSON.parse(bad.html)).toMatchObject({ error: 'validation_failed' });
+    }
+    expect(await pendingOf(user.userId)).toEqual([]);
+
+    const first = await askOptions(browser, page, { nickname: 'Laptop' });
+    expect(first.status).toBe(200);
+    expect(first.headers.get('cache-control')).toBe('no-store');
+    const answer = JSON.parse(first.html) as { deviceId: string; verifyAction: string; options: { challenge: unknown } };
+    expect(answer.verifyAction).toBe(`/account/devices/${answer.deviceId}/verify`);
+    expect(answer.options).toMatchObject({
+      rp: { id: '127.0.0.1', name: 'Twofold' },
+      user: { name: user.username },
+      authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
+    });
+    expect(typeof answer.options.challenge).toBe('string');
+    expect((await pendingOf(user.userId)).map((d) => [d.id, d.kind, d.nickname])).toEqual([[answer.deviceId, 'passkey', 'Laptop']]);
+
+    // A retry naming the unfinished try replaces it; another user's pending device is untouched.
+    const retry = JSON.parse((await askOptions(browser, page, { nickname: 'Work laptop', previous: answer.deviceId })).html) as { deviceId: string };
+    expect((await pendingOf(user.userId)).map((d) => [d.id, d.nickname])).toEqual([[retry.deviceId, 'Work laptop']]);
+    const other = await userAtAccount();
+    const theirs = JSON.parse((await askOptions(other.browser, await addPage(other.browser), { nickname: 'Theirs' })).html) as { deviceId: string };
+    await askOptions(browser, page, { nickname: 'Mine', previous: theirs.deviceId });
+    expect((await pendingOf(other.user.userId)).map((d) => d.id)).toEqual([theirs.deviceId]);
+
+    // A ceremony answer that is not one: "Passkey not recognised", nothing verified.
+    const refused = await browser.request(`${server.url}${answer.verifyAction.replace(answer.deviceId, retry.deviceId)}`, {
+      form: { _csrf: csrfToken(page), code: '{"id":"x","response":{}}', makeDefault: '1' },
+    });
+    expect(refused.status).toBe(401);
+    expect(alertOf(refused)).toBe('Passkey not recognised');
+    expect((await devicesOf(db.url, user.userId)).filter((d) => d.kind === 'passkey' && d.verified)).toEqual([]);
+  });
+
+  test('forced enrolment: the same one page; a retry replaces its own try, and the creation request ends once the sign-in moved on', async () => {
+    const user = await accountWithUser(db.url, { mfaRequired: true });
+    const rp = await newRp();
+    const { page, finish } = await rp.start();
+    const choose = await rp.agent.submit(await submitPassword(rp.agent, page, user), '/enrol');
+    const start = await rp.agent.submit(choose, '/enrol/method', { method: 'passkey' });
+    expectKind(start, 'enrol-start');
+    expect(start.html).toMatch(/<button[^>]*data-passkey="add"[^>]*>\s*Create passkey\s*<\/button>/);
+    expect(start.html).toMatch(/<noscript>[\s\S]*Passkeys need JavaScript[\s\S]*<\/noscript>/);
+    const uid = interactionUid(start);
+    const ask = (fields: Record<string, string>) =>
+      rp.agent.request(`${server.url}/interaction/${uid}/enrol/options`, {
+        form: { _csrf: csrfToken(start), method: 'passkey', ...fields },
+        headers: { accept: 'application/json' },
+      });
+
+    const bad = await ask({ nickname: '' });
+    expect(bad.status).toBe(422);
+    expect(JSON.parse(bad.html)).toMatchObject({ error: 'validation_failed', message: 'Enter a passkey name.' });
+    expect((await ask({ nickname: 'Laptop', _csrf: 'forged' })).status).toBe(403);
+    await ask({ nickname: 'First try' });
+    const answer = JSON.parse((await ask({ nickname: 'Laptop' })).html) as { verifyAction: string; options: { challenge: string; rp: { id: string } } };
+    expect(answer.verifyAction).toBe(`/interaction/${uid}/enrol/verify`);
+    expect((await devicesOf(db.url, user.userId)).map((d) => [d.kind, d.nickname, d.verified])).toEqual([['passkey', 'Laptop', false]]);
+
+    const key = new SoftwareAuthenticator({ rpId: answer.options.rp.id, origin: server.url });
+    const done = await rp.agent.request(`${server.url}${answer.verifyAction}`, { form: { _csrf: csrfToken(start), code: key.register(answer.options.challenge) } });
+    const tokens = await finish(await toCallback(rp.agent, done));
+    expect(tokens.claims()).toMatchObject({ acr: 'aal2', amr: ['pwd', 'hwk', 'mfa'] });
+    expect((await devicesOf(db.url, user.userId)).map((d) => [d.kind, d.nickname, d.verified])).toEqual([['passkey', 'Laptop', true]]);
+    // The sign-in is over: no more creation requests from its page.
+    expect((await ask({ nickname: 'Late' })).status).toBeGreaterThanOrEqual(400);
+    expect(await devicesOf(db.url, user.userId)).toHaveLength(1);
+  });
+
+  test('a sign-in older than REAUTH_MAX_AGE gets no creation request: it is sent to sign in again', async () => {
+    const { user, browser } = await userAtAccount();
+    const page = await addPage(browser);
+    await sleep(REAUTH * 1000 + 1500);
+    const late = await askOptions(browser, page, { nickname: 'Late' });
+    expectKind(late, 'login');
+    expect(await pendingOf(user.userId)).toEqual([]);
   });
 });
 

@@ -6,7 +6,8 @@ import { RelyingParty } from '../helpers/relying-party.js';
 import { addTotpDevice, afterPassword, devicesOf, expectAccountPage, openAccount, sleep, verifyDevice } from '../helpers/self-service.js';
 import { startSmtpSink, type ReceivedMail, type SmtpSink } from '../helpers/smtp-sink.js';
 import { clusterSecrets, freePort, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
-import { UserAgent } from '../helpers/user-agent.js';
+import { SoftwareAuthenticator } from '../helpers/software-authenticator.js';
+import { csrfToken, UserAgent } from '../helpers/user-agent.js';
 
 /**
  * Security notices end to end: a real server (MAIL_PROVIDER=smtp) sends to a real SMTP server
@@ -150,6 +151,38 @@ describe('one mail per event, to the verified address', () => {
     expectNotice(mails[5]!, /all sign-in devices were removed/i, forbidden);
     expect(mails[5]!.text).toContain('All multi-factor devices (1) and your recovery codes were removed');
     expect(sink.mails.filter((m) => m.to.includes(user.email))).toHaveLength(6);
+  });
+
+  test('a passkey added and removed on /account: each mail names it as a passkey, by its name', async () => {
+    const user = await newUser();
+    const browser = new UserAgent();
+    const { app } = await openAccount(browser, server.url, user);
+    expect(await mailsTo(user.email, 1)).toHaveLength(1); // the forced enrolment's device
+    const forbidden = [user.password, app!.secret];
+
+    // The one-page add as its script does it: the creation request, the ceremony, the answer.
+    const addPage = await browser.request(`${server.url}/account/devices/new/passkey`);
+    const asked = await browser.request(`${server.url}/account/devices/new/passkey/options`, {
+      form: { _csrf: csrfToken(addPage), nickname: 'Work laptop' },
+      headers: { accept: 'application/json' },
+    });
+    const { deviceId, verifyAction, options } = JSON.parse(asked.html) as { deviceId: string; verifyAction: string; options: { challenge: string } };
+    const key = new SoftwareAuthenticator({ rpId: new URL(server.url).hostname, origin: server.url });
+    forbidden.push(key.id);
+    const verified = await browser.request(`${server.url}${verifyAction}`, { form: { _csrf: csrfToken(addPage), code: key.register(options.challenge) } });
+    expectAccountPage(verified);
+    let mails = await mailsTo(user.email, 2);
+    expect(mails).toHaveLength(2);
+    expectNotice(mails[1]!, /device was added/i, forbidden);
+    expect(mails[1]!.text).toContain('A new multi-factor device, Passkey ("Work laptop"), was added to your account.');
+    expect(mails[1]!.raw).not.toMatch(/SMS|PIN|Mobile Passcode/);
+
+    const manage = await browser.request(`${server.url}/account/devices/${deviceId}`);
+    expectAccountPage(await browser.submit(manage, `/account/devices/${deviceId}/remove`));
+    mails = await mailsTo(user.email, 3);
+    expect(mails).toHaveLength(3);
+    expectNotice(mails[2]!, /device was removed/i, forbidden);
+    expect(mails[2]!.text).toContain('The multi-factor device Passkey ("Work laptop") was removed from your account.');
   });
 
   test('account locked: one mail, even when the failing codes race past the limit', async () => {

@@ -496,6 +496,7 @@ const TABLES: Record<string, string> = {
   signing_keys: "SELECT kid AS k, to_jsonb(t) - 'created_at' AS v FROM signing_keys t",
   email_changes: "SELECT user_id::text AS k, to_jsonb(t) - 'created_at' AS v FROM email_changes t",
   password_resets: "SELECT user_id::text AS k, to_jsonb(t) - 'created_at' AS v FROM password_resets t",
+  mfa_disable_requests: 'SELECT id::text AS k, to_jsonb(t) AS v FROM mfa_disable_requests t',
 };
 
 export interface Allowance {

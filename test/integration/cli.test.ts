@@ -277,9 +277,14 @@ describe('twofold CLI, good input', () => {
     } = await pool.query<{ id: string }>("UPDATE users SET failed_mfa_attempts = 3 WHERE username = 'carol' RETURNING id");
     await pool.query("INSERT INTO mfa_devices (user_id, kind, sealed_secret, verified_at, is_default) VALUES ($1, 'totp', 'sealed', now(), true)", [user!.id]);
     await pool.query("INSERT INTO mfa_devices (user_id, kind, phone_e164) VALUES ($1, 'sms', '+447700900123')", [user!.id]);
+    await pool.query("INSERT INTO mfa_devices (user_id, kind, nickname, credential_id, config, verified_at) VALUES ($1, 'passkey', 'Work laptop', 'cred-1', '{}', now())", [
+      user!.id,
+    ]);
     const run = await cli(['user', 'reset-mfa', 'Carol']);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/removed 2 devices/);
+    // Each device by its kind's own words: a passkey by its name, a number only masked.
+    expect(run.stdout).toMatch(/removed 3 devices \(Mobile Passcode, Passkey \("Work laptop"\), SMS \(•••• 0123\)\)/u);
+    expect(run.stdout).not.toContain('7700900');
     const devices = await pool.query('SELECT count(*)::int AS n FROM mfa_devices WHERE user_id = $1', [user!.id]);
     expect(devices.rows[0].n).toBe(0);
     const { rows } = await pool.query('SELECT failed_mfa_attempts, sessions_valid_after FROM users WHERE id = $1', [user!.id]);
@@ -289,13 +294,73 @@ describe('twofold CLI, good input', () => {
     expect(types.rows.map((r) => r.type)).toEqual(expect.arrayContaining(['mfa.reset', 'sessions.revoked']));
 
     const json = await cliJson(['user', 'reset-mfa', String(user!.id)]);
-    expect(json.body).toMatchObject({ userId: user!.id, username: 'carol', devicesRemoved: 0, sessionsEnded: true });
+    expect(json.body).toMatchObject({ userId: user!.id, username: 'carol', devicesRemoved: 0, removedDevices: [], sessionsEnded: true });
+    await pool.query("INSERT INTO mfa_devices (user_id, kind, nickname, credential_id, config, verified_at) VALUES ($1, 'passkey', 'Key', 'cred-2', '{}', now())", [user!.id]);
+    const again = await cliJson(['user', 'reset-mfa', 'carol']);
+    expect(again.body).toMatchObject({ devicesRemoved: 1, removedDevices: [{ kind: 'passkey', name: 'Passkey ("Key")' }] });
+  });
+
+  it("support requests, approve and reject: the queue, a decision once, never by the requester's account or a non-support user", async () => {
+    await cliJson(['account', 'create', '--name', 'Kiosk Co']);
+    await cliJson(['account', 'create', '--name', 'Helpdesk']);
+    const admin = await cliJson(['user', 'create', '--account', 'Kiosk Co', '--username', 'kiosk-admin', '--role', 'admin']);
+    await cliJson(['user', 'create', '--account', 'Kiosk Co', '--username', 'kiosk-helper', '--support']);
+    const helper = await cliJson(['user', 'create', '--account', 'Helpdesk', '--username', 'helper', '--support']);
+    const kiosk = await pool.query<{ id: string }>("SELECT id FROM accounts WHERE name = 'Kiosk Co'");
+    const filed = await pool.query<{ id: string }>('INSERT INTO mfa_disable_requests (account_id, requested_by, reason) VALUES ($1, $2, $3) RETURNING id', [
+      kiosk.rows[0]!.id,
+      admin.body.userId,
+      'Kiosk terminals\nhave no phones.',
+    ]);
+    const id = filed.rows[0]!.id;
+
+    const listed = await cli(['support', 'requests']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(`${id}  pending`);
+    expect(listed.stdout).toContain('account "Kiosk Co"  by kiosk-admin: Kiosk terminals have no phones.');
+    const pending = await cliJson(['support', 'requests', '--status', 'pending']);
+    expect(pending.body.requests).toEqual([
+      expect.objectContaining({ id, status: 'pending', accountName: 'Kiosk Co', requesterUsername: 'kiosk-admin', reason: 'Kiosk terminals\nhave no phones.' }),
+    ]);
+    expect((await cliJson(['support', 'requests', '--status', 'approved'])).body).toEqual({ requests: [] });
+
+    const byAdmin = await cliJson(['support', 'approve', id, '--as', 'kiosk-admin']);
+    expect(byAdmin).toMatchObject({ code: 1, body: { error: 'support_required' } });
+    const byMember = await cliJson(['support', 'approve', id, '--as', 'kiosk-helper']);
+    expect(byMember).toMatchObject({ code: 1, body: { error: 'self_approval' } });
+
+    const approved = await cliJson(['support', 'approve', id, '--as', 'helper', '--note', 'Approved for kiosks.']);
+    expect(approved.code).toBe(0);
+    expect(approved.body).toMatchObject({ id, status: 'approved', decidedBy: helper.body.userId, note: 'Approved for kiosks.', requestedBy: admin.body.userId });
+    const account = await pool.query('SELECT mfa_required, mfa_policy_updated_by FROM accounts WHERE id = $1', [kiosk.rows[0]!.id]);
+    expect(account.rows[0]).toEqual({ mfa_required: false, mfa_policy_updated_by: helper.body.userId });
+    const types = await pool.query('SELECT type FROM audit_events WHERE account_id = $1 ORDER BY id', [kiosk.rows[0]!.id]);
+    expect(types.rows.map((r) => r.type)).toEqual(expect.arrayContaining(['policy.disable_approved', 'policy.changed']));
+
+    const again = await cli(['support', 'reject', id, '--as', 'helper']);
+    expectOneLineError(again, 1);
+    expect(again.stderr).toMatch(/already been decided/);
+    const text = await cli(['support', 'requests', '--status', 'approved']);
+    expect(text.stdout).toContain(`${id}  approved`);
   });
 
   it('help lists every command', async () => {
     const run = await cli(['--help']);
     expect(run.code).toBe(0);
-    for (const command of ['serve', 'migrate', 'account create', 'account set-mfa-required', 'user create', 'user unlock', 'user reset-mfa', 'user set-email', 'client create']) {
+    for (const command of [
+      'serve',
+      'migrate',
+      'account create',
+      'account set-mfa-required',
+      'user create',
+      'user unlock',
+      'user reset-mfa',
+      'user set-email',
+      'client create',
+      'support requests',
+      'support approve',
+      'support reject',
+    ]) {
       expect(run.stdout).toContain(`twofold ${command}`);
     }
     const sub = await cli(['user', 'create', '--help']);
@@ -334,6 +399,15 @@ describe('twofold CLI, bad input: one line on stderr, non-zero exit, no stack tr
     ['--public with --secret', ['client', 'create', '--client-id', 'bad', '--redirect-uri', 'https://x.example/cb', '--public', '--secret', 'x'], 2, /--public and --secret/],
     ['missing --redirect-uri', ['client', 'create', '--client-id', 'bad'], 2, /missing --redirect-uri/],
     ['a repeated single-valued flag', ['account', 'create', '--name', 'A', '--name', 'B'], 2, /--name is given more than once/],
+    ['an unknown request status', ['support', 'requests', '--status', 'open'], 2, /--status must be one of: pending, approved, rejected/],
+    ['approve without --as', ['support', 'approve', '00000000-0000-4000-8000-000000000000'], 2, /missing --as/],
+    ['approve without the request', ['support', 'approve', '--as', 'helper'], 2, /missing REQUEST_ID/],
+    ['approve an unknown request', ['support', 'approve', '00000000-0000-4000-8000-000000000000', '--as', 'helper'], 1, /No such request/],
+    ['approve a malformed request id', ['support', 'approve', 'not-an-id', '--as', 'helper'], 1, /No such request/],
+    ['approve as an unknown user', ['support', 'approve', '00000000-0000-4000-8000-000000000000', '--as', 'nobody'], 1, /No user "nobody"/],
+    ['approve as a user without the support flag', ['support', 'approve', '00000000-0000-4000-8000-000000000000', '--as', 'bob'], 1, /Only support/],
+    ['reject with an overlong note', ['support', 'reject', '00000000-0000-4000-8000-000000000000', '--as', 'helper', '--note', 'x'.repeat(1001)], 2, /at most 1000 characters/],
+    ['reject with a control character in the note', ['support', 'reject', '00000000-0000-4000-8000-000000000000', '--as', 'helper', '--note', 'a\u0007b'], 2, /cannot be shown/],
   ];
 
   // One object per row: a row shorter than the callback's parameter list would make Jest pass `done`.

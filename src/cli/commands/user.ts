@@ -83,10 +83,13 @@ export const userResetMfaCommand: Command = {
   summary: "account recovery: remove the user's MFA devices and recovery codes, and sign the user out everywhere",
   async run(args, ctx) {
     const { positionals } = parseCommandArgs(this.name, args, {}, ['username']);
-    const { user, devicesRemoved } = await ctx.withServices((s) => new AccountAdmin(s.data, s.audit, s.notices).resetMfa(positionals.username!));
+    const { user, devicesRemoved, removed } = await ctx.withServices((s) => new AccountAdmin(s.data, s.audit, s.notices).resetMfa(positionals.username!));
+    const which = removed.length > 0 ? ` (${removed.map((d) => d.name).join(', ')})` : '';
     return {
-      json: { userId: user.id, username: user.username, devicesRemoved, sessionsEnded: true },
-      text: [`Reset MFA for "${user.username}" (${user.id}): removed ${devicesRemoved} device${devicesRemoved === 1 ? '' : 's'}; every session of the user has been signed out.`],
+      json: { userId: user.id, username: user.username, devicesRemoved, removedDevices: removed, sessionsEnded: true },
+      text: [
+        `Reset MFA for "${user.username}" (${user.id}): removed ${devicesRemoved} device${devicesRemoved === 1 ? '' : 's'}${which}; every session of the user has been signed out.`,
+      ],
     };
   },
 };

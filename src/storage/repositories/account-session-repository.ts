@@ -9,6 +9,8 @@ export interface AccountSession {
   idToken: string;
   /** Seconds; the session is dead when the user's sign-out mark is later than this. */
   validFrom: number;
+  /** uid of the browser's session at Twofold it was made through; it ends with that one. */
+  browserSessionUid?: string;
 }
 
 export class AccountSessionRepository {

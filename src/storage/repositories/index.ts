@@ -4,6 +4,7 @@ import { AccountsRepository } from './accounts-repository.js';
 import { AuditRepository } from './audit-repository.js';
 import { ClientsRepository } from './clients-repository.js';
 import { DevicesRepository } from './devices-repository.js';
+import { DisableRequestsRepository } from './disable-requests-repository.js';
 import { PasswordResetsRepository } from './password-resets-repository.js';
 import { EmailChangesRepository } from './email-changes-repository.js';
 import { RecoveryCodesRepository } from './recovery-codes-repository.js';
@@ -20,6 +21,7 @@ export interface Repositories {
   audit: AuditRepository;
   passwordResets: PasswordResetsRepository;
   emailChanges: EmailChangesRepository;
+  disableRequests: DisableRequestsRepository;
 }
 
 export interface DataStoreOptions {
@@ -43,6 +45,7 @@ function bind(db: Queryable, options: DataStoreOptions, pool?: pg.Pool): Reposit
     audit: new AuditRepository(db),
     passwordResets: new PasswordResetsRepository(db),
     emailChanges: new EmailChangesRepository(db),
+    disableRequests: new DisableRequestsRepository(db),
   };
 }
 

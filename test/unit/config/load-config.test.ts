@@ -187,6 +187,35 @@ describe('loadConfig', () => {
     for (const bad of ['evil.example/path', 'http://evil.example', 'a b', 'evil.example:port', ',']) expect(names(problems({ ALLOWED_HOSTS: bad }))).toEqual(['ALLOWED_HOSTS']);
   });
 
+  it("WEBAUTHN_RP_ID: ISSUER's host by default; set, it must be that host or a domain the host belongs to", () => {
+    expect(loadConfig({ DATA_DIR: dataDir, ISSUER: 'https://ID.example.com/t' }).webauthn).toEqual({ rpId: 'id.example.com', rpName: 'Twofold', origin: 'https://id.example.com' });
+    expect(loadConfig({ DATA_DIR: dataDir, ISSUER: 'http://127.0.0.1:4000' }).webauthn.rpId).toBe('127.0.0.1');
+    for (const [issuer, rpId] of [
+      ['https://id.example.com', 'id.example.com'],
+      ['https://id.example.com', 'example.com'],
+      ['https://a.b.example.co.uk:8443', 'example.co.uk'],
+      ['http://127.0.0.1:4000', '127.0.0.1'],
+      ['http://localhost:3000', 'localhost'],
+    ] as const) {
+      expect(loadConfig({ DATA_DIR: dataDir, ISSUER: issuer, WEBAUTHN_RP_ID: rpId }).webauthn.rpId).toBe(rpId);
+    }
+    for (const [issuer, rpId] of [
+      ['https://id.example.com', 'other.com'],
+      ['https://id.example.com', 'xample.com'], // a suffix of the text, not of the labels
+      ['https://id.example.com', 'login.id.example.com'], // a sub-domain of the host
+      ['https://id.example.com', 'com'], // a top-level domain is not registrable
+      ['http://127.0.0.1:4000', '0.0.1'], // an IP address has no parent domain
+      ['http://127.0.0.1:4000', '127.0.0.2'],
+      ['http://localhost:3000', 'example.com'],
+    ] as const) {
+      const lines = problems({ ISSUER: issuer, WEBAUTHN_RP_ID: rpId });
+      expect(lines).toEqual(["WEBAUTHN_RP_ID: must be ISSUER's host or a domain it belongs to (an IP address only itself)"]);
+      expect(lines.join('\n')).not.toContain(rpId); // the value itself is never quoted
+    }
+    // Without ISSUER the host is localhost: a domain elsewhere is refused by name.
+    expect(names(problems({ WEBAUTHN_RP_ID: 'example.com' }))).toEqual(['WEBAUTHN_RP_ID']);
+  });
+
   it('requires the secrets and an explicit SMS provider in production', () => {
     const lines = problems({ NODE_ENV: 'production' });
     expect(lines.sort()).toEqual([

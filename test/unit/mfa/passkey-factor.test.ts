@@ -114,6 +114,23 @@ describe('passkey factor (WebAuthn verification)', () => {
     expect(options.rp).toEqual({ id: 'localhost', name: 'Twofold' });
   });
 
+  it('the one-page creation request: only for the flow that began the device, the last one asked for counts', async () => {
+    const s = setup();
+    const authenticator = new SoftwareAuthenticator({ rpId: RP.rpId, origin: RP.origin });
+    const device = await s.factor.beginEnrolment(userA, { nickname: 'Laptop' }, ctxOf('flow-1'));
+    await expect(s.factor.enrolmentOptions(userA, device, ctxOf('flow-other'))).rejects.toMatchObject({ code: 'not_found' });
+    const first = (await s.factor.enrolmentOptions(userA, device, ctxOf('flow-1'))) as { challenge: string };
+    const second = (await s.factor.enrolmentOptions(userA, device, ctxOf('flow-1'))) as { challenge: string; user: { name: string } };
+    expect(second.user.name).toBe('alice');
+    expect(second.challenge).not.toBe(first.challenge);
+    expect(await s.factor.confirmEnrolment(userA, device, authenticator.register(first.challenge), ctxOf('flow-1'))).toBe(false);
+    const third = (await s.factor.enrolmentOptions(userA, device, ctxOf('flow-1'))) as { challenge: string };
+    expect(await s.factor.confirmEnrolment(userA, device, authenticator.register(third.challenge), ctxOf('flow-1'))).toBe(true);
+    s.devices.verify(device.id);
+    // A verified device gets no new creation request.
+    await expect(s.factor.enrolmentOptions(userA, s.devices.rows[0]!, ctxOf('flow-1'))).rejects.toMatchObject({ code: 'not_found' });
+  });
+
   it('a challenge is single use: the same assertion replayed is refused', async () => {
     const s = setup();
     const { device, authenticator } = await enrol(s, userA, 'flow-1');

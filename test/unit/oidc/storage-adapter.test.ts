@@ -1,40 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { MemoryStore } from '../../../src/storage/memory-store.js';
 import { RedisStore } from '../../../src/storage/redis-store.js';
 import { createAdapterClass, type OidcAdapterClass } from '../../../src/oidc/storage-adapter.js';
-
-type Store = RedisStore | MemoryStore;
-
-/** Each factory returns a fresh store and a cleanup that removes everything it wrote. */
-const factories: [string, () => { store: Store; cleanup: () => Promise<void> }][] = [
-  [
-    'RedisStore',
-    () => {
-      const prefix = `test:${randomBytes(6).toString('hex')}:`;
-      const store = new RedisStore(new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 2 }), prefix);
-      const cleanup = async () => {
-        const keys = await store.redis.keys(`${prefix}*`);
-        if (keys.length) await store.redis.del(...keys);
-        await store.close();
-      };
-      return { store, cleanup };
-    },
-  ],
-  [
-    'MemoryStore',
-    () => {
-      const store = new MemoryStore();
-      return { store, cleanup: () => store.close() };
-    },
-  ],
-];
+import { storeFactories, type Store } from '../../helpers/ephemeral-stores.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const id = () => randomBytes(8).toString('hex');
 
-describe.each(factories)('storage contract: %s', (_name, factory) => {
+describe.each(storeFactories)('storage contract: %s', (_name, factory) => {
   let store: Store;
   let cleanup: () => Promise<void>;
   let Adapter: OidcAdapterClass;

@@ -26,6 +26,7 @@ export const passkeyFactor: FactorModule<'passkey', 'hwk' | 'swk'> = {
     return name ? `Passkey ("${name.slice(0, 64)}")` : 'Passkey';
   },
   adminView: (d) => ({ nickname: d.nickname, phoneLast4: null }),
+  adminName: (v) => v.nickname ?? 'Passkey',
   create: (deps) =>
     new PasskeyFactor({
       devices: deps.data.devices,

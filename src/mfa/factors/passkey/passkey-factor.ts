@@ -88,6 +88,12 @@ export class PasskeyFactor implements MfaFactor {
   /** Fresh registration options for this flow; another flow's device must be taken over first. */
   async describeEnrolment(user: User, device: Device, ctx: FactorContext): Promise<PasskeyEnrolmentView> {
     if (device.verifiedAt || device.enrolmentBinding !== enrolmentBindingOf(ctx)) return { kind: 'passkey', renewable: true };
+    return { kind: 'passkey', options: JSON.stringify(await this.enrolmentOptions(user, device, ctx)) };
+  }
+
+  /** A creation request for the device, its challenge kept for this flow (the last one asked for counts). */
+  async enrolmentOptions(user: User, device: Device, ctx: FactorContext): Promise<Record<string, unknown>> {
+    if (device.verifiedAt || device.enrolmentBinding !== enrolmentBindingOf(ctx)) throw new AppError('not_found', 'That device was not found.');
     const options = await generateRegistrationOptions({
       rpName: this.deps.rp.rpName,
       rpID: this.deps.rp.rpId,
@@ -98,7 +104,7 @@ export class PasskeyFactor implements MfaFactor {
       authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
     });
     await this.deps.challenges.put('register', ctx.flowId, { challenge: options.challenge, deviceId: device.id });
-    return { kind: 'passkey', options: JSON.stringify(options) };
+    return options as unknown as Record<string, unknown>;
   }
 
   async renewEnrolment(user: User, device: Device, ctx: FactorContext): Promise<void> {

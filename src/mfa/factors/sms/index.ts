@@ -26,6 +26,7 @@ export const smsFactor: FactorModule<'sms', 'sms'> = {
   signInLabel: (d) => `SMS: •••• ${last4(d.phoneE164) ?? ''}`,
   noticeName: (d) => (d.phoneE164 ? `SMS (${maskPhone(d.phoneE164)})` : 'SMS'),
   adminView: (d) => ({ nickname: d.nickname, phoneLast4: last4(d.phoneE164) }),
+  adminName: (v) => `•••• ${v.phoneLast4 ?? ''}`,
   create: (deps) =>
     new SmsFactor({
       devices: deps.data.devices,

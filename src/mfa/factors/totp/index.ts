@@ -21,5 +21,6 @@ export const totpFactor: FactorModule<'totp', 'otp'> = {
     return name ? `Mobile Passcode ("${name.slice(0, 64)}")` : 'Mobile Passcode';
   },
   adminView: (d) => ({ nickname: d.nickname, phoneLast4: null }),
+  adminName: (v) => v.nickname ?? 'Authenticator app',
   create: (deps) => new TotpFactor(deps.data.devices, deps.box, deps.config.totpIssuer, deps.pendingLimits),
 };

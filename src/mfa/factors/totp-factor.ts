@@ -1,1 +1,0 @@
-export * from './totp/totp-factor.js';
