@@ -423,3 +423,35 @@ describe('Reset MFA', () => {
     }
   });
 });
+
+describe('the demo', () => {
+  test('has a support user in an account of its own, whose password is printed once and signs in to /support', async () => {
+    const demoDb = await createTestDatabase('twofold_e2e_support_demo');
+    const demo = await startTwofold({ DATABASE_URL: demoDb.url, REDIS_URL, ...secrets, DEMO: 'true' });
+    try {
+      const line = demo
+        .output()
+        .split('\n')
+        .find((l) => l.trim().startsWith('support@example.com'));
+      const password = line?.trim().split(/\s+/)[1];
+      expect(password).toBeDefined();
+      const [row] = await sql<{ is_support: boolean; name: string }>(
+        demoDb.url,
+        "SELECT u.is_support, a.name FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.username = 'support@example.com'",
+      );
+      expect(row).toEqual({ is_support: true, name: 'Example Support' });
+      const { page } = await openAccount(new UserAgent(), demo.url, { username: 'support@example.com', password: password! }, { path: '/support' });
+      expect(page.html).toContain('<label for="q">Find user</label>');
+    } finally {
+      await demo.stop();
+    }
+    // A second start prints no password.
+    const again = await startTwofold({ DATABASE_URL: demoDb.url, REDIS_URL, ...secrets, DEMO: 'true' });
+    try {
+      expect(again.output()).not.toContain('support@example.com');
+    } finally {
+      await again.stop();
+      await demoDb.drop();
+    }
+  });
+});
