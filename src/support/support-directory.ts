@@ -39,10 +39,16 @@ export class SupportDirectory {
     return { users: rows.slice(0, SEARCH_PAGE_SIZE), page, hasMore: rows.length > SEARCH_PAGE_SIZE };
   }
 
-  async user(userId: string): Promise<SupportUserView> {
+  async userById(userId: string): Promise<User> {
     const user = isUuid(userId) ? await this.data.users.findById(userId) : undefined;
-    const account = user ? await this.data.accounts.findById(user.accountId) : undefined;
-    if (!user || !account) throw new AppError('not_found', 'No such user.');
+    if (!user) throw new AppError('not_found', 'No such user.');
+    return user;
+  }
+
+  async user(userId: string): Promise<SupportUserView> {
+    const user = await this.userById(userId);
+    const account = await this.data.accounts.findById(user.accountId);
+    if (!account) throw new AppError('not_found', 'No such user.');
     const [devices, recoveryCodesLeft, lastSignIn, events] = await Promise.all([
       this.data.devices.listForUser(user.id),
       this.data.recoveryCodes.countUnused(user.id),

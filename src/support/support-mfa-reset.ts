@@ -51,7 +51,7 @@ export class SupportMfaReset {
     return crypto.createHmac('sha256', this.key).update(`${userId}\0${code}`).digest('hex');
   }
 
-  async target(userId: string): Promise<User> {
+  private async target(userId: string): Promise<User> {
     const user = await this.deps.data.users.findById(userId);
     if (!user) throw new AppError('not_found', 'No such user.');
     return user;

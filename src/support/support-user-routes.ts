@@ -77,7 +77,7 @@ export function supportUserRoutes(guards: SupportGuards, deps: { directory: Supp
   router.get('/users/:userId', ...viewer, async (ctx) => userPage(ctx));
 
   router.post('/users/:userId/unlock', form(emptyForm), ...actor(userPath), async (ctx) => {
-    const user = await reset.target(ctx.params.userId ?? '');
+    const user = await directory.userById(ctx.params.userId ?? '');
     await admin.unlock(user.id, signedOf(ctx).user.id, requestOrigin(ctx));
     ctx.status = 303;
     ctx.redirect(`${userPath(ctx)}?done=unlocked`);
@@ -99,9 +99,8 @@ export function supportUserRoutes(guards: SupportGuards, deps: { directory: Supp
   router.get('/users/:userId/reset-mfa', ...viewer, async (ctx) => resetPage(ctx));
 
   router.post('/users/:userId/reset-mfa/code', form(emptyForm), ...actor(resetPath), async (ctx) => {
-    const user = await reset.target(ctx.params.userId ?? '');
     try {
-      await reset.sendCode(signedOf(ctx).user, user.id, requestOrigin(ctx));
+      await reset.sendCode(signedOf(ctx).user, ctx.params.userId ?? '', requestOrigin(ctx));
     } catch (err) {
       if (!isAppError(err) || err.status >= 500 || err.code === 'not_found') throw err;
       if (err.details.retryAfterSeconds) ctx.set('Retry-After', String(err.details.retryAfterSeconds));
@@ -113,9 +112,8 @@ export function supportUserRoutes(guards: SupportGuards, deps: { directory: Supp
 
   router.post('/users/:userId/reset-mfa', form(resetForm), ...actor(resetPath), async (ctx) => {
     const posted = formOf(ctx, resetForm);
-    const user = await reset.target(ctx.params.userId ?? '');
     try {
-      await reset.confirm(signedOf(ctx).user, user.id, posted, requestOrigin(ctx));
+      await reset.confirm(signedOf(ctx).user, ctx.params.userId ?? '', posted, requestOrigin(ctx));
     } catch (err) {
       if (!isAppError(err) || err.status >= 500 || err.code === 'not_found') throw err;
       return resetPage(ctx, { error: err.message, reason: posted.reason }, err.status);

@@ -5,7 +5,7 @@ import { accountWithUser, type Fixture } from '../helpers/provision.js';
 import { alertOf, devicesOf, openAccount, pathOf, postAccount, sleep } from '../helpers/self-service.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
-import { UserAgent, type Page } from '../helpers/user-agent.js';
+import { csrfToken, UserAgent, type Page } from '../helpers/user-agent.js';
 
 /**
  * The support console (/support): only support staff signed in with MFA; Find user across
@@ -147,7 +147,8 @@ describe('who may use /support', () => {
       for (const path of ['/support', `/support?q=${victim.username}`, `/support/users/${victim.userId}`, `/support/users/${victim.userId}/reset-mfa`]) {
         const res = await agent.request(`${server.url}${path}`);
         expect([path, res.status]).toEqual([path, 403]);
-        expect(res.html).not.toContain(victim.username);
+        // (The page may repeat the address asked for; only the server knows the email.)
+        expect(res.html).not.toContain(victim.email!);
       }
       for (const [path, fields] of [
         [`/support/users/${victim.userId}/unlock`, {}],
@@ -320,6 +321,17 @@ describe('Reset MFA', () => {
     expect(await devicesOf(db.url, user.userId)).toHaveLength(0);
   });
 
+  test('at most 5 codes an hour to one user: the 6th send is refused and mails nothing', async () => {
+    const user = await target();
+    for (let i = 1; i <= 5; i++) await sendCode(user.userId, user.email!);
+    const sixth = await postAccount(supportAgent, await resetPage(user.userId), `/support/users/${user.userId}/reset-mfa/code`);
+    expect(sixth.status).toBe(429);
+    expect(alertOf(sixth)).toBe('Too many verification codes were sent to this user. Try again later.');
+    await sleep(500);
+    expect(codeMailsTo(user.email!)).toHaveLength(5);
+    expect(await auditOf(user.userId, 'support.code_sent')).toHaveLength(5);
+  });
+
   test("user A's code is refused for user B", async () => {
     const a = await target();
     const b = await target();
@@ -368,15 +380,17 @@ describe('Reset MFA', () => {
     expect(await devicesOf(db.url, user.userId)).toHaveLength(0);
   });
 
-  test('an expired code is refused', async () => {
-    // A server of its own (its own database: the first-party clients follow each server's issuer) with 1-second codes.
+  test('an expired code is refused; an action after REAUTH_MAX_AGE asks for a new sign-in first', async () => {
+    // A server of its own (its own database: the first-party clients follow each server's issuer)
+    // with 1-second codes and an 8-second window for actions.
     const shortDb = await createTestDatabase('twofold_e2e_support_ttl');
-    const short = await startTwofold({ DATABASE_URL: shortDb.url, REDIS_URL, ...secrets, MAIL_PROVIDER: 'smtp', SMTP_URL: sink.url, SUPPORT_CODE_TTL: '1' });
+    const short = await startTwofold({ DATABASE_URL: shortDb.url, REDIS_URL, ...secrets, MAIL_PROVIDER: 'smtp', SMTP_URL: sink.url, SUPPORT_CODE_TTL: '1', REAUTH_MAX_AGE: '8' });
     try {
       const email = `${unique('late')}@example.test`;
       const user = await accountWithUser(shortDb.url, { mfaRequired: true, email });
       await openAccount(new UserAgent(), short.url, user);
       const agent = new UserAgent();
+      const signedInAt = Date.now();
       await openAccount(agent, short.url, await accountWithUser(shortDb.url, { mfaRequired: true, support: true }), { path: '/support' });
       const page = await agent.request(`${short.url}/support/users/${user.userId}/reset-mfa`);
       expect((await postAccount(agent, page, `/support/users/${user.userId}/reset-mfa/code`)).status).toBe(200);
@@ -386,9 +400,58 @@ describe('Reset MFA', () => {
       expect(late.status).toBe(401);
       expect(alertOf(late)).toBe('There is no valid verification code: send a new one.');
       expect(await devicesOf(shortDb.url, user.userId)).toHaveLength(1);
+
+      // Past the window: Unlock sends the browser to sign in again (password and MFA), and the user stays locked.
+      await sql(shortDb.url, "UPDATE users SET locked_at = now(), locked_reason = 'test' WHERE id = $1", [user.userId]);
+      await sleep(Math.max(0, signedInAt + 9_000 - Date.now()));
+      const unlock = await fetch(`${short.url}/support/users/${user.userId}/unlock`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie: agent.cookiesFor(`${short.url}/support/users/${user.userId}/unlock`), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: csrfToken(page) }),
+      });
+      expect(unlock.status).toBe(303);
+      const to = new URL(unlock.headers.get('location')!);
+      expect(to.pathname).toBe('/auth');
+      expect(to.searchParams.get('max_age')).toBe('0');
+      expect(to.searchParams.get('acr_values')).toBe('aal2');
+      const [row] = await sql<{ locked_at: Date | null }>(shortDb.url, 'SELECT locked_at FROM users WHERE id = $1', [user.userId]);
+      expect(row!.locked_at).not.toBeNull();
     } finally {
       await short.stop();
       await shortDb.drop();
+    }
+  });
+});
+
+describe('the demo', () => {
+  test('has a support user in an account of its own, whose password is printed once and signs in to /support', async () => {
+    const demoDb = await createTestDatabase('twofold_e2e_support_demo');
+    const demo = await startTwofold({ DATABASE_URL: demoDb.url, REDIS_URL, ...secrets, DEMO: 'true' });
+    try {
+      const line = demo
+        .output()
+        .split('\n')
+        .find((l) => l.trim().startsWith('support@example.com'));
+      const password = line?.trim().split(/\s+/)[1];
+      expect(password).toBeDefined();
+      const [row] = await sql<{ is_support: boolean; name: string }>(
+        demoDb.url,
+        "SELECT u.is_support, a.name FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.username = 'support@example.com'",
+      );
+      expect(row).toEqual({ is_support: true, name: 'Example Support' });
+      const { page } = await openAccount(new UserAgent(), demo.url, { username: 'support@example.com', password: password! }, { path: '/support' });
+      expect(page.html).toContain('<label for="q">Find user</label>');
+    } finally {
+      await demo.stop();
+    }
+    // A second start prints no password.
+    const again = await startTwofold({ DATABASE_URL: demoDb.url, REDIS_URL, ...secrets, DEMO: 'true' });
+    try {
+      expect(again.output()).not.toContain('support@example.com');
+    } finally {
+      await again.stop();
+      await demoDb.drop();
     }
   });
 });
