@@ -110,7 +110,16 @@ export function createApp({
   provider.use(under(['/metrics'], new Router().get('/metrics', metrics.handler(config.metricsToken)).routes()));
 
   const mayHoldResourceScope = async (userId: string, scope: string) => scope === ADMIN_SCOPE && mayAdminister(await data.users.findById(userId));
-  const interactions = interactionRoutes({ provider, flow, verifyCsrf: csrf.verify, csrfMiddleware: csrf.bound(interactionCsrfBinding), mayHoldResourceScope, viewExtras });
+  const rememberLanguage = async (userId: string, tag: string) => void (await data.users.setLocale(userId, tag));
+  const interactions = interactionRoutes({
+    provider,
+    flow,
+    verifyCsrf: csrf.verify,
+    csrfMiddleware: csrf.bound(interactionCsrfBinding),
+    mayHoldResourceScope,
+    rememberLanguage,
+    viewExtras,
+  });
   provider.use(under(['/interaction'], interactions.routes()));
   provider.use(under(['/interaction'], interactions.allowedMethods()));
 

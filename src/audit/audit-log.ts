@@ -43,6 +43,8 @@ export type AuditEventType =
 export interface RequestOrigin {
   ip: string | null;
   userAgent: string | null;
+  /** The language of the page the request came from (chosen: by ui_locales or the picker, not guessed). */
+  language?: { tag: string; chosen: boolean };
 }
 
 /**

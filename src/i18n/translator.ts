@@ -10,6 +10,9 @@ export interface Message {
   values?: MessageValues;
 }
 
+/** A message for an optional key (a factor's optional words). */
+export const messageOf = (key: MessageKey | undefined): Message | undefined => (key ? { key } : undefined);
+
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
 

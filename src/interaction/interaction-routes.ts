@@ -5,7 +5,7 @@ import { AppError, isAppError } from '../http/app-error.js';
 import { toAppError } from '../http/error-handler.js';
 import { readForm } from '../http/form-body.js';
 import { requestOrigin } from '../http/request-origin.js';
-import { pageLanguage, pageLocalsOf } from '../http/page-language.js';
+import { languageOfRequest, pageLanguage, pageLocalsOf } from '../http/page-language.js';
 import { renderPage } from '../http/views.js';
 import { factorChoices, factorOf, isDeviceKind } from '../mfa/factors/index.js';
 import type { SignInFlow, SignInStep } from '../mfa/sign-in-flow.js';
@@ -21,6 +21,8 @@ export interface InteractionDeps {
   csrfMiddleware: (ctx: Context, next: () => Promise<void>) => Promise<void>;
   /** Whether the user may hold a resource scope (the admin scope: admins and support). */
   mayHoldResourceScope: (userId: string, scope: string) => Promise<boolean>;
+  /** Keeps the language a user chose (ui_locales or the picker) for mails and SMS sent later. */
+  rememberLanguage: (userId: string, tag: string) => Promise<void>;
   /** Extra locals a factor's pages need (country list for SMS). */
   viewExtras?: () => Record<string, unknown>;
 }
@@ -45,7 +47,7 @@ const STEP_STATUS: Partial<Record<SignInStep['kind'], number>> = { locked: 423 }
  * Hosted sign-in pages for /interaction/:uid. Thin: read the form, call the sign-in flow,
  * render the step it returns or hand the result back to oidc-provider.
  */
-export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, mayHoldResourceScope, viewExtras }: InteractionDeps): Router {
+export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, mayHoldResourceScope, rememberLanguage, viewExtras }: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   router.use(csrfMiddleware);
 
@@ -74,6 +76,8 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
 
   async function show(ctx: Context, step: SignInStep, status = 200): Promise<void> {
     if (step.kind === 'complete') {
+      const language = languageOfRequest(ctx);
+      if (language?.chosen) await rememberLanguage(step.login.accountId, language.tag);
       const returnTo = await provider.interactionResult(ctx.req, ctx.res, { login: { ...step.login, remember: true } }, { mergeWithLastSubmission: false });
       ctx.status = 303;
       ctx.redirect(returnTo);
@@ -148,7 +152,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     if (!isDeviceKind(ctx.params.kind)) throw new AppError('not_found', 'Unknown sign-in method.');
     const step = await flow.signInWithFactor(d.uid, ctx.params.kind, form.code, requestOrigin(ctx), requestsPhr(d.params.acr_values));
     if (step) return show(ctx, step);
-    return loginPage(ctx, d, { error: factorOf(ctx.params.kind).invalidChallengeCode ?? 'Sign-in not recognised' }, 401);
+    return loginPage(ctx, d, { error: { key: factorOf(ctx.params.kind).invalidChallengeCode ?? 'mfa.signInNotRecognised' } }, 401);
   });
 
   router.post('/mfa', async (ctx) => {

@@ -7,6 +7,7 @@ import type { Config } from '../config/config-schema.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Logger } from '../logger.js';
 import type { EphemeralStore } from '../storage/ephemeral-store.js';
+import type { MessageKey } from '../i18n/catalogues/en.js';
 import type { DataStore } from '../storage/repositories/index.js';
 
 /** Where a challenge or enrolment happens: binds codes and enrolment secrets to one flow. */
@@ -47,7 +48,8 @@ export interface FactorDeps {
 
 /**
  * A factor as the server knows it before anything runs: its words, the amr it proves, how its
- * devices are named and shown. Its pages come from views/factors/<kind>/.
+ * devices are named and shown. Its pages come from views/factors/<kind>/; its words are catalogue
+ * keys (src/i18n/catalogues), shown in the page's language.
  */
 export interface FactorModule<K extends string = string, A extends string = string> {
   readonly kind: K;
@@ -58,26 +60,26 @@ export interface FactorModule<K extends string = string, A extends string = stri
   /** The sign-in metrics' method label. */
   readonly metricsLabel: string;
   /** Its short name: the choose-method button, the devices table, the admin page ("SMS"). */
-  readonly label: string;
+  readonly label: MessageKey;
   /** Its name as a default method ("Mobile Passcode Application"). */
-  readonly methodLabel: string;
+  readonly methodLabel: MessageKey;
   /** The choose-method page's line about it. */
-  readonly chooseHint: string;
+  readonly chooseHint: MessageKey;
   /** Its part of the /account sentence on what a second step can be. */
-  readonly blurb: string;
+  readonly blurb: MessageKey;
   /** The /account button and the add page's title. */
-  readonly addButton: string;
-  readonly addTitle: string;
+  readonly addButton: MessageKey;
+  readonly addTitle: MessageKey;
   /** Verify button of the enrolment page. */
-  readonly verifyButton: string;
+  readonly verifyButton: MessageKey;
   /** A wrong code at enrolment. */
-  readonly invalidEnrolmentCode: string;
+  readonly invalidEnrolmentCode: MessageKey;
   /** Set when the factor sends codes: a resend is offered, and this says one went out at enrolment. */
-  readonly resentNotice?: string;
+  readonly resentNotice?: MessageKey;
   /** Shown while a new device waits to replace an old one of its kind. */
-  readonly replacingNotice?: string;
+  readonly replacingNotice?: MessageKey;
   /** A failed sign-in challenge, when not the generic "Invalid code". */
-  readonly invalidChallengeCode?: string;
+  readonly invalidChallengeCode?: MessageKey;
   /** Its fragments hold their own forms (part "form"): the generic pages show no code field. */
   readonly ownForm?: boolean;
   /** It resists phishing (acr phr): a sign-in that asks for phr accepts only such factors. */

@@ -12,7 +12,7 @@ import { factorOf } from './factors/index.js';
 import type { Lockout } from './lockout.js';
 import type { RecoveryCodes } from './recovery-codes.js';
 import type { EnrolmentView, FactorContext, MfaFactor } from './mfa-factor.js';
-import type { Message, Shown } from '../i18n/translator.js';
+import { messageOf, type Message, type Shown } from '../i18n/translator.js';
 import type { SecurityNotices } from '../mail/security-notices.js';
 
 export interface DeviceSummary {
@@ -132,7 +132,7 @@ export class SignInFlow {
       const locked = await this.lockout.recordFailure(user, origin, device.kind);
       if (locked) return { kind: 'locked' };
       const step = await this.challengeStep(flowId, user, state);
-      return step.kind === 'challenge' ? { ...step, error: factorOf(device.kind).invalidChallengeCode ?? INVALID_CODE } : step;
+      return step.kind === 'challenge' ? { ...step, error: messageOf(factorOf(device.kind).invalidChallengeCode) ?? INVALID_CODE } : step;
     }
     if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
     await this.audit.record('mfa.ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { method: device.kind } });
@@ -217,7 +217,7 @@ export class SignInFlow {
       const factor = this.factors.get(device.kind);
       if (!factor.beginEnrolmentResend) return step;
       await factor.beginEnrolmentResend(user, device, this.factorContext(flowId, origin));
-      return { ...step, notice: factorOf(device.kind).resentNotice };
+      return { ...step, notice: messageOf(factorOf(device.kind).resentNotice) };
     } catch (err) {
       const message = shownOnPage(err);
       if (!message) throw err;
@@ -335,7 +335,7 @@ export class SignInFlow {
     }
     if (!ok) {
       const step = await this.enrolmentStep(flowId, user, state, origin);
-      return step.kind === 'enrol' ? { ...step, error: factorOf(device.kind).invalidEnrolmentCode } : step;
+      return step.kind === 'enrol' ? { ...step, error: { key: factorOf(device.kind).invalidEnrolmentCode } } : step;
     }
     // Only the user's first device is enrolled here: a device verified meanwhile elsewhere must
     // be passed instead. (Its password-only sessions and tokens end by the rule that a user with

@@ -6,6 +6,7 @@ import { requestOrigin } from '../http/request-origin.js';
 import { factorOf, isDeviceKind } from '../mfa/factors/index.js';
 import { isUuid } from '../storage/repositories/accounts-repository.js';
 import { formOf, signedOf, type AccountGuards } from './account-guards.js';
+import { messageOf } from '../i18n/translator.js';
 import type { DeviceManagement } from './device-management.js';
 
 // Every field optional and any string: the domain checks the values and words the errors.
@@ -58,7 +59,7 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
         ctx.redirect(`/account/devices/${device.id}${replaces}`);
       } catch (err) {
         if (!isAppError(err) || (err.status >= 500 && err.code !== 'sms_send_failed')) throw err;
-        await page(ctx, 'account-add-device', 'Add a device', { kind, error: err.message, values: posted }, err.status);
+        await page(ctx, 'account-add-device', 'Add a device', { kind, error: err, values: posted }, err.status);
       }
     },
   );
@@ -91,7 +92,7 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
       device,
       enrolment,
       replaces: typeof ctx.query.replaces === 'string' ? ctx.query.replaces : '',
-      notice: ctx.query.sent ? factorOf(device.kind).resentNotice : undefined,
+      notice: ctx.query.sent ? messageOf(factorOf(device.kind).resentNotice) : undefined,
     });
   });
 
@@ -114,11 +115,11 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
         return;
       }
       const { device, enrolment } = await devices.device(s.user, ctx.params.id!, flowOf(ctx, s));
-      await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: posted.replaces ?? '', error: factorOf(device.kind).invalidEnrolmentCode }, 401);
+      await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: posted.replaces ?? '', error: { key: factorOf(device.kind).invalidEnrolmentCode } }, 401);
     } catch (err) {
       if (!isAppError(err) || err.status >= 500 || err.code === 'not_found') throw err;
       const { device, enrolment } = await devices.device(s.user, ctx.params.id!, flowOf(ctx, s));
-      await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: posted.replaces ?? '', error: err.message }, err.status);
+      await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: posted.replaces ?? '', error: err }, err.status);
     }
   });
 
@@ -133,7 +134,7 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
     } catch (err) {
       if (!isAppError(err) || (err.status >= 500 && err.code !== 'sms_send_failed') || err.code === 'not_found') throw err;
       const { device, enrolment } = await devices.device(s.user, ctx.params.id!, flowOf(ctx, s));
-      await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: '', error: err.message }, err.status);
+      await page(ctx, 'account-device', device.kindLabel, { device, enrolment, replaces: '', error: err }, err.status);
     }
   });
 
@@ -186,7 +187,7 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
         await keepSession(s, await devices.setDefaultKind(s.user, formOf(ctx, defaultForm).method, requestOrigin(ctx)));
       } catch (err) {
         if (!isAppError(err) || err.status >= 500) throw err;
-        return page(ctx, 'account-default', 'Default authentication method', { overview: await devices.overview(s.user), error: err.message }, err.status);
+        return page(ctx, 'account-default', 'Default authentication method', { overview: await devices.overview(s.user), error: err }, err.status);
       }
       ctx.status = 303;
       ctx.redirect('/account?done=default');

@@ -9,7 +9,9 @@ import type { DataStore } from '../storage/repositories/index.js';
 import { accountAdminRoutes } from './account-admin-routes.js';
 import { accountDeviceRoutes } from './account-device-routes.js';
 import { accountGuards } from './account-guards.js';
+import { accountLanguageRoutes } from './account-language-routes.js';
 import { accountPasswordRoutes } from './account-password-routes.js';
+import { LanguageChoice } from './language-choice.js';
 import { accountRecoveryCodeRoutes } from './account-recovery-code-routes.js';
 import { accountSessionRoutes } from './account-session-routes.js';
 import { accountSignedInRoutes } from './account-signed-in-routes.js';
@@ -50,6 +52,7 @@ export function accountRoutes(deps: {
   router.use(accountDeviceRoutes(guards, deps.devices).routes());
   router.use(accountRecoveryCodeRoutes(guards, deps.devices).routes());
   router.use(accountPasswordRoutes(guards, deps.passwords).routes());
+  router.use(accountLanguageRoutes(guards, new LanguageChoice(deps.data.users)).routes());
   router.use(accountAdminRoutes(guards, deps.data, deps.admin, deps.disableRequests).routes());
   router.use(accountEmailRoutes(guards, deps.emails).routes());
   return router;

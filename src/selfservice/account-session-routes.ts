@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { signedOf, type AccountGuards } from './account-guards.js';
+import type { Shown } from '../i18n/translator.js';
 import type { DeviceManagement } from './device-management.js';
 import type { SignedInSessions } from './signed-in-sessions.js';
 
@@ -16,12 +17,13 @@ export function accountSessionRoutes(guards: AccountGuards, devices: DeviceManag
 
   router.get('/', signedIn, async (ctx) => {
     const s = signedOf(ctx);
-    const notices: Record<string, string> = {
+    const notices: Record<string, Shown> = {
       removed: 'The device was removed. Your other sessions were signed out.',
       'removed-all': 'All devices were removed. Multi-factor authentication is off for your account.',
       default: 'Your default authentication method was changed.',
       verified: 'Your device is verified.',
       password: 'Your password was changed. Your other sessions were signed out.',
+      language: { key: 'account.languageSaved' },
       'session-ended': 'That session was signed out.',
       'others-ended': 'You were signed out everywhere else.',
     };

@@ -22,16 +22,16 @@ const hasForm = (page: Page, suffix: string) => {
   }
 };
 
-/** What the user agent stopped at, judged by the page's forms and accessible names. */
+/** What the user agent stopped at, judged by the page's forms and fields (in any language). */
 export function kindOf(page: Page): PageKind {
   if (page.status === 0) return 'callback';
   if (page.status === 423) return 'locked';
-  if (hasForm(page, '/mfa') && page.html.includes('<label for="code">MFA Code</label>')) return 'challenge';
-  if (hasForm(page, '/enrol') && /<button[^>]*>\s*Set Up Multi-Factor Authentication\s*<\/button>/.test(page.html)) return 'notice';
+  if (hasForm(page, '/mfa') && page.html.includes('<label for="code">')) return 'challenge';
+  if (hasForm(page, '/enrol')) return 'notice';
   if (hasForm(page, '/enrol/method')) return 'choose';
   if (hasForm(page, '/enrol/begin')) return 'enrol-start';
   if (hasForm(page, '/enrol/verify')) return 'enrol';
-  if (hasForm(page, '/login') && page.html.includes('<label for="password">Password</label>')) return 'login';
+  if (hasForm(page, '/login') && page.html.includes('<label for="password">')) return 'login';
   if (hasForm(page, '/consent')) return 'consent';
   return 'other';
 }

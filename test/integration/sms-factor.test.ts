@@ -100,6 +100,7 @@ function harness(settings: Partial<Config['sms']> = {}, timeoutMs = 3000, pendin
     audit: services.audit,
     logger,
     settings: sms,
+    defaultLanguage: 'en',
     pendingLimits,
     secret: config.dataEncryptionKey,
   });

@@ -16,6 +16,8 @@ export interface User {
   /** Normalised (src/accounts/email-address.ts), unique; null when the user has none. */
   email: string | null;
   emailVerified: boolean;
+  /** The language the user chose (a supported tag), or null: the deployment's default. */
+  locale: string | null;
   createdAt: Date;
 }
 
@@ -31,7 +33,7 @@ export interface UserAuthState {
 
 const COLUMNS = `u.id, u.account_id AS "accountId", u.username, u.role, u.is_support AS "isSupport",
   u.password_hash AS "passwordHash", u.failed_mfa_attempts AS "failedMfaAttempts", u.locked_at AS "lockedAt",
-  u.locked_reason AS "lockedReason", u.email, u.email_verified AS "emailVerified", u.created_at AS "createdAt"`;
+  u.locked_reason AS "lockedReason", u.email, u.email_verified AS "emailVerified", u.locale, u.created_at AS "createdAt"`;
 
 /**
  * A user's new "sessions valid after" mark, at least `at`. Sign-ins are stamped no earlier than
@@ -100,6 +102,12 @@ export class UsersRepository {
     if (!row) return undefined;
     const { previousEmail, previousVerified, ...after } = row;
     return { before: { ...after, email: previousEmail, emailVerified: previousVerified }, after };
+  }
+
+  /** Remembers the user's language; true when it changed. */
+  async setLocale(id: string, locale: string): Promise<boolean> {
+    const { rowCount } = await this.db.query('UPDATE users SET locale = $2 WHERE id = $1 AND locale IS DISTINCT FROM $2', [id, locale]);
+    return (rowCount ?? 0) > 0;
   }
 
   async findAuthState(id: string): Promise<UserAuthState | undefined> {

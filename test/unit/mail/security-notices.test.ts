@@ -29,6 +29,7 @@ const user = (over: Partial<User> = {}): User => ({
   lockedReason: null,
   email: 'alice@example.test',
   emailVerified: true,
+  locale: null,
   createdAt: new Date(),
   ...over,
 });

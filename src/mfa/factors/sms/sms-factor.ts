@@ -11,7 +11,9 @@ import type { Device, DevicesRepository, PendingLimits } from '../../../storage/
 import type { SmsCodeRepository } from '../../../storage/repositories/sms-code-repository.js';
 import type { User } from '../../../storage/repositories/users-repository.js';
 import { MFA_FAILURE_LIMIT } from '../../lockout.js';
-import type { Message } from '../../../i18n/translator.js';
+import type { MessageKey } from '../../../i18n/catalogues/en.js';
+import { translatorFor, type Message, type MessageValues } from '../../../i18n/translator.js';
+import { languageForUser } from '../../../i18n/user-language.js';
 import { enrolmentBindingOf, type EnrolmentView, type FactorContext, type MfaFactor } from '../../mfa-factor.js';
 
 /** Wrong PINs allowed before a PIN is void (the user requests a new one). */
@@ -45,6 +47,8 @@ export class SmsFactor implements MfaFactor {
       audit: AuditLog;
       logger: Logger;
       settings: Config['sms'];
+      /** DEFAULT_LOCALE: the texts' language when neither the page nor the user decides. */
+      defaultLanguage: string;
       pendingLimits: PendingLimits;
       /** Keys the code hashes, so a leaked store does not give the codes away. */
       secret: Buffer;
@@ -109,7 +113,8 @@ export class SmsFactor implements MfaFactor {
   async beginChallenge(user: User, device: Device, ctx: FactorContext): Promise<void> {
     const s = this.deps.settings;
     const code = randomDigits(s.codeLength);
-    await this.send(user, device.phoneE164!, `Your Twofold sign-in code is ${code}. It expires in ${Math.round(s.codeTtlSeconds / 60)} minutes.`, 'login', ctx.flowId, ctx);
+    const text = this.textFor(user, ctx, 'sms.loginText', { code, minutes: Math.max(1, Math.round(s.codeTtlSeconds / 60)) });
+    await this.send(user, device.phoneE164!, text, 'login', ctx.flowId, ctx);
     // Replaces any earlier code of this sign-in: only the latest one is valid.
     await this.deps.codes.put('login', ctx.flowId, { deviceId: device.id, hash: this.hash(ctx.flowId, code) }, s.codeTtlSeconds);
   }
@@ -140,8 +145,14 @@ export class SmsFactor implements MfaFactor {
   private async sendPin(user: User, deviceId: string, e164: string, ctx: FactorContext): Promise<void> {
     const s = this.deps.settings;
     const pin = randomDigits(s.pinLength);
-    await this.send(user, e164, `Your Twofold verification PIN is ${pin}. It expires in ${Math.round(s.pinTtlSeconds / 60)} minutes.`, 'enrolment', deviceId, ctx);
+    const text = this.textFor(user, ctx, 'sms.pinText', { pin, minutes: Math.max(1, Math.round(s.pinTtlSeconds / 60)) });
+    await this.send(user, e164, text, 'enrolment', deviceId, ctx);
     await this.deps.codes.put('pin', deviceId, { deviceId, hash: this.hash(deviceId, pin) }, s.pinTtlSeconds);
+  }
+
+  /** An SMS in the user's language (see languageForUser). */
+  private textFor(user: User, ctx: FactorContext, key: MessageKey, values: MessageValues): string {
+    return translatorFor(languageForUser(user, ctx.origin, this.deps.defaultLanguage)).t(key, values);
   }
 
   /** `scope` is what a resend cooldown is counted within: the sign-in, or the device being enrolled. */

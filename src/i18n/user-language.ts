@@ -1,0 +1,14 @@
+import type { RequestOrigin } from '../audit/audit-log.js';
+import { languageOf } from './languages.js';
+
+/**
+ * The language of a text sent to a user (an SMS, a mail): what they chose on the page they are
+ * on, else what they chose before (stored on the user), else the page's language, else the
+ * deployment's default.
+ */
+export function languageForUser(user: { locale: string | null }, origin: RequestOrigin | undefined, defaultTag: string): string {
+  const page = origin?.language;
+  if (page?.chosen) return page.tag;
+  if (user.locale && languageOf(user.locale)) return user.locale;
+  return page?.tag ?? defaultTag;
+}

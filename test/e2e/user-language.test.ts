@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { startFakeVonage, vonageSettings, type FakeVonage } from '../helpers/fake-vonage.js';
+import { expectKind, sql, submitPassword } from '../helpers/mfa.js';
+import { accountWithUser, confidentialClient, type Fixture } from '../helpers/provision.js';
+import { callbackOf, RelyingParty } from '../helpers/relying-party.js';
+import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
+
+/**
+ * The language a user chose travels with them: pages follow ui_locales and the picker, the
+ * choice is kept on the user at the end of the sign-in, and SMS texts sent later (a login code
+ * on a page whose language was only guessed) use it.
+ */
+let db: TestDatabase;
+let fake: FakeVonage;
+let server: TwofoldProcess;
+let client: { clientId: string; clientSecret: string };
+let user: Fixture;
+const digits = '447911123457';
+
+beforeAll(async () => {
+  db = await createTestDatabase('twofold_e2e_ulang');
+  fake = await startFakeVonage();
+  server = await startTwofold({
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    ...clusterSecrets(),
+    ...vonageSettings(fake),
+    SMS_RESEND_COOLDOWN: '0',
+    SMS_LIMIT_USER_HOURLY: '1000',
+    SMS_LIMIT_PHONE_HOURLY: '1000000',
+    SMS_LIMIT_IP_HOURLY: '1000000',
+    SMS_LIMIT_GLOBAL_HOURLY: '10000000',
+  });
+  client = await confidentialClient(db.url, { firstParty: true });
+  user = await accountWithUser(db.url, { mfaRequired: true });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await fake?.close();
+  await db?.drop();
+});
+
+const latestText = () => fake.messages.filter((m) => m.to === digits).at(-1)?.text ?? '';
+const codeIn = (text: string, length: number) => text.match(new RegExp(`\\b(\\d{${length}})\\b`))?.[1] ?? '';
+const storedLocale = async () => (await sql<{ locale: string | null }>(db.url, 'SELECT locale FROM users WHERE id = $1', [user.userId]))[0]!.locale;
+
+async function rp(headers: Record<string, string> = {}) {
+  const r = await RelyingParty.create(server.url, client.clientId, client.clientSecret);
+  r.agent.headers = headers;
+  return r;
+}
+
+describe("the user's language", () => {
+  test('an SMS enrolment in German: German pages and PIN text, and German is kept on the user', async () => {
+    expect(await storedLocale()).toBeNull();
+    const r = await rp({ 'accept-language': 'en' });
+    const { page, finish } = await r.start({ ui_locales: 'de' });
+    const notice = await submitPassword(r.agent, page, user);
+    expectKind(notice, 'notice');
+    expect(notice.html).toContain('Mehrfaktor-Authentifizierung erforderlich');
+    const choose = await r.agent.submit(notice, '/enrol');
+    const form = await r.agent.submit(choose, '/enrol/method', { method: 'sms' });
+    expect(form.html).toContain('<label for="country">Ländervorwahl</label>');
+    expect(form.html).toMatch(/<option value="GB"[^>]*>Vereinigtes Königreich \(\+44\)<\/option>/);
+    const wrongNumber = await r.agent.submit(form, '/enrol/begin', { method: 'sms', country: 'GB', phone: '12' });
+    expect(wrongNumber.html).toContain('Ungültige Telefonnummer');
+
+    const enrol = await r.agent.submit(form, '/enrol/begin', { method: 'sms', country: 'GB', phone: '07911 123457' });
+    expectKind(enrol, 'enrol');
+    expect(enrol.html).toContain('Wir haben eine 4-stellige PIN an');
+    const pinText = latestText();
+    expect(pinText).toMatch(/^Ihre Twofold-Bestätigungs-PIN lautet \d{4}\. Sie läuft in \d+ Minuten ab\.$/);
+    const bad = await r.agent.submit(enrol, '/enrol/verify', { code: '0000' === codeIn(pinText, 4) ? '1111' : '0000' });
+    expect(bad.html).toContain('Ungültige PIN');
+    await finish(callbackOf(await r.agent.submit(enrol, '/enrol/verify', { code: codeIn(pinText, 4) })));
+    expect(await storedLocale()).toBe('de');
+  });
+
+  test('a later sign-in on a page in English (only guessed from the browser) still texts the code in German', async () => {
+    const r = await rp({ 'accept-language': 'en-GB,en;q=0.9' });
+    const { page, finish } = await r.start();
+    const challenge = await submitPassword(r.agent, page, user);
+    expectKind(challenge, 'challenge');
+    expect(challenge.html).toContain('<html lang="en" dir="ltr">');
+    const text = latestText();
+    expect(text).toMatch(/^Ihr Twofold-Anmeldecode lautet \d{7}\. Er läuft in \d+ Minuten ab\.$/);
+    await finish(callbackOf(await r.agent.submit(challenge, '/mfa', { code: codeIn(text, 7) })));
+    expect(await storedLocale()).toBe('de');
+  });
+
+  test('a language picked on the page wins over the stored one, and becomes the stored one', async () => {
+    const r = await rp({ 'accept-language': 'de' });
+    await r.agent.request(`${server.url}/language?lang=ar&return=/healthz`);
+    const { page, finish } = await r.start();
+    expect(page.html).toContain('<html lang="ar" dir="rtl">');
+    const challenge = await submitPassword(r.agent, page, user);
+    const text = latestText();
+    expect(text).toContain('رمز تسجيل الدخول إلى Twofold هو');
+    await finish(callbackOf(await r.agent.submit(challenge, '/mfa', { code: codeIn(text, 7) })));
+    expect(await storedLocale()).toBe('ar');
+  });
+});
