@@ -32,7 +32,9 @@ export class SupportDirectory {
   /** Users whose username or email starts with `query` (case-insensitive, taken literally). */
   async search(query: string, page: number): Promise<SearchResult> {
     const prefix = query.trim().toLowerCase();
-    if (!prefix) return { users: [], page, hasMore: false };
+    // No username or address holds a control character (and Postgres refuses NUL in text): nothing matches.
+    // eslint-disable-next-line no-control-regex -- control characters are what is looked for
+    if (!prefix || /[\u0000-\u001f\u007f]/.test(prefix)) return { users: [], page, hasMore: false };
     if (prefix.length > SEARCH_MAX_LENGTH) throw new AppError('validation_failed', `Find user takes at most ${SEARCH_MAX_LENGTH} characters.`);
     // One more than a page tells whether there is a next one.
     const rows = await this.data.users.searchByPrefix(prefix, SEARCH_PAGE_SIZE + 1, (page - 1) * SEARCH_PAGE_SIZE);

@@ -88,6 +88,8 @@ const PLAN: Record<string, [runs: number, ms: number]> = {
   '/account: sign out everywhere else (stray fields)': [30, 14],
   '/account and /demo: query parameters': [150, 12],
   '/demo: acr, forms': [60, 12],
+  'languages: cookie, Accept-Language': [150, 8],
+  'languages: the picker': [150, 6],
   '/support: q, page': [150, 12],
   '/support: reason, code, attested': [150, 16],
   '/support: path ids': [120, 12],
@@ -643,7 +645,7 @@ describe('OpenID Connect endpoints', () => {
       response_mode: opt(fc.oneof(fc.constantFrom('query', 'fragment', 'form_post', 'jwt'), shortString)),
       login_hint: opt(anyString),
       id_token_hint: opt(anyString),
-      ui_locales: opt(shortString),
+      ui_locales: opt(fc.oneof(fc.constantFrom('de', 'ar fr', 'xx', 'de-AT', 'zh-Hant-TW', '*', ''), anyString)),
       display: opt(shortString),
     });
   };
@@ -1082,6 +1084,49 @@ describe('/account forms and parameters (signed in)', () => {
     });
     expect((await selfAgent.request(`${issuer}/account`)).status).toBe(200);
   }, 180_000);
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('languages', () => {
+  test('the language cookie, Accept-Language and the picker (/language?lang=&return=)', async () => {
+    const header = fc.oneof(
+      fc.string({ unit: 'binary-ascii', maxLength: 200 }).filter(headerSafe),
+      fc.constantFrom('de', 'ar;q=0.5, fr', 'q=1', '*;q=0', ',,,', 'de;q=2', 'en-', '-'),
+    );
+    await sweep(fc.record({ cookie: fc.option(header), acceptLanguage: fc.option(header), path: fc.constantFrom('/password-reset', '/no-such-page', '/account/signed-out') }), {
+      surface: 'languages: cookie, Accept-Language',
+      expecting: 'html',
+      request: ({ cookie, acceptLanguage, path }) =>
+        send(`${issuer}${path}`, {
+          cookie: cookie === null ? undefined : `twofold_lang=${encodeURIComponent(cookie)}`,
+          headers: acceptLanguage === null ? {} : { 'accept-language': acceptLanguage },
+        }),
+      acceptedOk: (r) => (/<html lang="(en|de|fr|es|ar)" dir="(ltr|rtl)">/.test(r.body) ? undefined : 'a page without a supported language'),
+      neverChanges: true,
+    });
+    await sweep(
+      fc.record({
+        lang: fc.array(fc.oneof(anyString, fc.constantFrom('de', 'AR', 'fr-CA', '')), { maxLength: 2 }),
+        back: fc.array(fc.oneof(anyString, fc.constantFrom('/account', '//evil.test/', '/\\evil.test', 'http://evil.test/', '/%0d%0aSet-Cookie:x=1')), { maxLength: 2 }),
+      }),
+      {
+        surface: 'languages: the picker',
+        expecting: 'html',
+        request: ({ lang, back }) => {
+          const qs = [...lang.map((v) => `lang=${pct(v)}`), ...back.map((v) => `return=${pct(v)}`)].join('&');
+          return send(`${issuer}/language?${qs}`);
+        },
+        acceptedOk: (r) => {
+          const location = r.headers.get('location') ?? '';
+          if (r.status !== 303 || !/^\/(?![/\\])/.test(location)) return 'the picker sent the browser off the site';
+          const cookie = r.headers.get('set-cookie') ?? '';
+          return cookie === '' || /^twofold_lang=(en|de|fr|es|ar);/.test(cookie) ? undefined : 'the picker stored something that is not a language';
+        },
+        neverChanges: true,
+      },
+    );
+  }, 120_000);
 });
 
 // ---------------------------------------------------------------------------------------------
