@@ -27,7 +27,7 @@ export function accountSessionRoutes(guards: AccountGuards, devices: DeviceManag
       'session-ended': 'That session was signed out.',
       'others-ended': 'You were signed out everywhere else.',
     };
-    await page(ctx, 'account', 'My Profile & Settings', {
+    await page(ctx, 'account', 'account.heading', {
       user: s.user,
       overview: await devices.overview(s.user),
       signedInSessions: await signedInSessions.list(s.user, await browserSessionUid(ctx, s)),

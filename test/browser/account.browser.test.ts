@@ -249,7 +249,7 @@ describeBrowser('My Profile & Settings (/account) in Chromium', () => {
     const cells = await rows.nth(0).locator('td').allInnerTexts();
     expect(cells[0]).toMatch(/^Chrome( \(headless\))? \d+$/);
     expect(cells[1]).toBe('Linux');
-    expect(cells[2]).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
+    expect(cells[2]).toMatch(/^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{2}:\d{2} [AP]M UTC$/);
     await checkPage(page);
     await section.scrollIntoViewIfNeeded();
     await screenshot(page, 'account-signed-in-sessions');

@@ -135,8 +135,8 @@ describe("Where you're signed in", () => {
     expect(other).toMatchObject({ browser: 'Chrome 131', system: 'macOS', current: false });
     expect(other!.uid).toMatch(/^[A-Za-z0-9_-]{10,}$/);
     for (const r of rows) {
-      expect(r.signedIn).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
-      expect(r.lastActive).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
+      expect(r.signedIn).toMatch(/^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{2}:\d{2} [AP]M UTC$/);
+      expect(r.lastActive).toMatch(/^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{2}:\d{2} [AP]M UTC$/);
     }
     expect(page.html).toMatch(/<button[^>]*>\s*Sign out everywhere else\s*<\/button>/);
     // The form never carries the session cookie's value, only the public handle.
