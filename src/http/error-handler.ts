@@ -2,7 +2,7 @@ import type { Context, Next } from 'koa';
 import type { Logger } from '../logger.js';
 import { AppError, isAppError } from './app-error.js';
 import { translatorFor, type Message } from '../i18n/translator.js';
-import { pageLocalsOf } from './page-language.js';
+import { pageLanguage, pageLocalsOf } from './page-language.js';
 import { renderPage } from './views.js';
 import { loggablePath } from './loggable-path.js';
 
@@ -76,7 +76,9 @@ const BARE_MESSAGES: Record<number, Message> = {
 async function writeError(ctx: Context, status: number, code: string, message: Message | AppError): Promise<void> {
   ctx.status = status;
   if (ctx.path.startsWith('/admin/') || ctx.accepts('html', 'json') === 'json') {
-    ctx.body = { error: code, message: message instanceof AppError ? message.message : translatorFor('en').message(message) };
+    // The admin API answers in English; the hosted pages' own calls in the page's language.
+    const language = ctx.path.startsWith('/admin/') ? translatorFor('en') : pageLanguage(ctx);
+    ctx.body = { error: code, message: language.text(message) };
     return;
   }
   ctx.type = 'html';

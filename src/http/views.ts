@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
 import { FACTOR_KINDS, factorOf } from '../mfa/factors/index.js';
 import { LANGUAGES } from '../i18n/languages.js';
-import type { Translator } from '../i18n/translator.js';
+import { escapeHtml, type Translator } from '../i18n/translator.js';
 
 export const VIEWS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../views');
 
@@ -24,7 +24,7 @@ export interface PageLocals {
  * `text(x)` shows a domain message or an error in the page's language.
  */
 export async function renderPage(name: string, pageLocals: PageLocals): Promise<string> {
-  const options = { async: true, cache: true, root: VIEWS_DIR };
+  const options = { async: true, cache: true, root: VIEWS_DIR, escape: escapeHtml };
   const locals = { factorOf, factorKinds: FACTOR_KINDS, languages: LANGUAGES, t: pageLocals.i18n.t, text: pageLocals.i18n.text, strong: pageLocals.i18n.strong, ...pageLocals };
   const body = await ejs.renderFile(path.join(VIEWS_DIR, `${name}.ejs`), locals, options);
   return ejs.renderFile(path.join(VIEWS_DIR, 'layout.ejs'), { ...locals, body }, options);

@@ -13,8 +13,12 @@ export interface Message {
 /** A message for an optional key (a factor's optional words). */
 export const messageOf = (key: MessageKey | undefined): Message | undefined => (key ? { key } : undefined);
 
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
-const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;' };
+/**
+ * Escapes text for our pages: every attribute there is double-quoted, so an apostrophe is safe
+ * as it is (and "Where you're signed in" stays readable in the markup).
+ */
+export const escapeHtml = (s: unknown): string => String(s ?? '').replace(/[&<>"]/g, (c) => HTML_ESCAPES[c]!);
 
 const compiled = new Map<string, IntlMessageFormat>();
 

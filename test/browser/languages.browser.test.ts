@@ -81,7 +81,7 @@ const ARABIC: Words = {
 const OVERFLOW_CHECK = `(() => {
   const out = [];
   for (const e of document.querySelectorAll('main *, footer *')) {
-    if (!e.innerText || !e.innerText.trim() || getComputedStyle(e).display === 'inline') continue;
+    if (!e.innerText || !e.innerText.trim() || e.getClientRects().length === 0 || e.classList.contains('visually-hidden') || getComputedStyle(e).display === 'inline') continue;
     if (e.scrollWidth > e.clientWidth + 1) out.push(e.tagName + '.' + e.className + ': "' + e.innerText.slice(0, 40) + '" ' + e.scrollWidth + '>' + e.clientWidth);
     const card = e.closest('.card');
     if (card && card !== e) {
@@ -109,8 +109,8 @@ async function signInPickingLanguage(page: Page, user: Fixture, w: Words): Promi
   await page.getByLabel('Language', { exact: true }).selectOption(w.tag);
   await page.getByRole('button', { name: 'Change language' }).click();
   await page.waitForURL(/\/interaction\//);
-  await checkLanguage(page, w);
   await screenshot(page, `lang-${w.tag}-login`);
+  await checkLanguage(page, w);
   await page.getByLabel(w.username, { exact: true }).fill(user.username);
   await page.getByLabel(w.password, { exact: true }).fill(user.password);
   await page.getByRole('button', { name: w.logIn, exact: true }).click();

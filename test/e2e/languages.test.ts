@@ -101,9 +101,11 @@ describe('languages, chosen the OpenID Connect way', () => {
     expect(htmlLang(missingHtml)).toEqual(['ar', 'rtl']);
     expect(missingHtml).toContain('لا يوجد شيء على هذا العنوان.');
 
-    // JSON answers stay English and keep their stable codes.
-    const json = await (await fetch(`${server.url}/no-such-page`, { headers: { 'accept-language': 'de', accept: 'application/json' } })).json();
-    expect(json).toEqual({ error: 'not_found', message: 'There is nothing at this address.' });
+    // JSON answers keep their stable codes; the admin API's messages stay English, the pages' own calls follow the page.
+    const admin = await (await fetch(`${server.url}/admin/v1/accounts/x/users`, { headers: { 'accept-language': 'de' } })).json();
+    expect(admin).toEqual({ error: 'unauthorized', message: 'Send an admin access token: Authorization: Bearer <token>.' });
+    const page = await (await fetch(`${server.url}/no-such-page`, { headers: { 'accept-language': 'de', accept: 'application/json' } })).json();
+    expect(page).toEqual({ error: 'not_found', message: 'Unter dieser Adresse gibt es nichts.' });
   });
 
   test('a sign-in in German completes (the language never gets in the way of the flow)', async () => {

@@ -36,8 +36,10 @@
   document.querySelectorAll('button[data-passkey="add"]').forEach(function (button) {
     var form = button.form;
     var error = form.querySelector('[data-passkey-error]');
+    // The page's own words (in its language) unless the server said what was wrong.
+    var fallback = error.textContent;
     var show = function (message) {
-      error.textContent = message || 'Passkey not recognised';
+      error.textContent = message || fallback;
       error.hidden = false;
     };
     // Without a live, recent sign-in the answer is a redirect, and a sign-in that moved on a 409:

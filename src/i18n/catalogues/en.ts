@@ -223,6 +223,20 @@ export const en = {
   'sessions.othersLead': "Ends every session but this browser's, and the apps signed in through them.",
   'sessions.signOutOthers': 'Sign out everywhere else',
   'totp.qrAlt': 'QR code',
+  'passkey.challengeLead': "Use your passkey ({name}) to confirm it's you.",
+  'passkey.needsJs': 'Passkeys need JavaScript. Turn it on, or use another method.',
+  'passkey.use': 'Use passkey',
+  'passkey.name': 'Name',
+  'passkey.finishHeading': 'Finish setting up this passkey',
+  'passkey.finishLead': 'This passkey was started in another session. Continue here to create it on this device.',
+  'passkey.continueHere': 'Continue here',
+  'passkey.createHeading': 'Create your passkey',
+  'passkey.createLead': 'Your browser asks you to confirm with your fingerprint, face, screen lock or security key.',
+  'passkey.needsJsShort': 'Passkeys need JavaScript.',
+  'passkey.signIn': 'Sign in with a passkey',
+  'passkey.addLead': 'Give the passkey a name so you can recognise it later, then create it with your fingerprint, face, screen lock or security key.',
+  'passkey.nameField': 'Passkey name',
+  'passkey.needsJsCreate': 'Passkeys need JavaScript. Turn it on to create one, or choose another method.',
 } as const;
 
 export type MessageKey = keyof typeof en;
