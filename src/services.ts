@@ -43,7 +43,7 @@ export async function openDataServices(
   const audit = new AuditLog(data.audit, logger, options.onAuditEvent);
   let mail: MailService;
   try {
-    mail = new MailService(createMailer(config, logger), audit, logger, { issuer: config.issuer });
+    mail = new MailService(createMailer(config, logger), audit, logger, { issuer: config.issuer, defaultLocale: config.defaultLocale });
   } catch (err) {
     await db.close();
     throw err;

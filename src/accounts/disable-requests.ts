@@ -1,6 +1,6 @@
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { AppError } from '../http/app-error.js';
-import { formatUtc, type MailService } from '../mail/mail-service.js';
+import type { MailService } from '../mail/mail-service.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
 import { decisionNote, isDisableRequestStatus, requestReason, type DisableDecision, type DisableRequest, type ListedDisableRequest } from './disable-request.js';
@@ -85,9 +85,9 @@ export class DisableRequests {
         approved: request.status === 'approved',
         reason: request.reason,
         note: request.note,
-        when: formatUtc(request.decidedAt ?? new Date()),
+        at: request.decidedAt ?? new Date(),
       },
-      { accountId: request.accountId, userId: requester.id },
+      { accountId: request.accountId, userId: requester.id, locale: requester.locale },
     );
   }
 }

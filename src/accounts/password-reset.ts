@@ -86,7 +86,7 @@ export class PasswordReset {
       recipient.email,
       'password-reset',
       { link: `${issuer}/password-reset/${token}`, minutes },
-      { accountId: recipient.accountId, userId: recipient.userId, origin },
+      { accountId: recipient.accountId, userId: recipient.userId, origin, locale: recipient.locale },
     );
   }
 

@@ -4,6 +4,8 @@ import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { VIEWS_DIR } from '../http/views.js';
 import type { Logger } from '../logger.js';
 import { MailSendError, type Mailer } from './mailer.js';
+import { translatorFor } from '../i18n/translator.js';
+import { languageForUser } from '../i18n/user-language.js';
 
 export const MAIL_VIEWS_DIR = path.join(VIEWS_DIR, 'mail');
 
@@ -12,14 +14,17 @@ export interface MailContext {
   accountId?: string | null;
   userId?: string | null;
   origin?: RequestOrigin;
+  /** The recipient's stored language (see languageForUser): mails are written in it. */
+  locale?: string | null;
 }
 
 const TEMPLATE_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
-/** "1 December 2026, 09:30 UTC": the user's time zone is not known, so every mail says UTC. */
-export function formatUtc(at: Date): string {
-  const date = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }).format(at);
-  const time = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'UTC' }).format(at);
+/** "1 December 2026, 09:30 UTC" (in English): the user's time zone is not known, so every mail says UTC. */
+export function formatUtc(at: Date, language = 'en'): string {
+  const tag = language === 'en' ? 'en-GB' : language;
+  const date = new Intl.DateTimeFormat(tag, { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }).format(at);
+  const time = new Intl.DateTimeFormat(tag, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'UTC' }).format(at);
   return `${date}, ${time} UTC`;
 }
 
@@ -34,7 +39,7 @@ export class MailService {
     private readonly mailer: Mailer,
     private readonly audit: AuditLog,
     private readonly logger: Logger,
-    private readonly settings: { issuer: string },
+    private readonly settings: { issuer: string; defaultLocale?: string },
   ) {}
 
   /** Sends still under way: close() lets them finish (each is bounded by the mailer's timeout). */
@@ -55,7 +60,16 @@ export class MailService {
   private async deliver(to: string, template: string, locals: Record<string, unknown>, context: MailContext): Promise<void> {
     try {
       if (!TEMPLATE_NAME.test(template)) throw new MailSendError('unknown template', this.mailer.name);
-      const all = { ...locals, issuer: this.settings.issuer, accountUrl: `${this.settings.issuer}/account`, formatUtc };
+      const i18n = translatorFor(languageForUser({ locale: context.locale ?? null }, context.origin, this.settings.defaultLocale ?? 'en'));
+      const all = {
+        ...locals,
+        issuer: this.settings.issuer,
+        accountUrl: `${this.settings.issuer}/account`,
+        i18n,
+        t: i18n.t,
+        text: i18n.text,
+        when: locals.at instanceof Date ? formatUtc(locals.at, i18n.tag) : locals.when,
+      };
       const [subject, text, html] = await Promise.all([
         render(`${template}.subject.ejs`, all, false),
         render(`${template}.text.ejs`, all, false),

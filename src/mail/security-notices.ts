@@ -2,7 +2,8 @@ import type { RequestOrigin } from '../audit/audit-log.js';
 import { FACTORS } from '../mfa/factors/index.js';
 import type { DeviceKind } from '../storage/repositories/devices-repository.js';
 import type { User } from '../storage/repositories/users-repository.js';
-import { formatUtc, type MailService } from './mail-service.js';
+import type { Message } from '../i18n/translator.js';
+import type { MailService } from './mail-service.js';
 
 /** What a notice may say about a device: its kind and name, or an SMS number's last four digits. */
 export interface NoticeDevice {
@@ -34,73 +35,47 @@ export class SecurityNotices {
     return this.notify(
       user,
       origin,
-      'A new sign-in device was added to your account',
-      `A new multi-factor device, ${describe(device)}, was added to your account.`,
-      replaced ? [`It replaces ${describe(replaced)}, which was removed.`] : [],
+      { key: 'notice.deviceAdded.subject' },
+      { key: 'notice.deviceAdded.summary', values: { device: describe(device) } },
+      replaced ? [{ key: 'notice.deviceAdded.replaces', values: { device: describe(replaced) } }] : [],
     );
   }
 
   deviceRemoved(user: User, removed: { device: NoticeDevice } | { all: true; count: number }, origin?: RequestOrigin): Promise<void> {
     if ('all' in removed) {
-      return this.notify(
-        user,
-        origin,
-        'All sign-in devices were removed from your account',
-        `All multi-factor devices (${removed.count}) and your recovery codes were removed from your account. Signing in now needs only your password.`,
-      );
+      return this.notify(user, origin, { key: 'notice.allRemoved.subject' }, { key: 'notice.allRemoved.summary', values: { count: removed.count } });
     }
-    return this.notify(user, origin, 'A sign-in device was removed from your account', `The multi-factor device ${describe(removed.device)} was removed from your account.`);
+    return this.notify(user, origin, { key: 'notice.deviceRemoved.subject' }, { key: 'notice.deviceRemoved.summary', values: { device: describe(removed.device) } });
   }
 
   recoveryCodesGenerated(user: User, quantity: number, origin?: RequestOrigin): Promise<void> {
-    return this.notify(
-      user,
-      origin,
-      'New recovery codes were generated for your account',
-      `${quantity} new recovery code${quantity === 1 ? ' was' : 's were'} generated for your account. Any earlier recovery codes no longer work.`,
-    );
+    return this.notify(user, origin, { key: 'notice.codesGenerated.subject' }, { key: 'notice.codesGenerated.summary', values: { count: quantity } });
   }
 
   recoveryCodeUsed(user: User, left: number, origin?: RequestOrigin): Promise<void> {
-    return this.notify(
-      user,
-      origin,
-      'A recovery code was used to sign in to your account',
-      `A recovery code was used to sign in to your account. You have ${left} recovery code${left === 1 ? '' : 's'} left.`,
-      left <= 2 ? ['Generate new recovery codes on your account page before you run out.'] : [],
-    );
+    return this.notify(user, origin, { key: 'notice.codeUsed.subject' }, { key: 'notice.codeUsed.summary', values: { left } }, left <= 2 ? [{ key: 'notice.codeUsed.low' }] : []);
   }
 
   accountLocked(user: User, origin?: RequestOrigin): Promise<void> {
-    return this.notify(user, origin, 'Your account was locked', 'Your account was locked after too many incorrect multi-factor codes. Contact support to unlock it.');
+    return this.notify(user, origin, { key: 'notice.locked.subject' }, { key: 'notice.locked.summary' });
   }
 
   mfaReset(user: User, origin?: RequestOrigin): Promise<void> {
-    return this.notify(
-      user,
-      origin,
-      'Multi-factor authentication was reset on your account',
-      'Support reset multi-factor authentication on your account: every device and recovery code was removed and you were signed out everywhere.',
-    );
+    return this.notify(user, origin, { key: 'notice.mfaReset.subject' }, { key: 'notice.mfaReset.summary' });
   }
 
   passwordChanged(user: User, how: 'changed' | 'reset', origin?: RequestOrigin): Promise<void> {
     return how === 'reset'
-      ? this.notify(user, origin, 'Your password was reset', 'The password of your account was reset with a link sent to this address. You were signed out everywhere.')
-      : this.notify(user, origin, 'Your password was changed', 'The password of your account was changed. Your other sessions were signed out.');
+      ? this.notify(user, origin, { key: 'notice.passwordReset.subject' }, { key: 'notice.passwordReset.summary' })
+      : this.notify(user, origin, { key: 'notice.passwordChanged.subject' }, { key: 'notice.passwordChanged.summary' });
   }
 
   /** To the old address (the user as it was before the change). The new address is not named: the old mailbox may no longer be the user's. */
   emailChanged(before: User, origin?: RequestOrigin): Promise<void> {
-    return this.notify(
-      before,
-      origin,
-      'The email address of your account was changed',
-      'The email address of your account was changed. Security notices now go to the new address, not to this one.',
-    );
+    return this.notify(before, origin, { key: 'notice.emailChanged.subject' }, { key: 'notice.emailChanged.summary' });
   }
 
-  private async notify(user: User, origin: RequestOrigin | undefined, subject: string, summary: string, details: string[] = []): Promise<void> {
+  private async notify(user: User, origin: RequestOrigin | undefined, subject: Message, summary: Message, details: Message[] = []): Promise<void> {
     if (!user.email || !user.emailVerified) return;
     await this.mail.send(
       user.email,
@@ -109,10 +84,10 @@ export class SecurityNotices {
         username: user.username,
         subject,
         summary,
-        when: formatUtc(this.now()),
+        at: this.now(),
         details,
       },
-      { accountId: user.accountId, userId: user.id, origin },
+      { accountId: user.accountId, userId: user.id, origin, locale: user.locale },
     );
   }
 }

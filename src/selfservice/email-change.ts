@@ -54,7 +54,7 @@ export class EmailChange {
     await this.throttle?.consume(PER_USER, user.id, TOO_MANY);
     await this.throttle?.consume(PER_ADDRESS, sha256Hex(newEmail), TOO_MANY);
     const holder = await this.data.users.findByEmail(newEmail);
-    const context = { accountId: user.accountId, userId: user.id, origin };
+    const context = { accountId: user.accountId, userId: user.id, origin, locale: user.locale };
     if (holder && holder.id !== user.id) {
       await this.audit.record('user.email_change_requested', { ...context, subjectUserId: user.id, actorUserId: user.id, details: { sent: false } });
       void this.mail.send(newEmail, 'email-in-use', {}, context);

@@ -72,7 +72,7 @@ export class SupportMfaReset {
     }
     const code = randomDigits(6);
     await this.deps.codes.replace(user.id, this.hash(user.id, code), this.deps.ttlSeconds);
-    const context = { accountId: user.accountId, userId: user.id, origin };
+    const context = { accountId: user.accountId, userId: user.id, origin, locale: user.locale };
     await this.deps.audit.record('support.code_sent', { accountId: user.accountId, actorUserId: actor.id, subjectUserId: user.id, origin });
     void this.deps.mail.send(user.email, 'support-verification', { username: user.username, code, minutes: Math.max(1, Math.round(this.deps.ttlSeconds / 60)) }, context);
   }

@@ -5,6 +5,7 @@ export interface ResetRecipient {
   userId: string;
   accountId: string;
   email: string;
+  locale: string | null;
 }
 
 /**
@@ -21,14 +22,14 @@ export class PasswordResetsRepository {
   async issueForVerifiedEmail(email: string, tokenHash: string, ttlSeconds: number): Promise<ResetRecipient | undefined> {
     if (!storableText(email)) return undefined;
     const { rows } = await this.db.query<ResetRecipient>(
-      `WITH u AS (SELECT id, account_id, email FROM users WHERE email = $1 AND email_verified),
+      `WITH u AS (SELECT id, account_id, email, locale FROM users WHERE email = $1 AND email_verified),
        issued AS (
          INSERT INTO password_resets (user_id, token_hash, expires_at)
          SELECT id, $2, now() + $3 * interval '1 second' FROM u
          ON CONFLICT (user_id) DO UPDATE SET token_hash = EXCLUDED.token_hash, created_at = now(),
            expires_at = EXCLUDED.expires_at, used_at = NULL
          RETURNING user_id)
-       SELECT u.id AS "userId", u.account_id AS "accountId", u.email FROM u JOIN issued ON issued.user_id = u.id`,
+       SELECT u.id AS "userId", u.account_id AS "accountId", u.email, u.locale FROM u JOIN issued ON issued.user_id = u.id`,
       [email, tokenHash, ttlSeconds],
     );
     return rows[0];

@@ -55,6 +55,18 @@ describe('SecurityNotices', () => {
     expect(sent[0]!.html).toContain('<a href="https://id.example.test/account">');
   });
 
+  it("in the user's language: German and Arabic subjects, texts, dates and plurals", async () => {
+    const { sent, notices: n } = notices();
+    await n.recoveryCodeUsed(user({ locale: 'de' }), 1);
+    await n.passwordChanged(user({ locale: 'ar' }), 'changed');
+    expect(sent[0]!.subject).toBe('Mit einem Wiederherstellungscode wurde sich bei Ihrem Konto angemeldet');
+    expect(sent[0]!.text).toContain('Sie haben noch 1 Wiederherstellungscode.');
+    expect(sent[0]!.text).toContain('Wann: 1. Dezember 2026, 09:30 UTC');
+    expect(sent[0]!.html).toContain('<html lang="de" dir="ltr">');
+    expect(sent[1]!.subject).toBe('تم تغيير كلمة المرور');
+    expect(sent[1]!.html).toContain('<html lang="ar" dir="rtl">');
+  });
+
   it('nothing without a verified address', async () => {
     const { sent, notices: n } = notices();
     await n.accountLocked(user({ emailVerified: false }));
