@@ -32,6 +32,6 @@ export function normaliseEmail(input: unknown): string | null {
 /** normaliseEmail, or AppError validation_failed with the rule (never the input). */
 export function parseEmail(input: unknown): string {
   const email = normaliseEmail(input);
-  if (!email) throw new AppError('validation_failed', `${EMAIL_RULE}.`);
+  if (!email) throw new AppError('validation_failed', { key: 'email.invalid' });
   return email;
 }

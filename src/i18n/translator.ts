@@ -51,10 +51,11 @@ export class Translator {
 
   /**
    * HTML of a message whose text values are emphasised (<strong>), everything escaped: for
-   * sentences that name a device, a number or an application. Numbers stay plain (plurals).
+   * sentences that name a device, a number or an application. Numbers stay plain (plurals), and
+   * so do the values in `plain`.
    */
-  strong = (key: MessageKey, values: MessageValues): string => {
-    const marked: MessageValues = {};
+  strong = (key: MessageKey, values: MessageValues, plain: MessageValues = {}): string => {
+    const marked: MessageValues = { ...plain };
     const shown: string[] = [];
     for (const [name, value] of Object.entries(values)) {
       if (typeof value !== 'string') marked[name] = value;

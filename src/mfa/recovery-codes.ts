@@ -14,7 +14,7 @@ const CODE_LENGTH = 16; // 80 bits
 export function parseQuantity(input: unknown): number {
   const text = typeof input === 'string' ? input.trim() : '';
   if (!/^\d{1,2}$/.test(text) || Number(text) < 1 || Number(text) > MAX_RECOVERY_CODES) {
-    throw new AppError('validation_failed', `Choose a quantity from 1 to ${MAX_RECOVERY_CODES}.`);
+    throw new AppError('validation_failed', { key: 'codes.quantityRange', values: { max: MAX_RECOVERY_CODES } });
   }
   return Number(text);
 }

@@ -156,7 +156,7 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
   });
 
   router.get('/devices-remove-all', signedIn, recentSignIn(), async (ctx) => {
-    await page(ctx, 'account-remove-all', 'Remove all devices', { overview: await devices.overview(signedOf(ctx).user) });
+    await page(ctx, 'account-remove-all', 'account.removeAll', { overview: await devices.overview(signedOf(ctx).user) });
   });
 
   router.post(
@@ -173,7 +173,7 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
   );
 
   router.get('/default', signedIn, recentSignIn(), async (ctx) => {
-    await page(ctx, 'account-default', 'Default authentication method', { overview: await devices.overview(signedOf(ctx).user) });
+    await page(ctx, 'account-default', 'default.heading', { overview: await devices.overview(signedOf(ctx).user) });
   });
 
   router.post(
@@ -187,7 +187,7 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
         await keepSession(s, await devices.setDefaultKind(s.user, formOf(ctx, defaultForm).method, requestOrigin(ctx)));
       } catch (err) {
         if (!isAppError(err) || err.status >= 500) throw err;
-        return page(ctx, 'account-default', 'Default authentication method', { overview: await devices.overview(s.user), error: err }, err.status);
+        return page(ctx, 'account-default', 'default.heading', { overview: await devices.overview(s.user), error: err }, err.status);
       }
       ctx.status = 303;
       ctx.redirect('/account?done=default');

@@ -15,7 +15,7 @@ export function accountPasswordRoutes(guards: AccountGuards, passwords: Password
   const router = new Router();
 
   router.get('/password', signedIn, recentSignIn(), async (ctx) => {
-    await page(ctx, 'account-password', 'Change password');
+    await page(ctx, 'account-password', 'pw.heading');
   });
 
   router.post(
@@ -34,7 +34,7 @@ export function accountPasswordRoutes(guards: AccountGuards, passwords: Password
         if (!isAppError(err) || !['validation_failed', 'invalid_credentials', 'rate_limited'].includes(err.code)) throw err;
         if (err.details.retryAfterSeconds) ctx.set('Retry-After', String(err.details.retryAfterSeconds));
         // The form comes back empty: passwords are never echoed into a page.
-        return page(ctx, 'account-password', 'Change password', { error: err.message }, err.status);
+        return page(ctx, 'account-password', 'pw.heading', { error: err }, err.status);
       }
       ctx.status = 303;
       ctx.redirect('/account?done=password');

@@ -16,7 +16,7 @@ export function accountRecoveryCodeRoutes(guards: AccountGuards, devices: Device
   const router = new Router();
 
   router.get('/recovery-codes', signedIn, recentSignIn(), async (ctx) => {
-    await page(ctx, 'account-recovery-codes', 'Generate Recovery Codes', { overview: await devices.overview(signedOf(ctx).user), quantity: '10' });
+    await page(ctx, 'account-recovery-codes', 'account.generateCodes', { overview: await devices.overview(signedOf(ctx).user), quantity: '10' });
   });
 
   router.post(
@@ -35,15 +35,15 @@ export function accountRecoveryCodeRoutes(guards: AccountGuards, devices: Device
         return page(
           ctx,
           'account-recovery-codes',
-          'Generate Recovery Codes',
-          { overview: await devices.overview(s.user), quantity: String(posted.quantity ?? '').slice(0, 20), error: err.message },
+          'account.generateCodes',
+          { overview: await devices.overview(s.user), quantity: String(posted.quantity ?? '').slice(0, 20), error: err },
           422,
         );
       }
       const { codes, mark } = await devices.generateRecoveryCodes(s.user, quantity, requestOrigin(ctx));
       await keepSession(s, mark);
       // Shown exactly once: this response is the only place the codes exist in clear.
-      await page(ctx, 'account-recovery-codes-shown', 'Your recovery codes', { codes });
+      await page(ctx, 'account-recovery-codes-shown', 'codes.shownHeading', { codes });
     },
   );
 

@@ -47,7 +47,7 @@ export function accountSessionRoutes(guards: AccountGuards, devices: DeviceManag
       policy: 'Multi-factor authentication is now required for everyone in your account, and everyone was signed out. Sign in again.',
     };
     const message = messages[String(ctx.query.reason)];
-    await page(ctx, 'logged-out', 'Signed out', { again: '/account', message });
+    await page(ctx, 'logged-out', 'title.signedOut', { again: '/account', message });
   });
 
   return router;

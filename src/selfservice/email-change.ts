@@ -7,6 +7,7 @@ import { sha256Hex } from '../crypto/random-codes.js';
 import type { MailService } from '../mail/mail-service.js';
 import type { SecurityNotices } from '../mail/security-notices.js';
 import type { DataStore } from '../storage/repositories/index.js';
+import type { Message } from '../i18n/translator.js';
 import type { User } from '../storage/repositories/users-repository.js';
 
 /** How long a verification link works. */
@@ -15,9 +16,9 @@ const TOKEN = /^[A-Za-z0-9_-]{43}$/; // 32 random bytes, base64url
 /** Each request mails someone: caps per user and per recipient keep this from being a way to flood a mailbox. */
 const PER_USER: ThrottleRule = { name: 'email-change:user', limit: 5, windowSeconds: 3600 };
 const PER_ADDRESS: ThrottleRule = { name: 'email-change:address', limit: 3, windowSeconds: 3600 };
-const TOO_MANY = 'Too many verification links were requested. Try again later.';
+const TOO_MANY: Message = { key: 'email.tooMany' };
 
-const invalidLink = () => new AppError('bad_request', 'This verification link is not valid: it was used, replaced by a newer one, or has expired. Ask for a new one.');
+const invalidLink = () => new AppError('bad_request', { key: 'email.invalidLink' });
 
 /**
  * "Change email": the new address is verified by a link sent to it (256 random bits, stored as
@@ -50,7 +51,7 @@ export class EmailChange {
    */
   async request(user: User, input: unknown, origin: RequestOrigin): Promise<{ newEmail: string }> {
     const newEmail = parseEmail(input);
-    if (newEmail === user.email && user.emailVerified) throw new AppError('validation_failed', 'That is already your email address.');
+    if (newEmail === user.email && user.emailVerified) throw new AppError('validation_failed', { key: 'email.already' });
     await this.throttle?.consume(PER_USER, user.id, TOO_MANY);
     await this.throttle?.consume(PER_ADDRESS, sha256Hex(newEmail), TOO_MANY);
     const holder = await this.data.users.findByEmail(newEmail);
@@ -90,7 +91,7 @@ export class EmailChange {
       })
       .catch((err: unknown) => {
         if ((err as { constraint?: string }).constraint === 'users_email') {
-          throw new AppError('conflict', 'That email address is now used by another account, so it cannot be yours. Your address was not changed.');
+          throw new AppError('conflict', { key: 'email.takenMeanwhile' });
         }
         throw err;
       });

@@ -15,7 +15,7 @@ export function accountEmailRoutes(guards: AccountGuards, emails: EmailChange): 
   const router = new Router();
 
   router.get('/email', signedIn, recentSignIn(), async (ctx) => {
-    await page(ctx, 'account-email', 'Change email', { user: signedOf(ctx).user });
+    await page(ctx, 'account-email', 'email.heading', { user: signedOf(ctx).user });
   });
 
   router.post(
@@ -28,10 +28,10 @@ export function accountEmailRoutes(guards: AccountGuards, emails: EmailChange): 
       const posted = formOf(ctx, changeForm);
       try {
         const { newEmail } = await emails.request(s.user, posted.email, requestOrigin(ctx));
-        await page(ctx, 'account-email', 'Change email', { user: s.user, sent: newEmail });
+        await page(ctx, 'account-email', 'email.heading', { user: s.user, sent: newEmail });
       } catch (err) {
         if (!isAppError(err) || err.status >= 500) throw err;
-        await page(ctx, 'account-email', 'Change email', { user: s.user, error: err.message, value: String(posted.email ?? '').slice(0, 254) }, err.status);
+        await page(ctx, 'account-email', 'email.heading', { user: s.user, error: err, value: String(posted.email ?? '').slice(0, 254) }, err.status);
       }
     },
   );
@@ -54,10 +54,10 @@ export function accountEmailRoutes(guards: AccountGuards, emails: EmailChange): 
   /** The link's page, or its error on the same page (status of the error). */
   async function answer(ctx: Context, locals: () => Promise<Record<string, unknown>>): Promise<void> {
     try {
-      await page(ctx, 'account-email-verify', 'Confirm your new email address', await locals());
+      await page(ctx, 'account-email-verify', 'email.confirmHeading', await locals());
     } catch (err) {
       if (!isAppError(err) || err.status >= 500) throw err;
-      await page(ctx, 'account-email-verify', 'Email not changed', { error: err.message }, err.status);
+      await page(ctx, 'account-email-verify', 'email.notChanged', { error: err }, err.status);
     }
   }
 
