@@ -49,14 +49,14 @@ export function accountAdminRoutes(guards: AccountGuards, data: DataStore, admin
   router.get('/admin', signedIn, managedAccount, recentMfa(), async (ctx) => {
     const account = accountOf(ctx);
     const [users, pendingRequest] = await Promise.all([listUsersWithMfa(data, account.id), disableRequests.pendingFor(account.id)]);
-    await page(ctx, 'account-admin', 'User Management', {
+    await page(ctx, 'account-admin', 'account.userManagement', {
       account,
       users,
       // Support may turn another account's requirement off directly; anyone else (support on
       // their own account too) asks, and another support user decides.
       canDisable: signedOf(ctx).user.isSupport && signedOf(ctx).user.accountId !== account.id,
       pendingRequest,
-      notice: ctx.query.saved ? 'The setting was saved.' : ctx.query.requested ? 'Your request was sent to support.' : undefined,
+      notice: ctx.query.saved ? { key: 'admin.saved' } : ctx.query.requested ? { key: 'admin.requested' } : undefined,
     });
   });
 
