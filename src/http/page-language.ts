@@ -47,7 +47,7 @@ export function pageLocalsOf(ctx: Context, uiLocales?: unknown): { i18n: Transla
 }
 
 /** Where the picker brings the user back to: this page, or (after a form post) the page the form was on. */
-export function languageReturnPath(ctx: Context): string {
+function languageReturnPath(ctx: Context): string {
   // A page's own query comes back only on a page that worked: an error page echoes nothing the request carried.
   if (ctx.method === 'GET') return ctx.status < 400 && ctx.querystring ? `${ctx.path}?${ctx.querystring}` : ctx.path;
   const interaction = /^\/interaction\/[^/]+/.exec(ctx.path);

@@ -35,7 +35,7 @@ function formatOf(language: Language, key: MessageKey): IntlMessageFormat {
 /** Something a page shows: a catalogue message, an error (its message key, else its text) or final text. */
 export type Shown = Message | { text?: Message; message: string } | string;
 
-/** Texts, dates and numbers in one language. */
+/** Texts and dates in one language (numbers are formatted by the messages themselves). */
 export class Translator {
   readonly tag: string;
   readonly dir: 'ltr' | 'rtl';
@@ -83,18 +83,17 @@ export class Translator {
   };
 
   date = (d: Date | number, options: Intl.DateTimeFormatOptions = { dateStyle: 'medium', timeStyle: 'short' }): string => new Intl.DateTimeFormat(this.tag, options).format(d);
-
-  number = (n: number): string => new Intl.NumberFormat(this.tag).format(n);
 }
 
 const translators = new Map<string, Translator>();
 
-/** The (shared, immutable) translator of a supported tag; the source language for any other. */
+/** The (shared, immutable) translator of a supported tag; the source language's for any other (one per language, however many tags are asked for). */
 export function translatorFor(tag: string): Translator {
-  let t = translators.get(tag);
+  const known = languageOf(tag)?.tag ?? SOURCE_LANGUAGE;
+  let t = translators.get(known);
   if (!t) {
-    t = new Translator(tag);
-    translators.set(tag, t);
+    t = new Translator(known);
+    translators.set(known, t);
   }
   return t;
 }
