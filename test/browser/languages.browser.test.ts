@@ -2,7 +2,7 @@ import { expect, test } from '@jest/globals';
 import type { Page } from 'playwright-core';
 import { browserDescribe, browserSuite, screenshot, type BrowserSuite } from '../helpers/browser.js';
 import { claim, watchedPage } from '../helpers/browser-flows.js';
-import { startFakeVonage, vonageSettings, type FakeVonage } from '../helpers/fake-vonage.js';
+import { RELAXED_SMS_LIMITS, startFakeVonage, vonageSettings, type FakeVonage } from '../helpers/fake-vonage.js';
 import { accountWithUser, type Fixture } from '../helpers/provision.js';
 import { secretFromUri, totp } from '../helpers/rfc6238.js';
 
@@ -134,7 +134,7 @@ describeBrowser('sign-in journeys in German and Arabic (Chromium, via /demo)', (
     serverLog: 'browser-languages-server',
     env: async () => {
       fake = await startFakeVonage();
-      return { ...vonageSettings(fake), SMS_RESEND_COOLDOWN: '0', SMS_LIMIT_PHONE_HOURLY: '1000000', SMS_LIMIT_IP_HOURLY: '1000000', SMS_LIMIT_GLOBAL_HOURLY: '10000000' };
+      return { ...vonageSettings(fake), ...RELAXED_SMS_LIMITS };
     },
     after: async () => fake?.close(),
   });

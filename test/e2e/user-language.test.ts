@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { startFakeVonage, vonageSettings, type FakeVonage } from '../helpers/fake-vonage.js';
+import { RELAXED_SMS_LIMITS, startFakeVonage, vonageSettings, type FakeVonage } from '../helpers/fake-vonage.js';
 import { expectKind, sql, submitPassword } from '../helpers/mfa.js';
 import { accountWithUser, confidentialClient, type Fixture } from '../helpers/provision.js';
 import { callbackOf, RelyingParty } from '../helpers/relying-party.js';
+import { openAccount, postAccount } from '../helpers/self-service.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
+import { UserAgent } from '../helpers/user-agent.js';
 
 /**
  * The language a user chose travels with them: pages follow ui_locales and the picker, the
@@ -26,11 +28,7 @@ beforeAll(async () => {
     REDIS_URL,
     ...clusterSecrets(),
     ...vonageSettings(fake),
-    SMS_RESEND_COOLDOWN: '0',
-    SMS_LIMIT_USER_HOURLY: '1000',
-    SMS_LIMIT_PHONE_HOURLY: '1000000',
-    SMS_LIMIT_IP_HOURLY: '1000000',
-    SMS_LIMIT_GLOBAL_HOURLY: '10000000',
+    ...RELAXED_SMS_LIMITS,
   });
   client = await confidentialClient(db.url, { firstParty: true });
   user = await accountWithUser(db.url, { mfaRequired: true });
@@ -44,7 +42,7 @@ afterAll(async () => {
 
 const latestText = () => fake.messages.filter((m) => m.to === digits).at(-1)?.text ?? '';
 const codeIn = (text: string, length: number) => text.match(new RegExp(`\\b(\\d{${length}})\\b`))?.[1] ?? '';
-const storedLocale = async () => (await sql<{ locale: string | null }>(db.url, 'SELECT locale FROM users WHERE id = $1', [user.userId]))[0]!.locale;
+const storedLocale = async (id = user.userId) => (await sql<{ locale: string | null }>(db.url, 'SELECT locale FROM users WHERE id = $1', [id]))[0]!.locale;
 
 async function rp(headers: Record<string, string> = {}) {
   const r = await RelyingParty.create(server.url, client.clientId, client.clientSecret);
@@ -100,5 +98,26 @@ describe("the user's language", () => {
     expect(text).toContain('رمز تسجيل الدخول إلى Twofold هو');
     await finish(callbackOf(await r.agent.submit(challenge, '/mfa', { code: codeIn(text, 7) })));
     expect(await storedLocale()).toBe('ar');
+  });
+
+  test("Language on /account: a choice needs the form's CSRF token and a listed language; then pages and the stored language follow it", async () => {
+    const someone = await accountWithUser(db.url, { mfaRequired: false });
+    const browser = new UserAgent();
+    const { page } = await openAccount(browser, server.url, someone);
+    expect(page.html).toContain('<label for="account-locale">Preferred language</label>');
+
+    const forged = await postAccount(browser, page, '/account/language', { locale: 'fr' }, false);
+    expect(forged.status).toBe(403);
+    const unknown = await postAccount(browser, page, '/account/language', { locale: 'klingon' });
+    expect(unknown.status).toBe(422);
+    expect(unknown.html).toContain('Choose one of the languages in the list.');
+    expect(await storedLocale(someone.userId)).toBeNull();
+
+    const saved = await postAccount(browser, page, '/account/language', { locale: 'fr' });
+    expect(saved.status).toBe(200);
+    expect(new URL(saved.url).search).toBe('?done=language');
+    expect(saved.html).toContain('<html lang="fr" dir="ltr">');
+    expect(saved.html).toContain('Votre langue a été modifiée.');
+    expect(await storedLocale(someone.userId)).toBe('fr');
   });
 });
