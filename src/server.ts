@@ -37,6 +37,8 @@ import { ProviderSessions } from './oidc/provider-sessions.js';
 import { sessionTracker } from './oidc/session-tracking.js';
 import { SessionIndexRepository } from './storage/repositories/session-index-repository.js';
 import { SignedInSessions } from './selfservice/signed-in-sessions.js';
+import { PostgresChangeFeed } from './storage/change-feed.js';
+import { cachedLookups } from './storage/cached-lookups.js';
 
 export interface RunningServer {
   readonly port: number;
@@ -63,6 +65,10 @@ export async function startServer(config: Config, logger: Logger, options: { han
       })
     : new MemoryStore();
   if (!config.redisUrl) logger.warn('no REDIS_URL: sessions and codes are kept in this process only (single node, lost on restart)');
+  // On Postgres, rows every token request reads stay in memory until a change is announced.
+  const feed = config.databaseUrl ? new PostgresChangeFeed(config.databaseUrl, logger) : undefined;
+  await feed?.start();
+  const lookups = cachedLookups(data, feed);
 
   if (config.demo) {
     const passwords = await seedDemo(data, services.provisioning);
@@ -122,7 +128,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
   // The HTTP app depends on the signing keys (oidc-provider's JWKS is fixed at construction):
   // it is built again when the keyring changes (rotation), and requests go to the newest one.
   const build = (signingKeys: JsonWebKey[]) => {
-    const provider = createProvider({ config, data, store, signingKeys, onSessionSaved });
+    const provider = createProvider({ config, data, store, signingKeys, onSessionSaved, lookups });
     createApp({
       config,
       logger,
@@ -202,6 +208,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
       clearInterval(idle);
       // Reset requests answered already are mailed before the stores close.
       await passwordReset.settled();
+      await feed?.close();
       await store.close().catch(() => undefined);
       await services.close().catch((err) => logger.warn({ err: (err as Error).message }, 'closing the database failed'));
       logger.info('stopped');

@@ -13,6 +13,7 @@ import { createInteractionPolicy } from './interaction-policy.js';
 import { ACR_VALUES } from './authentication-context.js';
 import { mayAdminister } from '../accounts/roles.js';
 import { authStateOfRequest } from './auth-state-of-request.js';
+import { cachedLookups, type Lookups } from '../storage/cached-lookups.js';
 
 export const FIRST_PARTY = 'first_party';
 export const ADMIN_SCOPE = 'admin';
@@ -27,16 +28,18 @@ export interface ProviderDeps {
   signingKeys: crypto.JsonWebKey[];
   /** Told of every saved browser session (the per-user session index). */
   onSessionSaved?: (payload: Record<string, unknown>) => Promise<void>;
+  /** Users' sign-in states and clients (kept in memory where a change feed allows). */
+  lookups?: Lookups;
 }
 
 const HOUR = 3600;
 const DAY = 24 * HOUR;
 
-export function createProvider({ config, data, store, signingKeys, onSessionSaved }: ProviderDeps): Provider {
+export function createProvider({ config, data, store, signingKeys, onSessionSaved, lookups = cachedLookups(data) }: ProviderDeps): Provider {
   const adminResource = adminResourceOf(config.issuer);
-  const authStateOf = authStateOfRequest(data.users);
+  const authStateOf = authStateOfRequest(lookups);
   const configuration: Configuration = {
-    adapter: createAdapterClass(store, { findClient: (id) => data.clients.find(id), onSessionSaved }),
+    adapter: createAdapterClass(store, { findClient: (id) => lookups.findClient(id), onSessionSaved }),
     findAccount: createFindAccount(authStateOf) as Configuration['findAccount'],
     jwks: { keys: signingKeys as Configuration['jwks'] extends { keys: infer K } ? K : never },
     cookies: {

@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { pino } from 'pino';
+import { migrate } from '../../src/storage/migrate.js';
+import { createDataStore, type DataStore } from '../../src/storage/repositories/index.js';
+import { PostgresChangeFeed, type Change } from '../../src/storage/change-feed.js';
+import { cachedLookups, type Lookups } from '../../src/storage/cached-lookups.js';
+import { signOutMark } from '../../src/oidc/session-validity.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+
+const logger = pino({ level: 'silent' });
+
+/** Polls until `check` holds (a notification is delivered asynchronously, in milliseconds). */
+async function eventually(check: () => Promise<boolean>, timeoutMs = 3000): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return Date.now() - started;
+}
+
+describe('in-memory sign-in states and clients, kept only while Postgres announces changes', () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  let data: DataStore;
+  let feed: PostgresChangeFeed;
+  let lookups: Lookups;
+  const changes: Change[] = [];
+  let accountId: string;
+  let userId: string;
+  let queries = 0;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('twofold_cache');
+    pool = new pg.Pool({ connectionString: db.url, max: 4 });
+    await migrate(pool, logger);
+    // Counts the reads that reach Postgres, so a test can tell a kept answer from a fresh one.
+    const counted = Object.create(pool) as pg.Pool;
+    counted.query = ((text: string, values?: unknown[]) => (queries++, pool.query(text, values))) as pg.Pool['query'];
+    data = createDataStore(counted, { enrolmentTtlSeconds: 600 });
+    feed = new PostgresChangeFeed(db.url, logger);
+    feed.subscribe((c) => changes.push(c));
+    await feed.start();
+    lookups = cachedLookups(data, feed);
+    accountId = (await data.accounts.create('Acme')).id;
+    userId = (await data.users.create({ accountId, username: 'ada', usernameKey: 'ada', role: 'user', isSupport: false, passwordHash: 'x' })).id;
+  });
+
+  afterAll(async () => {
+    await feed?.close();
+    await pool?.end();
+    await db?.drop();
+  });
+
+  it('answers a repeated read from memory', async () => {
+    expect(feed.live).toBe(true);
+    await lookups.findAuthState(userId);
+    const before = queries;
+    const state = await lookups.findAuthState(userId);
+    expect(state?.user.username).toBe('ada');
+    expect(queries).toBe(before);
+  });
+
+  it('a sign-out mark written by another connection ends the kept state within milliseconds', async () => {
+    await lookups.findAuthState(userId);
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    const mark = signOutMark();
+    await other.query('UPDATE users SET sessions_valid_after = $2 WHERE id = $1', [userId, mark]);
+    await other.end();
+    const ms = await eventually(async () => (await lookups.findAuthState(userId))?.sessionsValidAfter?.getTime() === mark.getTime());
+    expect(ms).toBeLessThan(1000);
+  });
+
+  it('an account-wide mark, a lock and a verified device each reach the kept state', async () => {
+    await lookups.findAuthState(userId);
+    const mark = new Date(signOutMark().getTime() + 5000);
+    await pool.query('UPDATE accounts SET sessions_valid_after = $2 WHERE id = $1', [accountId, mark]);
+    await eventually(async () => (await lookups.findAuthState(userId))?.sessionsValidAfter?.getTime() === mark.getTime());
+
+    await pool.query('UPDATE users SET locked_at = now() WHERE id = $1', [userId]);
+    await eventually(async () => Boolean((await lookups.findAuthState(userId))?.user.lockedAt));
+    await pool.query('UPDATE users SET locked_at = NULL WHERE id = $1', [userId]);
+    await eventually(async () => !(await lookups.findAuthState(userId))?.user.lockedAt);
+
+    expect((await lookups.findAuthState(userId))?.hasVerifiedDevice).toBe(false);
+    await pool.query(`INSERT INTO mfa_devices (user_id, kind, nickname, sealed_secret, verified_at) VALUES ($1, 'totp', 'Phone', 'sealed', now())`, [userId]);
+    await eventually(async () => (await lookups.findAuthState(userId))?.hasVerifiedDevice === true);
+  });
+
+  it('counters that change on every sign-in announce nothing', async () => {
+    const seen = changes.length;
+    await pool.query('UPDATE users SET failed_mfa_attempts = failed_mfa_attempts + 1 WHERE id = $1', [userId]);
+    await pool.query('UPDATE mfa_devices SET last_used_at = now() WHERE user_id = $1', [userId]);
+    await pool.query(`SELECT pg_notify('twofold_changes', 'client:probe')`);
+    await eventually(async () => changes.slice(seen).some((c) => c.kind === 'client' && c.id === 'probe'));
+    expect(changes.slice(seen).filter((c) => c.kind !== 'client')).toEqual([]);
+  });
+
+  it('a client is found as soon as it is created, and a changed client is read again', async () => {
+    expect(await lookups.findClient('new-app')).toBeUndefined();
+    await data.clients.create({ client_id: 'new-app', redirect_uris: ['https://a.example/cb'] });
+    expect((await lookups.findClient('new-app'))?.redirect_uris).toEqual(['https://a.example/cb']);
+    await data.clients.upsert({ client_id: 'new-app', redirect_uris: ['https://b.example/cb'] });
+    await eventually(async () => JSON.stringify((await lookups.findClient('new-app'))?.redirect_uris) === '["https://b.example/cb"]');
+  });
+
+  it('while the notification connection is gone every read goes to Postgres; once it is back, memory is used again', async () => {
+    await lookups.findAuthState(userId);
+    await pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`);
+    await eventually(async () => !feed.live);
+    // A change made while nobody listens is still seen: nothing is served from memory.
+    const mark = new Date(signOutMark().getTime() + 10_000);
+    await pool.query('UPDATE users SET sessions_valid_after = $2 WHERE id = $1', [userId, mark]);
+    const before = queries;
+    expect((await lookups.findAuthState(userId))?.sessionsValidAfter?.getTime()).toBe(mark.getTime());
+    expect(queries).toBe(before + 1);
+    await eventually(async () => feed.live, 5000);
+    await lookups.findAuthState(userId);
+    const after = queries;
+    await lookups.findAuthState(userId);
+    expect(queries).toBe(after);
+  });
+});
