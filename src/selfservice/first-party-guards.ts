@@ -189,7 +189,7 @@ export function firstPartyGuards(deps: FirstPartyGuardDeps, site: FirstPartySite
 
   /** After a change that ended the user's other sessions, this one carries on. */
   async function keepSession(s: Signed, mark: Date): Promise<void> {
-    await sessions.save(s.sessionId, { ...s.session, validFrom: Math.floor(mark.getTime() / 1000) });
+    await sessions.keepFrom(s.sessionId, Math.floor(mark.getTime() / 1000));
   }
 
   async function endSession(ctx: Context, s: Signed): Promise<void> {

@@ -77,6 +77,13 @@ export class MemoryStore implements EphemeralStore {
     return { count, ttlMs: expiresAt - Date.now() };
   }
 
+  async raise(key: string, value: number, ttlSeconds: number): Promise<number> {
+    const held = Number(this.string(key)?.value);
+    const raised = Number.isFinite(held) && held > value ? held : value;
+    this.entries.set(key, { value: String(raised), expiresAt: Date.now() + Math.max(1, Math.ceil(ttlSeconds)) * 1000 });
+    return raised;
+  }
+
   async decrement(key: string): Promise<void> {
     const entry = this.string(key);
     if (!entry) return;

@@ -20,15 +20,26 @@ export class AccountSessionRepository {
   ) {}
 
   async get(id: string): Promise<AccountSession | undefined> {
-    const raw = await this.store.get(`account-session:${id}`);
-    return raw ? (JSON.parse(raw) as AccountSession) : undefined;
+    const [raw, kept] = await Promise.all([this.store.get(`account-session:${id}`), this.store.get(`account-session:${id}:kept-from`)]);
+    if (!raw) return undefined;
+    const session = JSON.parse(raw) as AccountSession;
+    return kept && Number(kept) > session.validFrom ? { ...session, validFrom: Number(kept) } : session;
   }
 
   async save(id: string, session: AccountSession): Promise<void> {
     await this.store.set(`account-session:${id}`, JSON.stringify(session), this.ttlSeconds);
   }
 
+  /**
+   * The session carries on past a sign-out mark its own change set. Only ever moved forward:
+   * two changes at once (a double-click) each keep the session, whichever finishes last.
+   */
+  async keepFrom(id: string, validFrom: number): Promise<void> {
+    await this.store.raise(`account-session:${id}:kept-from`, validFrom, this.ttlSeconds);
+  }
+
   async destroy(id: string): Promise<void> {
-    await this.store.del(`account-session:${id}`);
+    // Two commands: on a Redis Cluster the keys may live on different masters.
+    await Promise.all([this.store.del(`account-session:${id}`), this.store.del(`account-session:${id}:kept-from`)]);
   }
 }

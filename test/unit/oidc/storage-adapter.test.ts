@@ -60,6 +60,16 @@ describe.each(storeFactories)('storage contract: %s', (_name, factory) => {
       expect(await store.ttlMs('k:nx')).toBeGreaterThan(0);
     });
 
+    it('raise only moves a number forward, also when raised in parallel', async () => {
+      expect(await store.raise('k:raise', 5, 30)).toBe(5);
+      expect(await store.raise('k:raise', 3, 30)).toBe(5);
+      expect(await store.get('k:raise')).toBe('5');
+      const held = await Promise.all([9, 7, 12, 8, 11].map((n) => store.raise('k:raise', n, 30)));
+      expect(Math.max(...held)).toBe(12);
+      expect(await store.get('k:raise')).toBe('12');
+      expect(await store.ttlMs('k:raise')).toBeGreaterThan(0);
+    });
+
     it('getDel takes a value once', async () => {
       await store.set('k:once', 'secret', 30);
       expect(await store.getDel('k:once')).toBe('secret');
