@@ -60,6 +60,7 @@ export async function openDataServices(
     disableRequests: new DisableRequests(data, audit, mail),
     close: async () => {
       await mail.close();
+      await audit.drain();
       await db.close();
     },
   };

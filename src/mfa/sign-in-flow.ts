@@ -1,4 +1,4 @@
-import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
+import type { AuditEventType, AuditLog, AuditRecordInput, RequestOrigin } from '../audit/audit-log.js';
 import type { PasswordLogin } from '../accounts/password-login.js';
 import { AppError } from '../http/app-error.js';
 import { authenticationContext, type SecondFactorAmr } from '../oidc/authentication-context.js';
@@ -135,8 +135,8 @@ export class SignInFlow {
       return step.kind === 'challenge' ? { ...step, error: messageOf(factorOf(device.kind).invalidChallengeCode) ?? INVALID_CODE } : step;
     }
     if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
-    await this.audit.record('mfa.ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { method: device.kind } });
-    return this.complete(flowId, user, factor.amrFor?.(device) ?? factor.amr, origin, auth, phishingResistant(device));
+    const proof = mfaOk(user, origin, device.kind);
+    return this.complete(flowId, user, factor.amrFor?.(device) ?? factor.amr, origin, auth, phishingResistant(device), true, proof);
   }
 
   /** What the login page offers besides the password: each factor that can sign in on its own, with its request. */
@@ -161,9 +161,8 @@ export class SignInFlow {
     const auth = await this.data.users.findAuthState(device.userId);
     if (!auth || auth.user.lockedAt) return { kind: 'locked' };
     if (!(await this.lockout.recordSuccess(auth.user))) return { kind: 'locked' };
-    await this.audit.record('mfa.ok', { accountId: auth.user.accountId, subjectUserId: auth.user.id, actorUserId: auth.user.id, origin, details: { method: device.kind } });
     await this.states.save(flowId, { userId: auth.user.id, mfaRequired: true, stage: 'challenge', deviceId: device.id, ...(phr ? { phr } : {}) });
-    return this.complete(flowId, auth.user, factor.amrFor?.(device) ?? factor.amr, origin, auth, phishingResistant(device), false);
+    return this.complete(flowId, auth.user, factor.amrFor?.(device) ?? factor.amr, origin, auth, phishingResistant(device), false, mfaOk(auth.user, origin, device.kind));
   }
 
   /** "Use a recovery code": any unused code, once; wrong codes count towards the lock. */
@@ -179,9 +178,8 @@ export class SignInFlow {
       return step.kind === 'challenge' ? { ...step, error: INVALID_CODE } : step;
     }
     if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
-    await this.audit.record('mfa.ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { method: 'recovery_code' } });
     // A recovery code is a one-time password in RFC 8176's sense: amr otp (+ mfa).
-    return this.complete(flowId, user, 'otp', origin, auth);
+    return this.complete(flowId, user, 'otp', origin, auth, false, true, mfaOk(user, origin, 'recovery_code'));
   }
 
   /** "Use another method": challenge another verified device of the same user. */
@@ -399,15 +397,24 @@ export class SignInFlow {
     loaded?: UserAuthState,
     phishingResistantFactor = false,
     password = true,
+    proof?: AuditEntry,
   ): Promise<SignInStep> {
     const auth = loaded ?? (await this.data.users.findAuthState(user.id));
-    if (!auth || auth.user.lockedAt) return { kind: 'locked' };
+    const proven = proof ? [proof] : [];
+    if (!auth || auth.user.lockedAt) {
+      await this.audit.recordAll(proven);
+      return { kind: 'locked' };
+    }
     const state = await this.states.get(flowId);
     if (!secondFactor && (auth.accountMfaRequired || state?.mfaRequired)) return this.afterFirstFactor(flowId, auth.user, true, origin, state?.phr);
-    if (state?.phr && !phishingResistantFactor) return this.afterFirstFactor(flowId, auth.user, true, origin, true);
+    if (state?.phr && !phishingResistantFactor) {
+      await this.audit.recordAll(proven);
+      return this.afterFirstFactor(flowId, auth.user, true, origin, true);
+    }
     await this.states.clear(flowId);
     const { acr, amr } = authenticationContext(secondFactor, Boolean(state?.phr && phishingResistantFactor), password);
-    await this.audit.record('login.succeeded', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { acr, amr } });
+    // The second factor and the sign-in it completes are stored in one write.
+    await this.audit.recordAll([...proven, ['login.succeeded', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { acr, amr } }]]);
     // auth_time is when the user last proved the password: a step-up adds the second factor
     // but no fresh password, so the session keeps its sign-in time (max_age and "recent
     // sign-in" checks must not take a code for a new password), moved only as far as a
@@ -468,6 +475,14 @@ export class SignInFlow {
     return { flowId, origin };
   }
 }
+
+type AuditEntry = [AuditEventType, AuditRecordInput];
+
+/** The audit event of a second factor passed, stored with the sign-in it completes. */
+const mfaOk = (user: User, origin: RequestOrigin, method: string): AuditEntry => [
+  'mfa.ok',
+  { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { method } },
+];
 
 const phishingResistant = (device: Device): boolean => Boolean(factorOf(device.kind).phishingResistant);
 

@@ -25,12 +25,16 @@ export interface AuditEvent {
 export class AuditRepository {
   constructor(private readonly db: Queryable) {}
 
-  async insert(e: AuditEventInput): Promise<void> {
-    await this.db.query(
-      `INSERT INTO audit_events (type, account_id, actor_user_id, subject_user_id, ip, user_agent, details)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [e.type, e.accountId ?? null, e.actorUserId ?? null, e.subjectUserId ?? null, e.ip ?? null, e.userAgent?.slice(0, 512) ?? null, JSON.stringify(e.details ?? {})],
-    );
+  /** One INSERT, the events in order (their ids ascending as given). */
+  async insertMany(events: AuditEventInput[]): Promise<void> {
+    if (events.length === 0) return;
+    const values: unknown[] = [];
+    const rows = events.map((e) => {
+      const at = values.length;
+      values.push(e.type, e.accountId ?? null, e.actorUserId ?? null, e.subjectUserId ?? null, e.ip ?? null, e.userAgent?.slice(0, 512) ?? null, JSON.stringify(e.details ?? {}));
+      return `($${at + 1}, $${at + 2}, $${at + 3}, $${at + 4}, $${at + 5}, $${at + 6}, $${at + 7})`;
+    });
+    await this.db.query(`INSERT INTO audit_events (type, account_id, actor_user_id, subject_user_id, ip, user_agent, details) VALUES ${rows.join(', ')}`, values);
   }
 
   /** Newest first; `beforeId` pages backwards. Ordered by the bigint column, not the text `id` it is returned as. */
