@@ -34,6 +34,9 @@ export class RedisStore implements EphemeralStore {
       enableOfflineQueue: true,
       lazyConnect: false,
       commandTimeout: 2000,
+      // Commands issued in the same tick (a record with its index and grant list, parallel
+      // requests) leave in one write: fewer system calls per request.
+      enableAutoPipelining: true,
       retryStrategy: (times) => Math.min(times * 50, 1000),
     };
     let redis: RedisClient;
@@ -45,6 +48,7 @@ export class RedisStore implements EphemeralStore {
       const { nodes, username, password, tls } = target;
       redis = new Cluster(nodes, {
         enableOfflineQueue: true,
+        enableAutoPipelining: true,
         clusterRetryStrategy: (times) => Math.min(times * 50, 1000),
         // A slot whose master is down fails fast (a few short retries), as one server does.
         maxRedirections: 6,
@@ -100,6 +104,10 @@ export class RedisStore implements EphemeralStore {
     return { count: Number(count), ttlMs: Number(ttlMs) };
   }
 
+  async raise(key: string, value: number, ttlSeconds: number): Promise<number> {
+    return Number(await this.redis.eval(RAISE, 1, this.key(key), value, Math.max(1, Math.ceil(ttlSeconds))));
+  }
+
   async decrement(key: string): Promise<void> {
     await this.redis.eval(DECREMENT, 1, this.key(key));
   }
@@ -132,6 +140,13 @@ export class RedisStore implements EphemeralStore {
     await this.redis.quit();
   }
 }
+
+const RAISE = `
+local held = tonumber(redis.call('GET', KEYS[1]))
+local value = tonumber(ARGV[1])
+if held ~= nil and held > value then value = held end
+redis.call('SET', KEYS[1], tostring(value), 'EX', ARGV[2])
+return tostring(value)`;
 
 // One command, one round trip: PEXPIRE NX only arms the TTL when the key has none,
 // i.e. on the window's first hit.
