@@ -62,6 +62,8 @@ const STEP_MS = QUICK ? { login: 4000, refresh: 3000, doc: 2500 } : { login: 700
 const CALIBRATE_MS = QUICK ? 2500 : 4000;
 const PAUSE_MS = 800;
 const P99_BUDGET_MS = 250;
+/** Target: a password + TOTP login costs at most this many times (argon2 verify + bare flow) in CPU. */
+const TOTP_CPU_LIMIT = 1.2;
 const MEMORY_SESSIONS = Number(option('--sessions') || 10_000);
 const MEMORY_MAX_MS = QUICK ? 10_000 : 30_000;
 const COLD_REPEATS = QUICK ? 1 : 3;
@@ -693,12 +695,12 @@ function targetsOf(res) {
     // Like for like: both logins at the same offered rate (the calibration steps, run back to back).
     const b = totp.cpuMsAtMatchedRate ?? totp.cpuMsPerOp;
     const a = bare.cpuMsAtMatchedRate ?? bare.cpuMsPerOp;
-    const budget = 1.3 * (A0.cpuMsPerVerify + a);
+    const budget = TOTP_CPU_LIMIT * (A0.cpuMsPerVerify + a);
     out.push({
-      name: 'password+TOTP login CPU <= 1.3 x (argon2 verify + bare flow)',
-      measured: `${b} ms vs 1.3 x (${A0.cpuMsPerVerify} + ${a}) = ${round(budget, 2)} ms at ${totp.calibrationRate} logins/s each (ratio ${round(b / (A0.cpuMsPerVerify + a), 2)}x); with Postgres backend CPU: ${round((b + (totp.pgMsPerOp ?? 0)) / (A0.cpuMsPerVerify + a + (bare.pgMsPerOp ?? 0)), 2)}x; over the load steps: ${totp.cpuMsPerOp} vs ${bare.cpuMsPerOp} ms`,
+      name: `password+TOTP login CPU <= ${TOTP_CPU_LIMIT} x (argon2 verify + bare flow)`,
+      measured: `${b} ms vs ${TOTP_CPU_LIMIT} x (${A0.cpuMsPerVerify} + ${a}) = ${round(budget, 2)} ms at ${totp.calibrationRate} logins/s each (ratio ${round(b / (A0.cpuMsPerVerify + a), 2)}x); with Postgres backend CPU: ${round((b + (totp.pgMsPerOp ?? 0)) / (A0.cpuMsPerVerify + a + (bare.pgMsPerOp ?? 0)), 2)}x; over the load steps: ${totp.cpuMsPerOp} vs ${bare.cpuMsPerOp} ms`,
       value: round(b / (A0.cpuMsPerVerify + a), 3),
-      limit: 1.3,
+      limit: TOTP_CPU_LIMIT,
       met: b <= budget,
     });
     out.push({
