@@ -5,16 +5,16 @@
 // browser (own cookie jar). Every load is bounded: a fixed count of operations, an in-flight cap
 // and a hard deadline after which unfinished operations count as failures.
 import { performance } from 'node:perf_hooks';
-import { newAgent } from './lib/http.js';
+import { closeAgent, newAgent } from './lib/http.js';
 import { bareLogin, enrolTotp, getDocument, passwordLogin, refresh, totpLogin } from './lib/flows.js';
 
 const MAX_INFLIGHT = 2000;
-const GRACE_MS = 12_000;
+const GRACE_MS = Number(process.env.BENCH_GRACE_MS || 12_000);
 const TOKEN_POOL_MAX = 4000;
 
 let targets = {};
 const totpUsers = []; // { user, app }
-const tokenPools = { A: [], B: [] };
+const tokenPools = { A: [], B: [], S: [] };
 let pwdIndex = 0;
 let totpIndex = 0;
 let enrolledUpTo = 0;
@@ -38,6 +38,9 @@ function keepToken(pool, token) {
   if (token && pool.length < TOKEN_POOL_MAX) pool.push(token);
 }
 
+/** Refresh tokens taken out of a pool whose grant did not complete (never put back): by side. */
+const retired = {};
+
 /** The operation of a scenario, bound to this step's agent. Returns the number of HTTP requests. */
 function operation(scenario, agent) {
   const A = targets.A;
@@ -47,20 +50,41 @@ function operation(scenario, agent) {
       return async () => (await bareLogin(agent, A)).requests;
     case 'B.pwd':
       return async () => (await passwordLogin(agent, B, nextPasswordUser())).requests;
+    // The scaling scenario: Twofold processes behind the round-robin proxy (target S).
+    case 'S1.pwd':
+    case 'S2.pwd':
+      return async () => (await passwordLogin(agent, targets.S, nextPasswordUser())).requests;
     case 'B.totp':
       return async () => {
         const { user, code } = nextTotpUser();
         return (await totpLogin(agent, B, user, () => code)).requests;
       };
     case 'A.refresh':
-    case 'B.refresh': {
+    case 'B.refresh':
+    case 'S1.refresh':
+    case 'S2.refresh': {
       const side = scenario[0];
       const target = targets[side];
       const pool = tokenPools[side];
       return async () => {
+        // Rotation: a token is used once. It leaves the pool here and only its successor goes
+        // back, so a grant that failed, timed out or ended with the step retires the token
+        // (the server may have consumed it; sending it again would be a reuse, which revokes
+        // the whole grant).
         const token = pool.pop();
         if (!token) throw new Error('starved: no refresh token left in the pool');
-        keepToken(pool, await refresh(agent, target, token));
+        let next;
+        try {
+          next = await refresh(agent, target, token);
+        } catch (err) {
+          retired[side] = (retired[side] ?? 0) + 1;
+          throw err;
+        }
+        if (agent.closed) {
+          retired[side] = (retired[side] ?? 0) + 1;
+          throw new Error('the load step ended');
+        }
+        keepToken(pool, next);
         return 1;
       };
     }
@@ -112,7 +136,10 @@ async function step({ scenario, rate, durationMs }) {
 
   const fail = (err) => {
     failed++;
-    const msg = String(err?.message ?? err).slice(0, 160);
+    // One entry per kind of failure, not per interaction or session id.
+    const msg = String(err?.message ?? err)
+      .replace(/\/(interaction|auth)\/[A-Za-z0-9_-]{10,}/g, '/$1/:uid')
+      .slice(0, 160);
     errors.set(msg, (errors.get(msg) ?? 0) + 1);
   };
 
@@ -181,7 +208,7 @@ async function step({ scenario, rate, durationMs }) {
     };
     setTimeout(tick, Math.max(0, t0 - performance.now()));
   });
-  agent.destroy();
+  closeAgent(agent);
 
   const cpu = process.cpuUsage(cpu0);
   const wallMs = performance.now() - t0;
@@ -229,7 +256,7 @@ async function closedLoop(count, concurrency, maxMs, fn) {
     }
   }
   await Promise.all(Array.from({ length: concurrency }, worker));
-  agent.destroy();
+  closeAgent(agent);
   const failed = [...errors.values()].reduce((a, b) => a + b, 0);
   return { ok, failed, errors: Object.fromEntries([...errors.entries()].slice(0, 5)), ms: Math.round(performance.now() - started) };
 }
@@ -237,7 +264,7 @@ async function closedLoop(count, concurrency, maxMs, fn) {
 async function handle(msg) {
   switch (msg.cmd) {
     case 'config':
-      targets = msg.targets;
+      targets = { ...targets, ...msg.targets };
       return { ok: true };
     case 'enrol': {
       // Enrols the next `count` MFA users (of those run.js created) that have no device yet.
@@ -257,7 +284,7 @@ async function handle(msg) {
       const side = msg.side;
       const pool = tokenPools[side];
       return closedLoop(msg.count, msg.concurrency ?? 8, msg.maxMs, async (agent) => {
-        const { tokens } = side === 'A' ? await bareLogin(agent, targets.A) : await passwordLogin(agent, targets.B, nextPasswordUser());
+        const { tokens } = side === 'A' ? await bareLogin(agent, targets.A) : await passwordLogin(agent, targets[side], nextPasswordUser());
         keepToken(pool, tokens.refresh_token);
       });
     }
@@ -266,9 +293,14 @@ async function handle(msg) {
     }
     case 'step':
       return step(msg);
+    case 'drop-tokens':
+      // The server lost its state (its Redis db was flushed): these tokens are dead.
+      tokenPools[msg.side].length = 0;
+      return { ok: true };
     case 'pools':
       return {
-        tokens: { A: tokenPools.A.length, B: tokenPools.B.length },
+        tokens: Object.fromEntries(Object.entries(tokenPools).map(([k, v]) => [k, v.length])),
+        retiredTokens: { ...retired },
         totpUsers: totpUsers.length,
         totpCredit: totpUsers.reduce((a, u) => a + u.app.credit(), 0),
         totpReady: totpUsers.filter((u) => u.app.credit() > 0).length,

@@ -6,7 +6,22 @@ const REQUEST_TIMEOUT_MS = 15_000;
 
 /** A keep-alive agent; the load generator makes a new one per load step and destroys it after. */
 export function newAgent(maxSockets = 256) {
-  return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' });
+  const agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'lifo' });
+  agent.open = new Set();
+  agent.closed = false;
+  return agent;
+}
+
+/**
+ * Ends everything of an agent: requests still queued or running are torn down and later ones
+ * refused, so an operation left over from one load step can never send a request (or keep a
+ * token it got) during the next one.
+ */
+export function closeAgent(agent) {
+  agent.closed = true;
+  for (const req of agent.open) req.destroy(new Error('the load step ended'));
+  agent.open.clear();
+  agent.destroy();
 }
 
 /**
@@ -15,6 +30,10 @@ export function newAgent(maxSockets = 256) {
  */
 export function request(agent, url, { method = 'GET', headers = {}, body, wantBody = true } = {}) {
   return new Promise((resolve, reject) => {
+    if (agent.closed) {
+      reject(new Error('the load step ended'));
+      return;
+    }
     const u = typeof url === 'string' ? new URL(url) : url;
     const h = { ...headers };
     if (body !== undefined) h['content-length'] = Buffer.byteLength(body);
@@ -31,6 +50,8 @@ export function request(agent, url, { method = 'GET', headers = {}, body, wantBo
     });
     req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`timeout after ${REQUEST_TIMEOUT_MS} ms: ${method} ${u.pathname}`)));
     req.on('error', reject);
+    agent.open?.add(req);
+    req.on('close', () => agent.open?.delete(req));
     if (body !== undefined) req.write(body);
     req.end();
   });
