@@ -1,5 +1,6 @@
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { AppError } from '../http/app-error.js';
+import type { Message } from '../i18n/translator.js';
 import type { MailService } from '../mail/mail-service.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
@@ -50,12 +51,12 @@ export class DisableRequests {
     requireSupport(actor);
     const note = decisionNote(noteInput);
     const found = await this.data.disableRequests.findById(requestId);
-    if (!found) throw new AppError('not_found', 'No such request.');
+    if (!found) throw new AppError('not_found', { key: 'support.noSuchRequest' });
     const refusal = selfApprovalOf(actor, found);
     if (refusal) throw new AppError('self_approval', refusal);
     const decided = await this.data.transaction(async (tx) => {
       const request = await tx.disableRequests.decide(found.id, decision, actor.id, note);
-      if (!request) throw new AppError('conflict', 'This request has already been decided.');
+      if (!request) throw new AppError('conflict', { key: 'support.alreadyDecided' });
       if (decision !== 'approved') return { request, previous: undefined };
       const before = await tx.accounts.findById(request.accountId);
       await tx.accounts.setMfaRequired(request.accountId, false, actor.id, null);
@@ -93,12 +94,12 @@ export class DisableRequests {
 }
 
 /** Why this support user may not decide the request (no one decides their own or their organisation's); undefined when they may. */
-export function selfApprovalOf(actor: Pick<User, 'id' | 'accountId'>, request: Pick<DisableRequest, 'requestedBy' | 'accountId'>): string | undefined {
-  if (request.requestedBy === actor.id) return 'You filed this request: another support user must decide it.';
-  if (request.accountId === actor.accountId) return 'This request is for your own account: a support user of another account must decide it.';
+export function selfApprovalOf(actor: Pick<User, 'id' | 'accountId'>, request: Pick<DisableRequest, 'requestedBy' | 'accountId'>): Message | undefined {
+  if (request.requestedBy === actor.id) return { key: 'support.ownRequest' };
+  if (request.accountId === actor.accountId) return { key: 'support.ownAccount' };
   return undefined;
 }
 
 function requireSupport(actor: User): void {
-  if (!actor.isSupport) throw new AppError('support_required', 'Only support can decide requests to disable multi-factor authentication.');
+  if (!actor.isSupport) throw new AppError('support_required', { key: 'support.onlySupportDecides' });
 }
