@@ -1,6 +1,7 @@
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { AppError } from '../http/app-error.js';
 import { factorOf } from '../mfa/factors/index.js';
+import { originForAnother } from '../i18n/user-language.js';
 import { signOutMark } from '../oidc/session-validity.js';
 import type { Account } from '../storage/repositories/accounts-repository.js';
 import type { DeviceKind } from '../storage/repositories/devices-repository.js';
@@ -125,7 +126,7 @@ export class AccountAdmin {
     const audited = { accountId: found.accountId, actorUserId, subjectUserId: found.id, origin };
     await this.audit.record('mfa.reset', { ...audited, details: { devicesRemoved, ...why } });
     await this.audit.record('sessions.revoked', { ...audited, details: { scope: 'user', reason: 'mfa_reset' } });
-    void this.notices?.mfaReset(found, origin);
+    void this.notices?.mfaReset(found, actorUserId === found.id ? origin : originForAnother(origin));
     return { user: { ...found, failedMfaAttempts: 0 }, devicesRemoved, removed };
   }
 }

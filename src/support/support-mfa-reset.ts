@@ -3,6 +3,7 @@ import type { AccountAdmin, MfaReset, ResetJustification } from '../accounts/acc
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { constantTimeEqual, randomDigits } from '../crypto/random-codes.js';
 import { AppError } from '../http/app-error.js';
+import { originForAnother } from '../i18n/user-language.js';
 import type { MailService } from '../mail/mail-service.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { SupportCodeRepository } from '../storage/repositories/support-code-repository.js';
@@ -72,7 +73,8 @@ export class SupportMfaReset {
     }
     const code = randomDigits(6);
     await this.deps.codes.replace(user.id, this.hash(user.id, code), this.deps.ttlSeconds);
-    const context = { accountId: user.accountId, userId: user.id, origin, locale: user.locale };
+    // The mail speaks the user's language, not the one of support's page.
+    const context = { accountId: user.accountId, userId: user.id, origin: originForAnother(origin), locale: user.locale };
     await this.deps.audit.record('support.code_sent', { accountId: user.accountId, actorUserId: actor.id, subjectUserId: user.id, origin });
     void this.deps.mail.send(user.email, 'support-verification', { username: user.username, code, minutes: Math.max(1, Math.round(this.deps.ttlSeconds / 60)) }, context);
   }
