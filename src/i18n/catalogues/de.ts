@@ -395,7 +395,7 @@ export const de: Catalogue = {
   'support.previousPage': 'Vorherige Seite',
   'support.nextPage': 'Nächste Seite',
   'support.page': 'Seite {page}',
-  'support.searchTooLong': '„Benutzer suchen“ nimmt höchstens {max} Zeichen an.',
+  'support.searchTooLong': 'Die Benutzersuche erlaubt höchstens {max} Zeichen.',
   'support.noSuchUser': 'Diesen Benutzer gibt es nicht.',
   'support.notAllowed': 'Nicht erlaubt',
   'support.staffOnly': 'Nur Support-Mitarbeitende können die Support-Konsole verwenden.',
