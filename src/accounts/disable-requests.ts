@@ -23,13 +23,13 @@ export class DisableRequests {
   ) {}
 
   async file(actor: User, accountId: string, reasonInput: unknown, origin?: RequestOrigin): Promise<DisableRequest> {
-    if (!mayManageAccount(actor, accountId)) throw new AppError('forbidden', 'You may not manage this account.');
+    if (!mayManageAccount(actor, accountId)) throw new AppError('forbidden', { key: 'admin.notYourAccount' });
     const reason = requestReason(reasonInput);
     const account = await this.data.accounts.findById(accountId);
-    if (!account) throw new AppError('not_found', 'No such account.');
-    if (!account.mfaRequired) throw new AppError('conflict', 'Multi-factor authentication is already not required for this account.');
+    if (!account) throw new AppError('not_found', { key: 'admin.noSuchAccount' });
+    if (!account.mfaRequired) throw new AppError('conflict', { key: 'admin.alreadyNotRequired' });
     const request = await this.data.disableRequests.create(account.id, actor.id, reason);
-    if (!request) throw new AppError('request_pending', 'A request to disable multi-factor authentication is already waiting for support.');
+    if (!request) throw new AppError('request_pending', { key: 'admin.requestWaiting' });
     await this.audit.record('policy.disable_requested', { accountId: account.id, actorUserId: actor.id, origin, details: { requestId: request.id, reason } });
     return request;
   }

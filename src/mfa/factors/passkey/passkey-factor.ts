@@ -93,7 +93,7 @@ export class PasskeyFactor implements MfaFactor {
 
   /** A creation request for the device, its challenge kept for this flow (the last one asked for counts). */
   async enrolmentOptions(user: User, device: Device, ctx: FactorContext): Promise<Record<string, unknown>> {
-    if (device.verifiedAt || device.enrolmentBinding !== enrolmentBindingOf(ctx)) throw new AppError('not_found', 'That device was not found.');
+    if (device.verifiedAt || device.enrolmentBinding !== enrolmentBindingOf(ctx)) throw new AppError('not_found', { key: 'device.notFound' });
     const options = await generateRegistrationOptions({
       rpName: this.deps.rp.rpName,
       rpID: this.deps.rp.rpId,
@@ -109,7 +109,7 @@ export class PasskeyFactor implements MfaFactor {
 
   async renewEnrolment(user: User, device: Device, ctx: FactorContext): Promise<void> {
     if (!(await this.deps.devices.renewEnrolment(user.id, device.id, null, enrolmentBindingOf(ctx)))) {
-      throw new AppError('not_found', 'That device was not found.');
+      throw new AppError('not_found', { key: 'device.notFound' });
     }
   }
 
