@@ -189,6 +189,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     const { d, form } = await post(ctx);
     const step = await flow.chooseMethod(d.uid, requestOrigin(ctx));
     if (step.kind !== 'choose') return show(ctx, step);
+    // The sentence names every factor: adding one means adding it there, in each catalogue.
     if (!isDeviceKind(form.method) || !step.methods.includes(form.method)) throw new AppError('bad_request', { key: 'signIn.chooseFactor' });
     return show(ctx, { kind: 'enrol-start', method: form.method });
   });
