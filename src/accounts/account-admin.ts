@@ -1,6 +1,7 @@
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { AppError } from '../http/app-error.js';
 import { factorOf } from '../mfa/factors/index.js';
+import { originForAnother } from '../i18n/user-language.js';
 import { signOutMark } from '../oidc/session-validity.js';
 import type { Account } from '../storage/repositories/accounts-repository.js';
 import type { DeviceKind } from '../storage/repositories/devices-repository.js';
@@ -44,7 +45,7 @@ export class AccountAdmin {
   /** An account id or (case-insensitive) name. */
   async findAccount(ref: string): Promise<Account> {
     const account = await this.data.accounts.findByRef(ref.trim());
-    if (!account) throw new AppError('not_found', `No account "${ref}".`);
+    if (!account) throw new AppError('not_found', { key: 'admin.noAccountNamed', values: { ref } });
     return account;
   }
 
@@ -53,7 +54,7 @@ export class AccountAdmin {
     const trimmed = ref.trim();
     const key = usernameKeyOf(trimmed);
     const user = (await this.data.users.findById(trimmed)) ?? (key ? await this.data.users.findByUsernameKey(key) : undefined);
-    if (!user) throw new AppError('not_found', `No user "${ref}".`);
+    if (!user) throw new AppError('not_found', { key: 'admin.noUserNamed', values: { ref } });
     return user;
   }
 
@@ -67,7 +68,7 @@ export class AccountAdmin {
     const before = await this.findAccount(accountRef);
     const enabling = required && !before.mfaRequired;
     const account = await this.data.accounts.setMfaRequired(before.id, required, actorUserId, enabling ? signOutMark() : null);
-    if (!account) throw new AppError('not_found', `No account "${accountRef}".`);
+    if (!account) throw new AppError('not_found', { key: 'admin.noAccountNamed', values: { ref: accountRef } });
     await this.audit.record('policy.changed', {
       accountId: account.id,
       actorUserId,
@@ -87,16 +88,16 @@ export class AccountAdmin {
    */
   async changeMfaPolicy(actor: User, accountRef: string, required: boolean, origin?: RequestOrigin): Promise<MfaPolicyChange> {
     if (required) return this.setMfaRequired(accountRef, true, actor.id, origin);
-    if (!actor.isSupport) throw new AppError('support_required', 'Only support can turn off multi-factor authentication: open a support ticket.');
+    if (!actor.isSupport) throw new AppError('support_required', { key: 'admin.onlySupportTurnsOff' });
     const account = await this.findAccount(accountRef);
-    if (account.id === actor.accountId) throw new AppError('self_approval', 'Support cannot turn off multi-factor authentication for their own account.');
+    if (account.id === actor.accountId) throw new AppError('self_approval', { key: 'admin.notOwnAccount' });
     return this.setMfaRequired(account.id, false, actor.id, origin, true);
   }
 
   /** Unlocks the user and clears the MFA failure counter. */
   async unlock(userRef: string, actorUserId: string | null = null, origin?: RequestOrigin): Promise<{ user: User; wasLocked: boolean }> {
     const user = await this.findUser(userRef);
-    if (!(await this.data.users.unlock(user.id))) throw new AppError('not_found', `No user "${userRef}".`);
+    if (!(await this.data.users.unlock(user.id))) throw new AppError('not_found', { key: 'admin.noUserNamed', values: { ref: userRef } });
     await this.audit.record('user.unlocked', {
       accountId: user.accountId,
       actorUserId,
@@ -116,7 +117,7 @@ export class AccountAdmin {
     const found = await this.findUser(userRef);
     const { devicesRemoved, removed } = await this.data.transaction(async (tx) => {
       // The user's row first (as every change of one user's MFA data does): no deadlock with a concurrent one.
-      if (!(await tx.users.resetMfaState(found.id, signOutMark()))) throw new AppError('not_found', `No user "${userRef}".`);
+      if (!(await tx.users.resetMfaState(found.id, signOutMark()))) throw new AppError('not_found', { key: 'admin.noUserNamed', values: { ref: userRef } });
       const devices = await tx.devices.listForUser(found.id);
       const count = await tx.devices.deleteAllForUser(found.id);
       await tx.recoveryCodes.deleteAll(found.id);
@@ -125,7 +126,7 @@ export class AccountAdmin {
     const audited = { accountId: found.accountId, actorUserId, subjectUserId: found.id, origin };
     await this.audit.record('mfa.reset', { ...audited, details: { devicesRemoved, ...why } });
     await this.audit.record('sessions.revoked', { ...audited, details: { scope: 'user', reason: 'mfa_reset' } });
-    void this.notices?.mfaReset(found, origin);
+    void this.notices?.mfaReset(found, actorUserId === found.id ? origin : originForAnother(origin));
     return { user: { ...found, failedMfaAttempts: 0 }, devicesRemoved, removed };
   }
 }

@@ -1,4 +1,6 @@
 import { AppError } from '../http/app-error.js';
+import type { MessageKey } from '../i18n/catalogues/en.js';
+import type { Message } from '../i18n/translator.js';
 
 /** A request to turn "Require Multi-Factor" off for an account, decided once by support. */
 export const DISABLE_REQUEST_STATUSES = ['pending', 'approved', 'rejected'] as const;
@@ -45,24 +47,42 @@ export const DISABLE_REQUEST_TEXT_MAX = 1000;
 const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u2028\u2029]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-function cleanText(value: unknown, field: string, requiredText: boolean): string | null {
+/** Each field's own sentences: a translated field word glued into one sentence reads wrong in most languages. */
+const TEXT_ERRORS = {
+  reason: {
+    missing: 'disableRequest.giveReason',
+    notText: 'disableRequest.reasonNotText',
+    tooLong: 'disableRequest.reasonTooLong',
+    unshowable: 'disableRequest.reasonUnshowable',
+  },
+  note: {
+    missing: undefined,
+    notText: 'disableRequest.noteNotText',
+    tooLong: 'disableRequest.noteTooLong',
+    unshowable: 'disableRequest.noteUnshowable',
+  },
+} as const satisfies Record<string, Record<'missing' | 'notText' | 'tooLong' | 'unshowable', MessageKey | undefined>>;
+
+function cleanText(value: unknown, field: keyof typeof TEXT_ERRORS): string | null {
+  const errors = TEXT_ERRORS[field];
+  const refuse = (key: MessageKey, values?: Message['values']) => new AppError('validation_failed', { key, values });
   if (value === undefined || value === null) {
-    if (requiredText) throw new AppError('validation_failed', `Give a ${field}.`);
+    if (errors.missing) throw refuse(errors.missing);
     return null;
   }
-  if (typeof value !== 'string') throw new AppError('validation_failed', `The ${field} must be text.`);
+  if (typeof value !== 'string') throw refuse(errors.notText);
   const text = value.replace(/\r\n?/g, '\n').trim();
   if (text.length === 0) {
-    if (requiredText) throw new AppError('validation_failed', `Give a ${field}.`);
+    if (errors.missing) throw refuse(errors.missing);
     return null;
   }
-  if ([...text].length > DISABLE_REQUEST_TEXT_MAX) throw new AppError('validation_failed', `The ${field} can be at most ${DISABLE_REQUEST_TEXT_MAX} characters long.`);
-  if (CONTROL.test(text) || LONE_SURROGATE.test(text)) throw new AppError('validation_failed', `The ${field} contains characters that cannot be shown.`);
+  if ([...text].length > DISABLE_REQUEST_TEXT_MAX) throw refuse(errors.tooLong, { max: DISABLE_REQUEST_TEXT_MAX });
+  if (CONTROL.test(text) || LONE_SURROGATE.test(text)) throw refuse(errors.unshowable);
   return text;
 }
 
 /** Why the admin asks: required. */
-export const requestReason = (value: unknown): string => cleanText(value, 'reason', true)!;
+export const requestReason = (value: unknown): string => cleanText(value, 'reason')!;
 
 /** Support's note on a decision: optional (null when empty). */
-export const decisionNote = (value: unknown): string | null => cleanText(value, 'note', false);
+export const decisionNote = (value: unknown): string | null => cleanText(value, 'note');

@@ -1,5 +1,6 @@
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { AppError } from '../http/app-error.js';
+import type { Message } from '../i18n/translator.js';
 import type { MailService } from '../mail/mail-service.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
@@ -22,13 +23,13 @@ export class DisableRequests {
   ) {}
 
   async file(actor: User, accountId: string, reasonInput: unknown, origin?: RequestOrigin): Promise<DisableRequest> {
-    if (!mayManageAccount(actor, accountId)) throw new AppError('forbidden', 'You may not manage this account.');
+    if (!mayManageAccount(actor, accountId)) throw new AppError('forbidden', { key: 'admin.notYourAccount' });
     const reason = requestReason(reasonInput);
     const account = await this.data.accounts.findById(accountId);
-    if (!account) throw new AppError('not_found', 'No such account.');
-    if (!account.mfaRequired) throw new AppError('conflict', 'Multi-factor authentication is already not required for this account.');
+    if (!account) throw new AppError('not_found', { key: 'admin.noSuchAccount' });
+    if (!account.mfaRequired) throw new AppError('conflict', { key: 'admin.alreadyNotRequired' });
     const request = await this.data.disableRequests.create(account.id, actor.id, reason);
-    if (!request) throw new AppError('request_pending', 'A request to disable multi-factor authentication is already waiting for support.');
+    if (!request) throw new AppError('request_pending', { key: 'admin.requestWaiting' });
     await this.audit.record('policy.disable_requested', { accountId: account.id, actorUserId: actor.id, origin, details: { requestId: request.id, reason } });
     return request;
   }
@@ -50,12 +51,12 @@ export class DisableRequests {
     requireSupport(actor);
     const note = decisionNote(noteInput);
     const found = await this.data.disableRequests.findById(requestId);
-    if (!found) throw new AppError('not_found', 'No such request.');
+    if (!found) throw new AppError('not_found', { key: 'support.noSuchRequest' });
     const refusal = selfApprovalOf(actor, found);
     if (refusal) throw new AppError('self_approval', refusal);
     const decided = await this.data.transaction(async (tx) => {
       const request = await tx.disableRequests.decide(found.id, decision, actor.id, note);
-      if (!request) throw new AppError('conflict', 'This request has already been decided.');
+      if (!request) throw new AppError('conflict', { key: 'support.alreadyDecided' });
       if (decision !== 'approved') return { request, previous: undefined };
       const before = await tx.accounts.findById(request.accountId);
       await tx.accounts.setMfaRequired(request.accountId, false, actor.id, null);
@@ -93,12 +94,12 @@ export class DisableRequests {
 }
 
 /** Why this support user may not decide the request (no one decides their own or their organisation's); undefined when they may. */
-export function selfApprovalOf(actor: Pick<User, 'id' | 'accountId'>, request: Pick<DisableRequest, 'requestedBy' | 'accountId'>): string | undefined {
-  if (request.requestedBy === actor.id) return 'You filed this request: another support user must decide it.';
-  if (request.accountId === actor.accountId) return 'This request is for your own account: a support user of another account must decide it.';
+export function selfApprovalOf(actor: Pick<User, 'id' | 'accountId'>, request: Pick<DisableRequest, 'requestedBy' | 'accountId'>): Message | undefined {
+  if (request.requestedBy === actor.id) return { key: 'support.ownRequest' };
+  if (request.accountId === actor.accountId) return { key: 'support.ownAccount' };
   return undefined;
 }
 
 function requireSupport(actor: User): void {
-  if (!actor.isSupport) throw new AppError('support_required', 'Only support can decide requests to disable multi-factor authentication.');
+  if (!actor.isSupport) throw new AppError('support_required', { key: 'support.onlySupportDecides' });
 }

@@ -1,5 +1,6 @@
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { AppError, isAppError } from '../http/app-error.js';
+import type { Message } from '../i18n/translator.js';
 import { signOutMark } from '../oidc/session-validity.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { User } from '../storage/repositories/users-repository.js';
@@ -8,8 +9,8 @@ import type { PasswordLogin } from './password-login.js';
 import type { PasswordNotices } from './password-reset.js';
 import { acceptNewPassword } from './password-rules.js';
 
-export const WRONG_CURRENT_PASSWORD = 'Your current password is not correct.';
-export const PASSWORDS_DIFFER = 'The two new passwords do not match.';
+export const WRONG_CURRENT_PASSWORD: Message = { key: 'pw.wrongCurrent' };
+export const PASSWORDS_DIFFER: Message = { key: 'pw.mismatch' };
 
 /** The confirmation field names the same password as the new one (both normalised). */
 export function confirmNewPassword(newPassword: unknown, confirmation: unknown): string {
@@ -51,7 +52,7 @@ export class PasswordChange {
     const passwordHash = await hashPassword(password);
     const mark = await this.data.transaction(async (tx) => {
       const set = await tx.users.setPassword(user.id, passwordHash, signOutMark());
-      if (!set) throw new AppError('not_found', 'No such user.');
+      if (!set) throw new AppError('not_found', { key: 'support.noSuchUser' });
       return set;
     });
     await this.audit.record('password.changed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin });

@@ -62,7 +62,7 @@ export class PasswordReset {
   /** Validates and throttles, then answers; the link is issued and mailed in the background. */
   async request(emailInput: unknown, origin: RequestOrigin): Promise<void> {
     const email = normaliseEmail(emailInput);
-    if (!email) throw new AppError('validation_failed', 'Enter the email address of your account.');
+    if (!email) throw new AppError('validation_failed', { key: 'passwordReset.enterEmail' });
     const { throttle } = this.deps;
     // Counted whether or not the address is known: the limit says nothing about who exists.
     await throttle.consume(RESETS_PER_IP, origin.ip ?? 'unknown', THROTTLED);

@@ -53,7 +53,7 @@ export class Provisioning {
 
   async findAccount(ref: string): Promise<Account> {
     const account = await this.data.accounts.findByRef(ref.trim());
-    if (!account) throw new AppError('not_found', `No account "${ref}".`);
+    if (!account) throw new AppError('not_found', { key: 'admin.noAccountNamed', values: { ref } });
     return account;
   }
 
@@ -101,7 +101,7 @@ export class Provisioning {
     const trimmed = userRef.trim();
     const key = usernameKeyOf(trimmed);
     const found = (await this.data.users.findById(trimmed)) ?? (key ? await this.data.users.findByUsernameKey(key) : undefined);
-    if (!found) throw new AppError('not_found', `No user "${userRef}".`);
+    if (!found) throw new AppError('not_found', { key: 'admin.noUserNamed', values: { ref: userRef } });
     let changed;
     try {
       changed = await this.data.users.setEmail(found.id, email, true);
@@ -109,7 +109,7 @@ export class Provisioning {
       if (isUniqueViolation(err)) throw new AppError('conflict', 'That email address is already used by another user.');
       throw err;
     }
-    if (!changed) throw new AppError('not_found', `No user "${userRef}".`);
+    if (!changed) throw new AppError('not_found', { key: 'admin.noUserNamed', values: { ref: userRef } });
     const { before, after } = changed;
     await this.audit.record('user.email_changed', {
       accountId: after.accountId,

@@ -53,9 +53,9 @@ export function adminRoutes(deps: { issuer: string; data: DataStore; admin: Acco
   /** The account of the path, if the caller may manage it (an admin of another account gets 403). */
   async function managedAccount(ctx: Context) {
     const id = String(ctx.params.accountId);
-    if (!mayManageAccount(caller(ctx), id)) throw new AppError('forbidden', 'You may not manage this account.');
+    if (!mayManageAccount(caller(ctx), id)) throw new AppError('forbidden', { key: 'admin.notYourAccount' });
     const account = isUuid(id) ? await data.accounts.findById(id) : undefined;
-    if (!account) throw new AppError('not_found', 'No such account.');
+    if (!account) throw new AppError('not_found', { key: 'admin.noSuchAccount' });
     return account;
   }
 
@@ -66,7 +66,7 @@ export function adminRoutes(deps: { issuer: string; data: DataStore; admin: Acco
   async function targetUser(ctx: Context): Promise<User> {
     const id = String(ctx.params.userId);
     const user = isUuid(id) ? await data.users.findById(id) : undefined;
-    if (!user) throw new AppError('not_found', 'No such user.');
+    if (!user) throw new AppError('not_found', { key: 'support.noSuchUser' });
     return user;
   }
 

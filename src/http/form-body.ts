@@ -9,7 +9,7 @@ export const FORM_LIMIT_BYTES = 64 * 1024;
  */
 export async function readForm(ctx: Context, limit = FORM_LIMIT_BYTES): Promise<Record<string, string>> {
   if (!ctx.is('application/x-www-form-urlencoded')) {
-    throw new AppError('bad_request', 'Forms must be sent as application/x-www-form-urlencoded.');
+    throw new AppError('bad_request', { key: 'error.sendForm' });
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -20,7 +20,7 @@ export async function readForm(ctx: Context, limit = FORM_LIMIT_BYTES): Promise<
     if (size > limit) tooLarge = true;
     else chunks.push(chunk as Buffer);
   }
-  if (tooLarge) throw new AppError('payload_too_large', 'The form is too large.');
+  if (tooLarge) throw new AppError('payload_too_large', { key: 'error.formTooLarge' });
   const form: Record<string, string> = {};
   for (const [key, value] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) {
     if (!(key in form)) form[key] = value;

@@ -20,7 +20,7 @@ export function hostCheck(allowedHosts: readonly string[]) {
   return async (ctx: Context, next: Next) => {
     if (!ANY_HOST.has(ctx.path)) {
       const verdict = hostOf(ctx, allowed);
-      if (!verdict) throw new AppError('bad_request', 'This server does not answer for that host name.');
+      if (!verdict) throw new AppError('bad_request', { key: 'error.unknownHost' });
       // Even the loopback name is not reflected: URLs built for such a request are ISSUER's.
       if (verdict === 'loopback') ctx.req.headers.host = issuerHost;
     }

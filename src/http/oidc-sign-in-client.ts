@@ -69,9 +69,9 @@ export class OidcSignInClient {
   async complete(ctx: Context): Promise<SignInResult> {
     const raw = ctx.cookies.get(this.options.cookieName, { signed: true });
     ctx.cookies.set(this.options.cookieName, null, this.cookieOptions(ctx));
-    if (!raw) throw new AppError('bad_request', 'This sign-in expired. Start again.');
+    if (!raw) throw new AppError('bad_request', { key: 'accountSignIn.expired' });
     const pending = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as { verifier: string; state: string; nonce: string; returnTo: string };
-    if (ctx.query.state !== pending.state) throw new AppError('bad_request', 'This sign-in does not match. Start again.');
+    if (ctx.query.state !== pending.state) throw new AppError('bad_request', { key: 'accountSignIn.mismatch' });
     if (typeof ctx.query.error === 'string') {
       throw new AppError('forbidden', String(ctx.query.error_description ?? ctx.query.error).slice(0, 300));
     }
@@ -84,7 +84,7 @@ export class OidcSignInClient {
     });
     this.jwks ??= createRemoteJWKSet(new URL(`${this.options.backChannel()}/jwks`), { headers: { ...this.options.backChannelHeaders } });
     const { payload } = await jwtVerify(tokens.id_token, this.jwks, { issuer: this.options.issuer, audience: this.options.clientId });
-    if (payload.nonce !== pending.nonce) throw new AppError('bad_request', 'The ID token does not match this sign-in.');
+    if (payload.nonce !== pending.nonce) throw new AppError('bad_request', { key: 'accountSignIn.tokenMismatch' });
     return { claims: payload, idToken: tokens.id_token, returnTo: pending.returnTo };
   }
 
@@ -95,10 +95,14 @@ export class OidcSignInClient {
   private async redeem(form: Record<string, string>): Promise<{ id_token: string }> {
     // The cause is logged as a line, not a stack: nothing in this process is broken.
     const unavailable = (cause: unknown) =>
-      new AppError('service_unavailable', 'The sign-in could not be completed just now. Try again in a moment.', {
-        cause: (cause as Error).message ?? String(cause),
-        retryAfterSeconds: 5,
-      });
+      new AppError(
+        'service_unavailable',
+        { key: 'accountSignIn.unavailable' },
+        {
+          cause: (cause as Error).message ?? String(cause),
+          retryAfterSeconds: 5,
+        },
+      );
     let response: Response;
     let tokens: { id_token?: unknown; error?: unknown; error_description?: unknown };
     try {
@@ -116,7 +120,7 @@ export class OidcSignInClient {
     if (response.ok && typeof tokens.id_token === 'string') return { id_token: tokens.id_token };
     if (response.status >= 500 || response.status === 429) throw unavailable(new Error(`token endpoint answered ${response.status}`));
     const reason = typeof tokens.error_description === 'string' ? tokens.error_description : typeof tokens.error === 'string' ? tokens.error : String(response.status);
-    throw new AppError('bad_request', `The sign-in could not be completed: ${reason.slice(0, 300)}`);
+    throw new AppError('bad_request', { key: 'accountSignIn.failed', values: { reason: reason.slice(0, 300) } });
   }
 
   /** RP-initiated logout at the provider, back to `postLogoutPath`. */

@@ -17,13 +17,13 @@ export async function redirectSizeLimits(ctx: Context, next: Next): Promise<void
     const state = ctx.query.state;
     const values = state === undefined ? [] : Array.isArray(state) ? state : [state];
     if (values.some((v) => Buffer.byteLength(v, 'utf8') > MAX_STATE_BYTES)) {
-      throw new AppError('bad_request', `The state parameter is too long (at most ${MAX_STATE_BYTES} bytes).`);
+      throw new AppError('bad_request', { key: 'error.stateTooLong', values: { max: MAX_STATE_BYTES } });
     }
   }
   await next();
   const location = ctx.response.headers.location;
   if (typeof location === 'string' && location.length > MAX_LOCATION_CHARS) {
     ctx.remove('Location');
-    throw new AppError('bad_request', 'The answer to this request is too long to send back to the application.');
+    throw new AppError('bad_request', { key: 'error.answerTooLong' });
   }
 }

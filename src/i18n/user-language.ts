@@ -12,3 +12,14 @@ export function languageForUser(user: { locale: string | null }, origin: Request
   if (user.locale && languageOf(user.locale)) return user.locale;
   return page?.tag ?? defaultTag;
 }
+
+/**
+ * The origin of a request someone else made for the user (support, an admin), as a mail to the
+ * user takes it: that page's language is the other person's, not the recipient's.
+ */
+export function originForAnother(origin: RequestOrigin | undefined): RequestOrigin | undefined {
+  if (!origin?.language) return origin;
+  const { language, ...rest } = origin;
+  void language;
+  return rest;
+}

@@ -7,7 +7,7 @@ import { readForm } from '../http/form-body.js';
 import { requestOrigin } from '../http/request-origin.js';
 import { languageOfRequest, pageLanguage, pageLocalsOf } from '../http/page-language.js';
 import { renderPage } from '../http/views.js';
-import { factorChoices, factorOf, isDeviceKind } from '../mfa/factors/index.js';
+import { factorOf, isDeviceKind } from '../mfa/factors/index.js';
 import type { SignInFlow, SignInStep } from '../mfa/sign-in-flow.js';
 import { requestsMfa, requestsPhr } from '../oidc/authentication-context.js';
 import { FIRST_PARTY } from '../oidc/create-provider.js';
@@ -127,7 +127,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
         .filter(Boolean);
       return page(ctx, 'consent', 'title.consent', { clientName: client?.clientName ?? client?.clientId ?? 'This application', scopes });
     }
-    throw new AppError('bad_request', 'Unknown sign-in step.');
+    throw new AppError('bad_request', { key: 'signIn.unknownStep' });
   });
 
   router.post('/login', async (ctx) => {
@@ -149,7 +149,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
   router.post('/sign-in/:kind', async (ctx) => {
     const { d, form } = await post(ctx);
     if (d.prompt.name !== 'login') return ctx.redirect(`/interaction/${d.uid}`);
-    if (!isDeviceKind(ctx.params.kind)) throw new AppError('not_found', 'Unknown sign-in method.');
+    if (!isDeviceKind(ctx.params.kind)) throw new AppError('not_found', { key: 'signIn.unknownMethod' });
     const step = await flow.signInWithFactor(d.uid, ctx.params.kind, form.code, requestOrigin(ctx), requestsPhr(d.params.acr_values));
     if (step) return show(ctx, step);
     return loginPage(ctx, d, { error: { key: factorOf(ctx.params.kind).invalidChallengeCode ?? 'mfa.signInNotRecognised' } }, 401);
@@ -189,7 +189,8 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     const { d, form } = await post(ctx);
     const step = await flow.chooseMethod(d.uid, requestOrigin(ctx));
     if (step.kind !== 'choose') return show(ctx, step);
-    if (!isDeviceKind(form.method) || !step.methods.includes(form.method)) throw new AppError('bad_request', `Choose ${factorChoices()}.`);
+    // The sentence names every factor: adding one means adding it there, in each catalogue.
+    if (!isDeviceKind(form.method) || !step.methods.includes(form.method)) throw new AppError('bad_request', { key: 'signIn.chooseFactor' });
     return show(ctx, { kind: 'enrol-start', method: form.method });
   });
 
@@ -206,7 +207,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     const { d, form } = await post(ctx);
     const result = await flow.beginBrowserEnrolment(d.uid, form.method, form, requestOrigin(ctx));
     ctx.set('Cache-Control', 'no-store');
-    if ('step' in result) throw new AppError('conflict', 'This sign-in has moved on. Reload the page.');
+    if ('step' in result) throw new AppError('conflict', { key: 'signIn.movedOn' });
     ctx.body = { verifyAction: `/interaction/${d.uid}/enrol/verify`, options: result.options };
   });
 

@@ -68,6 +68,7 @@ export class MailService {
         i18n,
         t: i18n.t,
         text: i18n.text,
+        strong: i18n.strong,
         when: locals.at instanceof Date ? formatUtc(locals.at, i18n.tag) : locals.when,
       };
       const [subject, text, html] = await Promise.all([

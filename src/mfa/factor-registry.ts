@@ -20,7 +20,7 @@ export class FactorRegistry {
 
   get(kind: string): MfaFactor {
     const factor = this.factors.get(kind as DeviceKind);
-    if (!factor) throw new AppError('bad_request', 'That authentication method is not available.');
+    if (!factor) throw new AppError('bad_request', { key: 'mfa.methodUnavailable' });
     return factor;
   }
 

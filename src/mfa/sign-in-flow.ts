@@ -171,7 +171,7 @@ export class SignInFlow {
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'challenge') return this.enrolmentStep(flowId, user, state, origin);
     // A recovery code is not phishing resistant: it never answers a request for phr.
-    if (state.phr) throw new AppError('bad_request', 'This application needs a passkey.');
+    if (state.phr) throw new AppError('bad_request', { key: 'signIn.needsPasskey' });
     if (!(await this.recoveryCodes.use(user, code, origin))) {
       if (await this.lockout.recordFailure(user, origin, 'recovery_code')) return { kind: 'locked' };
       const step = await this.challengeStep(flowId, user, state);
@@ -370,7 +370,7 @@ export class SignInFlow {
     const usable = phr ? verified.filter(phishingResistant) : verified;
     // Asked for phr without a passkey: never passed through with a weaker factor.
     if (verified.length > 0 && usable.length === 0) {
-      throw new AppError('forbidden', 'This application needs a sign-in with a passkey. Add a passkey in My Profile & Settings, then sign in again.');
+      throw new AppError('forbidden', { key: 'signIn.needsPasskeySignIn' });
     }
     if (usable.length > 0) {
       const device = usable.find((d) => d.isDefault) ?? usable[0]!;

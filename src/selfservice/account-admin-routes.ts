@@ -37,11 +37,11 @@ export function accountAdminRoutes(guards: AccountGuards, data: DataStore, admin
   /** The account the page is about, if the caller may manage it. */
   const managedAccount = async (ctx: Context, next: Next) => {
     const { user } = signedOf(ctx);
-    if (!mayAdminister(user)) throw new AppError('forbidden', 'Only account administrators and support can open this page.');
+    if (!mayAdminister(user)) throw new AppError('forbidden', { key: 'admin.staffOnly' });
     const accountId = user.isSupport && typeof ctx.query.account === 'string' ? ctx.query.account : user.accountId;
-    if (!mayManageAccount(user, accountId)) throw new AppError('forbidden', 'You may not manage this account.');
+    if (!mayManageAccount(user, accountId)) throw new AppError('forbidden', { key: 'admin.notYourAccount' });
     const account = await data.accounts.findById(accountId);
-    if (!account) throw new AppError('not_found', 'No such account.');
+    if (!account) throw new AppError('not_found', { key: 'admin.noSuchAccount' });
     ctx.state.account = account;
     await next();
   };
@@ -64,7 +64,7 @@ export function accountAdminRoutes(guards: AccountGuards, data: DataStore, admin
     const s = signedOf(ctx);
     const account = accountOf(ctx);
     const required = formOf(ctx, policyForm).mfaRequired;
-    if (required === undefined) throw new AppError('validation_failed', 'Choose Enabled or Disabled.');
+    if (required === undefined) throw new AppError('validation_failed', { key: 'admin.chooseSetting' });
     const change = await admin.changeMfaPolicy(s.user, account.id, required, requestOrigin(ctx));
     // Enabling signs out every session of the account, this one included: sign in again.
     if (change.sessionsEnded && account.id === s.user.accountId) {

@@ -25,7 +25,7 @@ const kindOf = (value: string | undefined) => (isDeviceKind(value) ? value : und
 
 /** POST to an unknown device type is a 404 before anything else is read. */
 const knownKind = async (ctx: { params: Record<string, string | undefined> }, next: Next) => {
-  if (!kindOf(ctx.params.kind)) throw new AppError('not_found', 'Unknown device type.');
+  if (!kindOf(ctx.params.kind)) throw new AppError('not_found', { key: 'device.unknownType' });
   await next();
 };
 
@@ -37,7 +37,7 @@ export function accountDeviceRoutes(guards: AccountGuards, devices: DeviceManage
 
   router.get('/devices/new/:kind', signedIn, recentSignIn(), async (ctx) => {
     const kind = kindOf(ctx.params.kind);
-    if (!kind) throw new AppError('not_found', 'Unknown device type.');
+    if (!kind) throw new AppError('not_found', { key: 'device.unknownType' });
     const replaces = typeof ctx.query.replaces === 'string' ? ctx.query.replaces : '';
     await page(ctx, 'account-add-device', factorOf(kind).addTitle, { kind, values: { replaces } });
   });

@@ -54,7 +54,7 @@ export function accountRecoveryCodeRoutes(guards: AccountGuards, devices: Device
       .split(/\s+/)
       .filter((c) => /^[A-Z0-9]{4}(-[A-Z0-9]{4}){3}$/.test(c))
       .slice(0, 10);
-    if (codes.length === 0) throw new AppError('bad_request', 'There are no codes to save.');
+    if (codes.length === 0) throw new AppError('bad_request', { key: 'codes.nothingToSave' });
     const header = [`Twofold recovery codes for ${s.user.username}`, `Generated ${new Date().toISOString().slice(0, 10)}. Each code works once.`, ''];
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Content-Disposition', 'attachment; filename="recovery-codes.txt"');

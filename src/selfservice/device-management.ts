@@ -103,7 +103,7 @@ export class DeviceManagement {
     previous?: string,
   ): Promise<{ deviceId: string; options: Record<string, unknown> }> {
     const factor = this.factors.get(kind);
-    if (!factor.enrolmentOptions) throw new AppError('not_found', 'This device type is not added this way.');
+    if (!factor.enrolmentOptions) throw new AppError('not_found', { key: 'device.notAddedThisWay' });
     // The new device first: a refused input changes nothing.
     const { id } = await this.add(user, kind, input, flow);
     const earlier = previous ? await this.data.devices.findForUser(user.id, previous) : undefined;
@@ -117,7 +117,7 @@ export class DeviceManagement {
   async resendPin(user: User, deviceId: string, flow: FactorContext): Promise<void> {
     const device = await this.own(user, deviceId);
     const factor = this.factors.get(device.kind);
-    if (device.verifiedAt || !factor.beginEnrolmentResend) throw new AppError('bad_request', 'This device is already verified.');
+    if (device.verifiedAt || !factor.beginEnrolmentResend) throw new AppError('bad_request', { key: 'device.alreadyVerified' });
     await factor.beginEnrolmentResend(user, device, flow);
   }
 
@@ -125,7 +125,7 @@ export class DeviceManagement {
   async renewEnrolment(user: User, deviceId: string, flow: FactorContext): Promise<void> {
     const device = await this.own(user, deviceId);
     const factor = this.factors.get(device.kind);
-    if (device.verifiedAt || !factor.renewEnrolment) throw new AppError('bad_request', 'This device is already verified.');
+    if (device.verifiedAt || !factor.renewEnrolment) throw new AppError('bad_request', { key: 'device.alreadyVerified' });
     await factor.renewEnrolment(user, device, flow);
   }
 
@@ -213,7 +213,7 @@ export class DeviceManagement {
   async setDefaultKind(user: User, kindInput: unknown, origin: RequestOrigin): Promise<Date> {
     const kind = isDeviceKind(kindInput) ? kindInput : undefined;
     const devices = (await this.data.devices.listForUser(user.id)).filter((d) => d.verifiedAt && d.kind === kind);
-    if (!kind || devices.length === 0) throw new AppError('validation_failed', 'Choose a method you have a verified device for.');
+    if (!kind || devices.length === 0) throw new AppError('validation_failed', { key: 'default.chooseVerified' });
     const target = devices.find((d) => d.isDefault) ?? devices[0]!;
     const mark = await this.data.transaction(async (tx) => {
       const signedOut = await this.signOutEverywhere(tx, user);
@@ -252,7 +252,7 @@ export class DeviceManagement {
 
   private async own(user: User, deviceId: string): Promise<Device> {
     const device = await this.data.devices.findForUser(user.id, deviceId);
-    if (!device) throw new AppError('not_found', 'That device was not found.');
+    if (!device) throw new AppError('not_found', { key: 'device.notFound' });
     return device;
   }
 }

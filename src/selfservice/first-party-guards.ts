@@ -166,7 +166,7 @@ export function firstPartyGuards(deps: FirstPartyGuardDeps, site: FirstPartySite
       const parsed = schema.safeParse(raw);
       if (!parsed.success) {
         const field = parsed.error.issues[0]?.path.join('.') || 'form';
-        throw new AppError('validation_failed', `The field "${field}" is not valid.`);
+        throw new AppError('validation_failed', { key: 'field.invalid', values: { field } });
       }
       ctx.state.form = parsed.data;
       await next();

@@ -67,7 +67,7 @@ export class SignedInSessions {
     const session = (await this.index.has(user.id, uid)) ? await this.sessions.findByUid(uid) : undefined;
     if (!session || session.accountId !== user.id) {
       if (session) await this.index.remove(user.id, [uid]);
-      throw new AppError('not_found', 'This session is not signed in any more.');
+      throw new AppError('not_found', { key: 'sessions.gone' });
     }
     await this.end(user, [session]);
     await this.audit.record('sessions.revoked', {

@@ -22,7 +22,7 @@ export function supportGuards(deps: FirstPartyGuardDeps) {
   // A 403 page of its own: it offers Sign out, so a person signed in as the wrong user can switch.
   const supportOnly: Guard = async (ctx, next) => {
     if (signedOf(ctx).user.isSupport) return next();
-    await guards.page(ctx, 'support-forbidden', 'Not allowed', { message: 'Only support staff can use the support console.' }, 403);
+    await guards.page(ctx, 'support-forbidden', 'support.notAllowed', { message: { key: 'support.staffOnly' } }, 403);
   };
 
   const signedInWithMfa: Guard = async (ctx, next) => {

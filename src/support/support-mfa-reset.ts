@@ -3,6 +3,7 @@ import type { AccountAdmin, MfaReset, ResetJustification } from '../accounts/acc
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
 import { constantTimeEqual, randomDigits } from '../crypto/random-codes.js';
 import { AppError } from '../http/app-error.js';
+import { originForAnother } from '../i18n/user-language.js';
 import type { MailService } from '../mail/mail-service.js';
 import type { DataStore } from '../storage/repositories/index.js';
 import type { SupportCodeRepository } from '../storage/repositories/support-code-repository.js';
@@ -53,7 +54,7 @@ export class SupportMfaReset {
 
   private async target(userId: string): Promise<User> {
     const user = await this.deps.data.users.findById(userId);
-    if (!user) throw new AppError('not_found', 'No such user.');
+    if (!user) throw new AppError('not_found', { key: 'support.noSuchUser' });
     return user;
   }
 
@@ -66,13 +67,14 @@ export class SupportMfaReset {
   /** Mails a new code (the previous one stops working). */
   async sendCode(actor: User, userId: string, origin?: RequestOrigin): Promise<void> {
     const user = await this.target(userId);
-    if (!hasVerifiedEmail(user)) throw new AppError('validation_failed', 'This user has no verified email address: verify their identity another way.');
+    if (!hasVerifiedEmail(user)) throw new AppError('validation_failed', { key: 'support.codeNeedsEmail' });
     if ((await this.deps.codes.countSend(user.id, 3600)) > SENDS_PER_HOUR) {
-      throw new AppError('rate_limited', 'Too many verification codes were sent to this user. Try again later.', { retryAfterSeconds: 3600 });
+      throw new AppError('rate_limited', { key: 'support.tooManyCodes' }, { retryAfterSeconds: 3600 });
     }
     const code = randomDigits(6);
     await this.deps.codes.replace(user.id, this.hash(user.id, code), this.deps.ttlSeconds);
-    const context = { accountId: user.accountId, userId: user.id, origin, locale: user.locale };
+    // The mail speaks the user's language, not the one of support's page.
+    const context = { accountId: user.accountId, userId: user.id, origin: originForAnother(origin), locale: user.locale };
     await this.deps.audit.record('support.code_sent', { accountId: user.accountId, actorUserId: actor.id, subjectUserId: user.id, origin });
     void this.deps.mail.send(user.email, 'support-verification', { username: user.username, code, minutes: Math.max(1, Math.round(this.deps.ttlSeconds / 60)) }, context);
   }
@@ -81,8 +83,8 @@ export class SupportMfaReset {
   async confirm(actor: User, userId: string, input: ResetInput, origin?: RequestOrigin): Promise<MfaReset> {
     const user = await this.target(userId);
     const reason = input.reason.trim();
-    if (!reason) throw new AppError('validation_failed', 'Give the reason for the reset.');
-    if (reason.length > REASON_MAX_LENGTH) throw new AppError('validation_failed', `The reason must be at most ${REASON_MAX_LENGTH} characters.`);
+    if (!reason) throw new AppError('validation_failed', { key: 'support.giveReason' });
+    if (reason.length > REASON_MAX_LENGTH) throw new AppError('validation_failed', { key: 'support.reasonTooLong', values: { max: REASON_MAX_LENGTH } });
     const verification = hasVerifiedEmail(user) ? await this.checkCode(actor, user, input.code, origin) : await this.checkAttested(user, input.attested);
     const why: ResetJustification = { reason, verification };
     return this.deps.admin.resetMfa(user.id, actor.id, origin, why);
@@ -90,27 +92,27 @@ export class SupportMfaReset {
 
   private async checkCode(actor: User, user: User, typed: string, origin?: RequestOrigin): Promise<'email_code'> {
     const code = typed.replace(/\s+/g, '');
-    if (!code) throw new AppError('validation_failed', 'Enter the verification code the user received.');
+    if (!code) throw new AppError('validation_failed', { key: 'support.enterCode' });
     const { codes } = this.deps;
     // Every try counts, right or wrong, before anything is compared: a 6th try never gets a comparison.
     const tries = await codes.countTry(user.id, this.deps.ttlSeconds);
     if (tries > SUPPORT_CODE_TRIES) {
       await codes.discard(user.id);
-      throw new AppError('rate_limited', 'Too many tries: send a new verification code.');
+      throw new AppError('rate_limited', { key: 'support.tooManyTries' });
     }
     const stored = await codes.get(user.id);
-    if (!stored) throw new AppError('invalid_pin', 'There is no valid verification code: send a new one.');
+    if (!stored) throw new AppError('invalid_pin', { key: 'support.noValidCode' });
     if (!/^\d{6}$/.test(code) || !constantTimeEqual(this.hash(user.id, code), stored)) {
       await this.deps.audit.record('support.code_failed', { accountId: user.accountId, actorUserId: actor.id, subjectUserId: user.id, origin, details: { tries } });
-      throw new AppError('invalid_pin', `Wrong verification code (${SUPPORT_CODE_TRIES - tries} ${SUPPORT_CODE_TRIES - tries === 1 ? 'try' : 'tries'} left).`);
+      throw new AppError('invalid_pin', { key: 'support.wrongCode', values: { left: SUPPORT_CODE_TRIES - tries } });
     }
-    if ((await codes.take(user.id)) !== stored) throw new AppError('invalid_pin', 'There is no valid verification code: send a new one.');
+    if ((await codes.take(user.id)) !== stored) throw new AppError('invalid_pin', { key: 'support.noValidCode' });
     return 'email_code';
   }
 
   private async checkAttested(user: User, attested: boolean): Promise<'attested'> {
-    if (!attested) throw new AppError('validation_failed', 'This user has no verified email address: tick "Identity verified another way" once you have verified it.');
-    if (!(await this.deps.codes.claimReset(user.id, RESET_CLAIM_SECONDS))) throw new AppError('conflict', 'This user was just reset.');
+    if (!attested) throw new AppError('validation_failed', { key: 'support.attestRequired' });
+    if (!(await this.deps.codes.claimReset(user.id, RESET_CLAIM_SECONDS))) throw new AppError('conflict', { key: 'support.justReset' });
     return 'attested';
   }
 }

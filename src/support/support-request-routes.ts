@@ -4,15 +4,13 @@ import { z } from 'zod';
 import type { DisableDecision } from '../accounts/disable-request.js';
 import { selfApprovalOf, type DisableRequests } from '../accounts/disable-requests.js';
 import { requestOrigin } from '../http/request-origin.js';
+import type { Message } from '../i18n/translator.js';
 import { formOf, signedOf, type SupportGuards } from './support-guards.js';
 
 // The note's rules (optional, length, characters) are the domain's, with its messages.
 const decisionForm = z.object({ note: z.string().optional() });
 
-const NOTICES: Record<string, string> = {
-  approved: 'The request was approved: the account no longer requires multi-factor authentication.',
-  rejected: 'The request was rejected.',
-};
+const NOTICES: Record<string, Message> = { approved: { key: 'support.approved' }, rejected: { key: 'support.rejected' } };
 
 /** /support/requests: the queue of requests to disable "Require Multi-Factor", decided here by support. */
 export function supportRequestRoutes(guards: SupportGuards, disableRequests: DisableRequests): Router {
@@ -21,7 +19,7 @@ export function supportRequestRoutes(guards: SupportGuards, disableRequests: Dis
   router.get('/requests', ...guards.viewer, async (ctx) => {
     const { user } = signedOf(ctx);
     const requests = await disableRequests.list(user, 'pending');
-    await guards.page(ctx, 'support-requests', 'Requests to disable multi-factor authentication', {
+    await guards.page(ctx, 'support-requests', 'support.requestsHeading', {
       requests: requests.map((r) => ({ ...r, refusal: selfApprovalOf(user, r) })),
       notice: typeof ctx.query.decided === 'string' ? NOTICES[ctx.query.decided] : undefined,
     });

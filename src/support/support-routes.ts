@@ -32,7 +32,7 @@ function supportSessionRoutes(guards: SupportGuards): Router {
     ctx.redirect(guards.client.logoutUrl(session?.idToken, '/support/signed-out'));
   });
   router.get('/signed-out', async (ctx) => {
-    await guards.page(ctx, 'logged-out', 'Signed out', { again: '/support' });
+    await guards.page(ctx, 'logged-out', 'title.signedOut', { again: '/support' });
   });
   return router;
 }

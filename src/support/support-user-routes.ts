@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AccountAdmin } from '../accounts/account-admin.js';
 import { AppError, isAppError } from '../http/app-error.js';
 import { requestOrigin } from '../http/request-origin.js';
+import type { Message } from '../i18n/translator.js';
 import { SEARCH_MAX_LENGTH, type SupportDirectory } from './support-directory.js';
 import { formOf, signedOf, type SupportGuards } from './support-guards.js';
 import { REASON_MAX_LENGTH, type SupportMfaReset } from './support-mfa-reset.js';
@@ -48,7 +49,7 @@ const resetPath = (ctx: WithParams) => `${userPath(ctx)}/reset-mfa`;
 
 function queryOf<S extends z.ZodType>(ctx: Context, schema: S): z.output<S> {
   const parsed = schema.safeParse(ctx.query);
-  if (!parsed.success) throw new AppError('validation_failed', `The field "${parsed.error.issues[0]?.path.join('.') || 'query'}" is not valid.`);
+  if (!parsed.success) throw new AppError('validation_failed', { key: 'field.invalid', values: { field: parsed.error.issues[0]?.path.join('.') || 'query' } });
   return parsed.data;
 }
 
@@ -62,15 +63,12 @@ export function supportUserRoutes(guards: SupportGuards, deps: { directory: Supp
     const query = queryOf(ctx, searchQuery);
     const q = query.q ?? '';
     const result = await directory.search(q, Number(query.page ?? '1'));
-    await page(ctx, 'support', 'Support console', { q, result, searched: q.trim() !== '', signedInAs: signedOf(ctx).user.username });
+    await page(ctx, 'support', 'support.heading', { q, result, searched: q.trim() !== '', signedInAs: signedOf(ctx).user.username });
   });
 
   async function userPage(ctx: WithParams, locals: Record<string, unknown> = {}, status = 200) {
     const view = await directory.user(ctx.params.userId ?? '');
-    const notices: Record<string, string> = {
-      unlocked: 'The user was unlocked.',
-      reset: 'Multi-factor authentication was reset: every device and recovery code was removed and the user was signed out everywhere. They were told by mail.',
-    };
+    const notices: Record<string, Message> = { unlocked: { key: 'support.unlocked' }, reset: { key: 'support.resetDone' } };
     await page(ctx, 'support-user', view.user.username, { view, notice: notices[String(ctx.query.done)], ...locals }, status);
   }
 
@@ -90,8 +88,8 @@ export function supportUserRoutes(guards: SupportGuards, deps: { directory: Supp
     await page(
       ctx,
       'support-reset',
-      'Reset MFA',
-      { view, proof, notice: sent ? `A verification code was sent to ${proof.maskedEmail}.` : undefined, reason: '', ...locals },
+      'support.resetMfa',
+      { view, proof, notice: sent ? { key: 'support.codeSent', values: { email: proof.maskedEmail ?? '' } } : undefined, reason: '', ...locals },
       status,
     );
   }
@@ -104,7 +102,7 @@ export function supportUserRoutes(guards: SupportGuards, deps: { directory: Supp
     } catch (err) {
       if (!isAppError(err) || err.status >= 500 || err.code === 'not_found') throw err;
       if (err.details.retryAfterSeconds) ctx.set('Retry-After', String(err.details.retryAfterSeconds));
-      return resetPage(ctx, { error: err.message }, err.status);
+      return resetPage(ctx, { error: err }, err.status);
     }
     ctx.status = 303;
     ctx.redirect(`${resetPath(ctx)}?sent=1`);
@@ -116,7 +114,7 @@ export function supportUserRoutes(guards: SupportGuards, deps: { directory: Supp
       await reset.confirm(signedOf(ctx).user, ctx.params.userId ?? '', posted, requestOrigin(ctx));
     } catch (err) {
       if (!isAppError(err) || err.status >= 500 || err.code === 'not_found') throw err;
-      return resetPage(ctx, { error: err.message, reason: posted.reason }, err.status);
+      return resetPage(ctx, { error: err, reason: posted.reason }, err.status);
     }
     ctx.status = 303;
     ctx.redirect(`${userPath(ctx)}?done=reset`);

@@ -23,9 +23,3 @@ export function isDeviceKind(value: unknown): value is DeviceKind {
 export function factorOf(kind: DeviceKind): FactorModule {
   return FACTORS.find((f) => f.kind === kind)!;
 }
-
-/** "SMS or Mobile Passcode": the factors' names for a message listing them all. */
-export function factorChoices(): string {
-  const labels = FACTORS.map((f) => f.label);
-  return labels.length > 1 ? `${labels.slice(0, -1).join(', ')} or ${labels.at(-1)}` : (labels[0] ?? '');
-}

@@ -85,7 +85,7 @@ export class DevicesRepository {
       await tx.query(`DELETE FROM mfa_devices WHERE user_id = $1 AND NOT ${ALIVE}`, [input.userId]);
       const { rows: mine } = await tx.db.query<{ n: number }>('SELECT count(*)::int AS n FROM mfa_devices WHERE user_id = $1 AND verified_at IS NULL', [input.userId]);
       if (mine[0]!.n >= limits.perUser) {
-        throw new AppError('rate_limited', `You have ${limits.perUser} devices waiting for verification. Verify or remove one first.`);
+        throw new AppError('rate_limited', { key: 'device.tooManyPending', values: { count: limits.perUser } });
       }
       if (input.phoneE164) {
         await tx.db.query("SELECT pg_advisory_xact_lock(hashtextextended('twofold pending phone:' || $1, 0))", [input.phoneE164]);
@@ -95,7 +95,7 @@ export class DevicesRepository {
           [input.phoneE164, input.userId],
         );
         if (others[0]!.n >= limits.usersPerPhone) {
-          throw new AppError('rate_limited', 'This number cannot be added right now. Try again later or use another method.');
+          throw new AppError('rate_limited', { key: 'sms.numberUnavailable' });
         }
       }
       return tx.create(input);
@@ -180,7 +180,7 @@ export class DevicesRepository {
       ]);
       return rowCount === 1;
     } catch (err) {
-      if ((err as { code?: string }).code === '23505') throw new AppError('conflict', 'This passkey is already registered.');
+      if ((err as { code?: string }).code === '23505') throw new AppError('conflict', { key: 'passkey.alreadyRegistered' });
       throw err;
     }
   }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { decisionNote, disableRequestView, requestReason, type DisableRequest } from '../../../src/accounts/disable-request.js';
+import type { AppError } from '../../../src/http/app-error.js';
+import { translatorFor } from '../../../src/i18n/translator.js';
 
 const refused = (fn: () => unknown) => {
   try {
@@ -32,6 +34,30 @@ describe('reasons and notes of disable requests', () => {
       expect({ bad, code: refused(() => requestReason(bad)) }).toEqual({ bad, code: 'validation_failed' });
       expect({ bad, code: refused(() => decisionNote(bad)) }).toEqual({ bad, code: 'validation_failed' });
     }
+  });
+});
+
+describe('the words of a refusal', () => {
+  const errorOf = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (err) {
+      return err as AppError;
+    }
+    throw new Error('accepted');
+  };
+
+  it('names the field in its own sentence: English as before, and translated whole', () => {
+    expect(errorOf(() => requestReason('')).message).toBe('Give a reason.');
+    expect(errorOf(() => requestReason(42)).message).toBe('The reason must be text.');
+    expect(errorOf(() => decisionNote(42)).message).toBe('The note must be text.');
+    expect(errorOf(() => requestReason('x'.repeat(1001))).message).toBe('The reason can be at most 1000 characters long.');
+    expect(errorOf(() => decisionNote('x'.repeat(1001))).message).toBe('The note can be at most 1000 characters long.');
+    expect(errorOf(() => requestReason('a\u0000b')).message).toBe('The reason contains characters that cannot be shown.');
+    expect(errorOf(() => decisionNote('a\u0000b')).message).toBe('The note contains characters that cannot be shown.');
+    const de = translatorFor('de');
+    expect(de.text(errorOf(() => requestReason('')))).toBe('Geben Sie eine Begründung an.');
+    expect(de.text(errorOf(() => decisionNote('x'.repeat(1001))))).toBe('Die Notiz darf höchstens 1000 Zeichen lang sein.');
   });
 });
 

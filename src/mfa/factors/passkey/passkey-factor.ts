@@ -75,9 +75,9 @@ export class PasskeyFactor implements MfaFactor {
 
   async beginEnrolment(user: User, input: Record<string, unknown>, ctx: FactorContext): Promise<Device> {
     const name = typeof input.nickname === 'string' ? input.nickname.trim() : '';
-    if (!name) throw new AppError('validation_failed', 'Enter a passkey name.');
+    if (!name) throw new AppError('validation_failed', { key: 'passkey.nameMissing' });
     if (name.length > PASSKEY_NAME_MAX || /[\p{Cc}]/u.test(name)) {
-      throw new AppError('validation_failed', `The passkey name must be at most ${PASSKEY_NAME_MAX} characters, without control characters.`);
+      throw new AppError('validation_failed', { key: 'passkey.nameInvalid', values: { max: PASSKEY_NAME_MAX } });
     }
     return this.deps.devices.createPending(
       { id: crypto.randomUUID(), userId: user.id, kind: 'passkey', nickname: name, sealedSecret: null, phoneE164: null, enrolmentBinding: enrolmentBindingOf(ctx) },
@@ -93,7 +93,7 @@ export class PasskeyFactor implements MfaFactor {
 
   /** A creation request for the device, its challenge kept for this flow (the last one asked for counts). */
   async enrolmentOptions(user: User, device: Device, ctx: FactorContext): Promise<Record<string, unknown>> {
-    if (device.verifiedAt || device.enrolmentBinding !== enrolmentBindingOf(ctx)) throw new AppError('not_found', 'That device was not found.');
+    if (device.verifiedAt || device.enrolmentBinding !== enrolmentBindingOf(ctx)) throw new AppError('not_found', { key: 'device.notFound' });
     const options = await generateRegistrationOptions({
       rpName: this.deps.rp.rpName,
       rpID: this.deps.rp.rpId,
@@ -109,7 +109,7 @@ export class PasskeyFactor implements MfaFactor {
 
   async renewEnrolment(user: User, device: Device, ctx: FactorContext): Promise<void> {
     if (!(await this.deps.devices.renewEnrolment(user.id, device.id, null, enrolmentBindingOf(ctx)))) {
-      throw new AppError('not_found', 'That device was not found.');
+      throw new AppError('not_found', { key: 'device.notFound' });
     }
   }
 

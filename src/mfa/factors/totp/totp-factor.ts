@@ -57,7 +57,7 @@ export class TotpFactor implements MfaFactor {
   async renewEnrolment(user: User, device: Device, ctx: FactorContext): Promise<void> {
     const sealedSecret = this.box.seal(generateTotpSecret(), aadFor(device.id));
     if (!(await this.devices.renewEnrolment(user.id, device.id, sealedSecret, enrolmentBindingOf(ctx)))) {
-      throw new AppError('not_found', 'That device was not found.');
+      throw new AppError('not_found', { key: 'device.notFound' });
     }
   }
 
