@@ -14,11 +14,15 @@ export type RedisClient = Redis | Cluster;
 export class RedisStore implements EphemeralStore {
   readonly kind = 'redis' as const;
 
+  private readonly scripts: RedisClient & Scripts;
+
   /** The raw client: the oidc-provider adapter issues its own scripts on it. */
   constructor(
     readonly redis: RedisClient,
     readonly prefix = 'twofold:',
-  ) {}
+  ) {
+    this.scripts = withStoreScripts(redis);
+  }
 
   /**
    * Connects; the client reconnects by itself after an outage (at least once a second, so
@@ -100,16 +104,16 @@ export class RedisStore implements EphemeralStore {
 
   async increment(key: string, ttlSeconds: number): Promise<{ count: number; ttlMs: number }> {
     if (!(ttlSeconds > 0)) throw new RangeError('ttlSeconds must be positive');
-    const [count, ttlMs] = (await this.redis.eval(INCREMENT, 1, this.key(key), Math.round(ttlSeconds * 1000))) as [number, number];
+    const [count, ttlMs] = (await this.scripts.twofoldIncrement(this.key(key), Math.round(ttlSeconds * 1000))) as [number, number];
     return { count: Number(count), ttlMs: Number(ttlMs) };
   }
 
   async raise(key: string, value: number, ttlSeconds: number): Promise<number> {
-    return Number(await this.redis.eval(RAISE, 1, this.key(key), value, Math.max(1, Math.ceil(ttlSeconds))));
+    return Number(await this.scripts.twofoldRaise(this.key(key), value, Math.max(1, Math.ceil(ttlSeconds))));
   }
 
   async decrement(key: string): Promise<void> {
-    await this.redis.eval(DECREMENT, 1, this.key(key));
+    await this.scripts.twofoldDecrement(this.key(key));
   }
 
   async ttlMs(key: string): Promise<number> {
@@ -159,3 +163,19 @@ return {count, redis.call('PTTL', KEYS[1])}`;
 const DECREMENT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end
 return 0`;
+
+interface Scripts {
+  twofoldIncrement(key: string, windowMs: number): Promise<unknown>;
+  twofoldDecrement(key: string): Promise<unknown>;
+  twofoldRaise(key: string, value: number, ttlSeconds: number): Promise<unknown>;
+}
+
+/** Scripts sent by their SHA (EVALSHA): the source travels once per connection, not per call. */
+function withStoreScripts(redis: RedisClient): RedisClient & Scripts {
+  if (!('twofoldIncrement' in redis)) {
+    redis.defineCommand('twofoldIncrement', { lua: INCREMENT, numberOfKeys: 1 });
+    redis.defineCommand('twofoldDecrement', { lua: DECREMENT, numberOfKeys: 1 });
+    redis.defineCommand('twofoldRaise', { lua: RAISE, numberOfKeys: 1 });
+  }
+  return redis as RedisClient & Scripts;
+}
