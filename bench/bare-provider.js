@@ -24,10 +24,7 @@ const HOUR = 3600;
 const DAY = 24 * HOUR;
 
 // The same connection options as RedisStore.connect, with our own key prefix.
-const store = new RedisStore(
-  new Redis(redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false, enableAutoPipelining: true }),
-  process.env.REDIS_PREFIX || 'bare:',
-);
+const store = new RedisStore(new Redis(redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false }), process.env.REDIS_PREFIX || 'bare:');
 
 const client = {
   client_id: clientId,

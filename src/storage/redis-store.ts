@@ -38,9 +38,6 @@ export class RedisStore implements EphemeralStore {
       enableOfflineQueue: true,
       lazyConnect: false,
       commandTimeout: 2000,
-      // Commands issued in the same tick (a record with its index and grant list, parallel
-      // requests) leave in one write: fewer system calls per request.
-      enableAutoPipelining: true,
       retryStrategy: (times) => Math.min(times * 50, 1000),
     };
     let redis: RedisClient;
@@ -52,7 +49,6 @@ export class RedisStore implements EphemeralStore {
       const { nodes, username, password, tls } = target;
       redis = new Cluster(nodes, {
         enableOfflineQueue: true,
-        enableAutoPipelining: true,
         clusterRetryStrategy: (times) => Math.min(times * 50, 1000),
         // A slot whose master is down fails fast (a few short retries), as one server does.
         maxRedirections: 6,
