@@ -14,6 +14,9 @@ export interface ChangeFeed {
 const CHANNEL = 'twofold_changes';
 const KINDS = new Set(['user', 'account', 'client']);
 const RECONNECT_MS = 1000;
+/** A silent connection (a network partition) is noticed within HEARTBEAT_MS + HEARTBEAT_TIMEOUT_MS. */
+const HEARTBEAT_MS = 5000;
+const HEARTBEAT_TIMEOUT_MS = 2000;
 
 export function parseChange(payload: string | undefined): Change {
   const at = payload?.indexOf(':') ?? -1;
@@ -33,11 +36,13 @@ export class PostgresChangeFeed implements ChangeFeed {
   private listening = false;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
   private readonly listeners: ((change: Change) => void)[] = [];
 
   constructor(
     private readonly connectionString: string,
     private readonly logger: Logger,
+    private readonly timing = { heartbeatMs: HEARTBEAT_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS },
   ) {}
 
   get live(): boolean {
@@ -51,7 +56,7 @@ export class PostgresChangeFeed implements ChangeFeed {
   /** Resolves once listening, or after the first failed try (it keeps trying in the background). */
   async start(): Promise<void> {
     if (this.closed || this.client) return;
-    const client = new pg.Client({ connectionString: this.connectionString, connectionTimeoutMillis: 5000 });
+    const client = new pg.Client({ connectionString: this.connectionString, connectionTimeoutMillis: 5000, keepAlive: true });
     this.client = client;
     client.on('notification', (message) => {
       if (message.channel === CHANNEL) this.emit(parseChange(message.payload));
@@ -64,14 +69,30 @@ export class PostgresChangeFeed implements ChangeFeed {
       if (this.client !== client) return;
       this.emit({ kind: 'reset' });
       this.listening = true;
+      this.heartbeat = setInterval(() => void this.beat(client), this.timing.heartbeatMs);
+      this.heartbeat.unref();
     } catch (err) {
       this.lost(client, err as Error);
+    }
+  }
+
+  /** A query that does not come back in time counts as a lost connection. */
+  private async beat(client: pg.Client): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no answer to the heartbeat')), this.timing.heartbeatTimeoutMs)));
+    try {
+      await Promise.race([client.query('SELECT 1'), late]);
+    } catch (err) {
+      this.lost(client, err as Error);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
   private lost(client: pg.Client, err?: Error): void {
     if (this.client !== client) return;
     this.client = undefined;
+    clearInterval(this.heartbeat);
     const wasListening = this.listening;
     this.listening = false;
     this.emit({ kind: 'reset' });
@@ -89,6 +110,7 @@ export class PostgresChangeFeed implements ChangeFeed {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    clearInterval(this.heartbeat);
     const client = this.client;
     this.client = undefined;
     this.listening = false;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import net from 'node:net';
 import pg from 'pg';
 import { pino } from 'pino';
 import { migrate } from '../../src/storage/migrate.js';
@@ -121,5 +122,37 @@ describe('in-memory sign-in states and clients, kept only while Postgres announc
     const after = queries;
     await lookups.findAuthState(userId);
     expect(queries).toBe(after);
+  });
+
+  it('a connection that goes silent (a network partition, no error) stops memory being used within the heartbeat', async () => {
+    // A TCP relay to Postgres that can stop passing bytes while keeping both sockets open.
+    let silent = false;
+    const relay = net.createServer((inbound) => {
+      const outbound = net.connect(5432, '127.0.0.1');
+      inbound.on('data', (d) => !silent && outbound.write(d));
+      outbound.on('data', (d) => !silent && inbound.write(d));
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+    const url = new URL(db.url);
+    url.host = `127.0.0.1:${(relay.address() as net.AddressInfo).port}`;
+    const partitioned = new PostgresChangeFeed(url.toString(), logger, { heartbeatMs: 100, heartbeatTimeoutMs: 200 });
+    try {
+      await partitioned.start();
+      expect(partitioned.live).toBe(true);
+      const local = cachedLookups(data, partitioned);
+      await local.findAuthState(userId);
+      silent = true;
+      const ms = await eventually(async () => !partitioned.live, 3000);
+      expect(ms).toBeLessThan(1000);
+      // Nothing is served from memory meanwhile.
+      const before = queries;
+      await local.findAuthState(userId);
+      expect(queries).toBe(before + 1);
+    } finally {
+      await partitioned.close();
+      relay.close();
+    }
   });
 });
