@@ -5,7 +5,8 @@
 // browser (own cookie jar). Every load is bounded: a fixed count of operations, an in-flight cap
 // and a hard deadline after which unfinished operations count as failures.
 import { performance } from 'node:perf_hooks';
-import { closeAgent, newAgent } from './lib/http.js';
+import fs from 'node:fs';
+import { closeAgent, newAgent, observeRequests } from './lib/http.js';
 import { bareLogin, enrolTotp, getDocument, passwordLogin, refresh, totpLogin } from './lib/flows.js';
 
 const MAX_INFLIGHT = 2000;
@@ -261,8 +262,71 @@ async function closedLoop(count, concurrency, maxMs, fn) {
   return { ok, failed, errors: Object.fromEntries([...errors.entries()].slice(0, 5)), ms: Math.round(performance.now() - started) };
 }
 
+/** CPU time (ms) of a process so far: its main thread, and all its threads (/proc schedstat, ns). */
+function cpuOf(pid) {
+  let all = 0;
+  let main = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    let ns;
+    try {
+      ns = Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    all += ns;
+    if (tid === String(pid)) main = ns;
+  }
+  return { main: main / 1e6, all: all / 1e6 };
+}
+
+/** A path with its ids (interaction uids and the like) as ":id", so requests group by route. */
+const routeOf = (url) => url.pathname.replace(/\/[A-Za-z0-9_-]{20,}/g, '/:id');
+
+/**
+ * Step costs: `count` operations one after the other, `gapMs` apart between requests (as at a
+ * low rate), with the server's CPU read around each request. Nothing else may run meanwhile.
+ */
+async function stepCosts({ scenario, count, pid, gapMs = 20 }) {
+  const byRoute = new Map();
+  observeRequests(async (method, url, send) => {
+    await new Promise((r) => setTimeout(r, gapMs));
+    const before = cpuOf(pid);
+    const res = await send();
+    // The answer is read before the server has necessarily finished (logging, timers): a
+    // moment later its work for this request is done.
+    await new Promise((r) => setTimeout(r, 2));
+    const after = cpuOf(pid);
+    const key = `${method} ${routeOf(url)}`;
+    const sum = byRoute.get(key) ?? { requests: 0, mainMs: 0, allMs: 0 };
+    sum.requests++;
+    sum.mainMs += after.main - before.main;
+    sum.allMs += after.all - before.all;
+    byRoute.set(key, sum);
+    return res;
+  });
+  const agent = newAgent(4);
+  let ok = 0;
+  const errors = {};
+  try {
+    for (let i = 0; i < count; i++) {
+      try {
+        await operation(scenario, agent)();
+        ok++;
+      } catch (err) {
+        errors[err.message.slice(0, 120)] = (errors[err.message.slice(0, 120)] ?? 0) + 1;
+      }
+    }
+  } finally {
+    observeRequests(null);
+    closeAgent(agent);
+  }
+  return { scenario, ok, errors, routes: Object.fromEntries(byRoute) };
+}
+
 async function handle(msg) {
   switch (msg.cmd) {
+    case 'step-costs':
+      return stepCosts(msg);
     case 'config':
       targets = { ...targets, ...msg.targets };
       return { ok: true };

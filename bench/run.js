@@ -8,6 +8,8 @@
 //   node bench/run.js --quick            shorter steps and fewer of them (a smoke test)
 //   node bench/run.js --profile login    profile Twofold (node --cpu-prof) under TOTP logins;
 //                                        also: password, refresh, discovery
+//   node bench/run.js --steps            CPU of each request of a sign-in and a refresh, one
+//                                        at a time, Twofold next to bare oidc-provider
 //   --skip-cold / --skip-memory          leave out those parts
 import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -52,6 +54,7 @@ const QUICK = flag('--quick');
 const ONLY = option('--only')?.split(',');
 const runs = (group) => !ONLY || ONLY.includes(group);
 const PROFILE = option('--profile');
+const STEPS = flag('--steps');
 
 // ---- settings -------------------------------------------------------------------------------
 const PG_ADMIN_URL = process.env.BENCH_PG_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -1416,6 +1419,7 @@ async function main() {
   }
 
   if (PROFILE) return profileMode(results, logDir);
+  if (STEPS) return stepsMode(results, logDir);
 
   results.argon2 = await argon2Ceiling();
   // MFA users: a device gives at most one code per 30 s time step, so a TOTP load step needs
@@ -1626,6 +1630,57 @@ async function redisCommandsPerOp(loadgen, scenario, count = 20) {
   } finally {
     mon.close();
   }
+}
+
+/**
+ * Where a sign-in's CPU goes: each request of the flow, one at a time (a short pause before
+ * each, as at a low rate), with the server's CPU (main thread, all threads) read around it.
+ */
+async function stepsMode(results, logDir) {
+  const count = QUICK ? 30 : 80;
+  const argon2 = await argon2Ceiling();
+  const { loadgen, twofold, bare } = await setup(results, { pwdUsers: count + 10, totpUsers: count + 20, initialEnrol: count + 20, logDir });
+  await loadgen.call({ cmd: 'fill', side: 'A', count: count + 20, maxMs: 30_000, concurrency: 4 });
+  await loadgen.call({ cmd: 'fill', side: 'B', count: count + 20, maxMs: 30_000, concurrency: 4 });
+  await sleep(31_000); // every enrolled device has an unused time step again
+  const runs = [];
+  for (const scenario of ['A.login', 'B.pwd', 'B.totp', 'A.refresh', 'B.refresh']) {
+    const pid = SCENARIOS[scenario].side === 'A' ? bare.pid : twofold.pid;
+    // A few first, unmeasured: the first requests of a process compile its code.
+    await loadgen.call({ cmd: 'warmup', scenario: scenario === 'B.totp' ? 'B.pwd' : scenario, count: 10, concurrency: 1 });
+    const r = await loadgen.call({ cmd: 'step-costs', scenario, count, pid });
+    log(`${scenario}: ${r.ok} of ${count} measured${Object.keys(r.errors).length ? `, errors ${JSON.stringify(r.errors)}` : ''}`);
+    runs.push(r);
+  }
+  await loadgen.call({ cmd: 'exit' }).catch(() => undefined);
+  const lines = [`\nCPU per request, one request at a time (${count} operations each; ms of the server process: main thread / all threads)`];
+  const perOp = {};
+  for (const r of runs) {
+    const n = Math.max(1, r.ok);
+    let main = 0;
+    let all = 0;
+    lines.push(`\n${SCENARIOS[r.scenario].label}`);
+    for (const [route, v] of Object.entries(r.routes)) {
+      main += v.mainMs / n;
+      all += v.allMs / n;
+      lines.push(`  ${pad(route, 34, true)} ${pad(round(v.requests / n, 1), 4)} x ${pad(round(v.mainMs / n, 2), 7)} / ${pad(round(v.allMs / n, 2), 7)} ms`);
+    }
+    lines.push(`  ${pad('per operation', 41, true)} ${pad(round(main, 2), 7)} / ${pad(round(all, 2), 7)} ms`);
+    perOp[r.scenario] = { mainMs: round(main, 2), allMs: round(all, 2), routes: r.routes, ok: r.ok };
+  }
+  const a = perOp['A.login'];
+  const b = perOp['B.totp'];
+  if (a && b) {
+    const floor = argon2.cpuMsPerVerify + a.allMs;
+    lines.push(`\npassword + TOTP login: ${b.allMs} ms vs argon2 ${argon2.cpuMsPerVerify} + bare ${a.allMs} = ${round(floor, 2)} ms (ratio ${round(b.allMs / floor, 2)}x)`);
+  }
+  if (perOp['A.refresh'] && perOp['B.refresh'])
+    lines.push(
+      `refresh grant: ${perOp['B.refresh'].allMs} ms vs bare ${perOp['A.refresh'].allMs} ms (ratio ${round(perOp['A.refresh'].allMs / perOp['B.refresh'].allMs, 2)} by CPU)`,
+    );
+  fs.writeFileSync(path.join(RESULTS, 'steps.json'), `${JSON.stringify({ date: new Date().toISOString(), count, argon2, perOp }, null, 2)}\n`);
+  lines.push(`\nWrote ${path.relative(ROOT, path.join(RESULTS, 'steps.json'))}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 async function profileMode(results, logDir) {

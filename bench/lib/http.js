@@ -28,7 +28,19 @@ export function closeAgent(agent) {
  * One request. Resolves { status, headers, body } (body only when wanted, else drained).
  * Rejects on network errors and after REQUEST_TIMEOUT_MS.
  */
-export function request(agent, url, { method = 'GET', headers = {}, body, wantBody = true } = {}) {
+export function request(agent, url, options = {}) {
+  if (!observer) return send(agent, url, options);
+  const u = typeof url === 'string' ? new URL(url) : url;
+  return observer(options.method ?? 'GET', u, () => send(agent, u, options));
+}
+
+let observer = null;
+/** Every request goes through `fn(method, url, send)` (the step-cost mode measures each one); null to stop. */
+export function observeRequests(fn) {
+  observer = fn;
+}
+
+function send(agent, url, { method = 'GET', headers = {}, body, wantBody = true } = {}) {
   return new Promise((resolve, reject) => {
     if (agent.closed) {
       reject(new Error('the load step ended'));
