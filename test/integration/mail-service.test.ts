@@ -24,7 +24,7 @@ function memoryLogger() {
 function setup(url: string, timeoutMs = 3000) {
   const log = memoryLogger();
   const events: AuditEventInput[] = [];
-  const audit = new AuditLog({ insert: async (e: AuditEventInput) => void events.push(e) } as unknown as AuditRepository, log.logger);
+  const audit = new AuditLog({ insertMany: async (batch: AuditEventInput[]) => void events.push(...batch) } as unknown as AuditRepository, log.logger);
   const mailer = new SmtpMailer({ url, from: 'Twofold <no-reply@example.test>', timeoutMs, logger: log.logger });
   const service = new MailService(mailer, audit, log.logger, { issuer: 'https://id.example.test' });
   return { service, events, log, mailer };

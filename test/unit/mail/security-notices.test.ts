@@ -12,7 +12,7 @@ const logger = pino({ level: 'silent' });
 function notices() {
   const sent: OutgoingMail[] = [];
   const mailer: Mailer = { name: 'capture', send: async (m) => void sent.push(m) };
-  const audit = new AuditLog({ insert: async () => undefined } as unknown as AuditRepository, logger);
+  const audit = new AuditLog({ insertMany: async () => undefined } as unknown as AuditRepository, logger);
   const service = new MailService(mailer, audit, logger, { issuer: 'https://id.example.test' });
   return { sent, notices: new SecurityNotices(service, () => new Date(Date.UTC(2026, 11, 1, 9, 30))) };
 }

@@ -58,7 +58,10 @@ class FakeDevices {
 function setup(ttlSeconds?: number) {
   const devices = new FakeDevices();
   const events: { type: string; details: unknown }[] = [];
-  const audit = new AuditLog({ insert: async (e: { type: string; details: unknown }) => void events.push(e) } as unknown as AuditRepository, pino({ level: 'silent' }));
+  const audit = new AuditLog(
+    { insertMany: async (batch: { type: string; details: unknown }[]) => void events.push(...batch) } as unknown as AuditRepository,
+    pino({ level: 'silent' }),
+  );
   const factor = new PasskeyFactor({
     devices: devices as unknown as DevicesRepository,
     challenges: new PasskeyChallengeRepository(new MemoryStore(), ttlSeconds),
