@@ -55,14 +55,11 @@ export class PasswordChange {
       if (!set) throw new AppError('not_found', { key: 'support.noSuchUser' });
       return set;
     });
-    await this.audit.record('password.changed', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin });
-    await this.audit.record('sessions.revoked', {
-      accountId: user.accountId,
-      subjectUserId: user.id,
-      actorUserId: user.id,
-      origin,
-      details: { scope: 'user', reason: 'password_changed' },
-    });
+    const who = { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin };
+    await this.audit.recordAll([
+      ['password.changed', who],
+      ['sessions.revoked', { ...who, details: { scope: 'user', reason: 'password_changed' } }],
+    ]);
     // Not waited for: a slow mail server never slows the page.
     void this.notices.passwordChanged(user, 'changed', origin);
     return mark;

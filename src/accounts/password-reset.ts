@@ -118,14 +118,11 @@ export class PasswordReset {
       return id;
     });
     const user = (await data.users.findById(userId))!;
-    await audit.record('password.reset', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin });
-    await audit.record('sessions.revoked', {
-      accountId: user.accountId,
-      subjectUserId: user.id,
-      actorUserId: user.id,
-      origin,
-      details: { scope: 'user', reason: 'password_reset' },
-    });
+    const who = { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin };
+    await audit.recordAll([
+      ['password.reset', who],
+      ['sessions.revoked', { ...who, details: { scope: 'user', reason: 'password_reset' } }],
+    ]);
     // Not waited for: a slow mail server never slows the page.
     void notices.passwordChanged(user, 'reset', origin);
     return user;

@@ -80,6 +80,7 @@ export class AuditLog {
   }
 
   recordAll(events: [AuditEventType, AuditRecordInput][]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
     const stored = events.map(([type, event]) => {
       const { origin, ...rest } = event;
       const input: AuditEventInput = { ...rest, type, ip: origin?.ip ?? null, userAgent: origin?.userAgent ?? null };

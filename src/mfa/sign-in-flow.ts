@@ -135,8 +135,7 @@ export class SignInFlow {
       return step.kind === 'challenge' ? { ...step, error: messageOf(factorOf(device.kind).invalidChallengeCode) ?? INVALID_CODE } : step;
     }
     if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
-    const proof = mfaOk(user, origin, device.kind);
-    return this.complete(flowId, user, factor.amrFor?.(device) ?? factor.amr, origin, auth, phishingResistant(device), true, proof);
+    return this.complete(flowId, user, factor.amrFor?.(device) ?? factor.amr, origin, auth, phishingResistant(device), true, mfaOk(user, origin, device.kind));
   }
 
   /** What the login page offers besides the password: each factor that can sign in on its own, with its request. */
