@@ -44,7 +44,7 @@ export class PasswordChange {
     const password = confirmNewPassword(newPassword, confirmation);
     try {
       const checked = await this.login.verify(user.username, current, origin);
-      if (checked.id !== user.id) throw new AppError('invalid_credentials', WRONG_CURRENT_PASSWORD);
+      if (checked.user.id !== user.id) throw new AppError('invalid_credentials', WRONG_CURRENT_PASSWORD);
     } catch (err) {
       if (isAppError(err) && err.code === 'invalid_credentials') throw new AppError('invalid_credentials', WRONG_CURRENT_PASSWORD);
       throw err;

@@ -2,7 +2,7 @@ import { AppError, isAppError } from '../http/app-error.js';
 import { Throttle, type ThrottleRule } from '../http/throttle.js';
 import { sha256Hex } from '../crypto/random-codes.js';
 import type { AuditLog, RequestOrigin } from '../audit/audit-log.js';
-import type { UsersRepository, User } from '../storage/repositories/users-repository.js';
+import type { UsersRepository, UserAuthState } from '../storage/repositories/users-repository.js';
 import { verifyPassword } from './password-hasher.js';
 import type { Message } from '../i18n/translator.js';
 import { usernameKeyOf } from './username.js';
@@ -29,7 +29,7 @@ export class PasswordLogin {
     private readonly audit: AuditLog,
   ) {}
 
-  async verify(usernameInput: unknown, passwordInput: unknown, origin: RequestOrigin): Promise<User> {
+  async verify(usernameInput: unknown, passwordInput: unknown, origin: RequestOrigin): Promise<UserAuthState> {
     const username = typeof usernameInput === 'string' ? usernameInput.trim() : '';
     const password = typeof passwordInput === 'string' ? passwordInput : '';
     if (!username || !password || username.length > 200) throw new AppError('invalid_credentials', INVALID_CREDENTIALS);
@@ -56,9 +56,10 @@ export class PasswordLogin {
       throw refused.reason;
     }
 
-    const user = key === null ? undefined : await this.users.findByUsernameKey(key);
+    const auth = key === null ? undefined : await this.users.findAuthStateByUsernameKey(key);
+    const user = auth?.user;
     const ok = await verifyPassword(user?.passwordHash ?? null, password);
-    if (!user || !ok) {
+    if (!auth || !user || !ok) {
       await this.audit.record('login.password_failed', {
         accountId: user?.accountId ?? null,
         subjectUserId: user?.id ?? null,
@@ -70,6 +71,6 @@ export class PasswordLogin {
     // out by guesses made before) and gives back its own place in the IP's.
     await Promise.all([this.throttle.reset(LOGIN_FAILURES_PER_USERNAME, userKey), this.throttle.refund(LOGIN_FAILURES_PER_IP, ipKey)]);
     await this.audit.record('login.password_ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin });
-    return user;
+    return auth;
   }
 }

@@ -41,7 +41,15 @@ export function entryPointLimits(throttle: Throttle, perIpPerMinute: number, bac
       if (ctx.path === '/token') {
         if (backChannelSecret !== undefined && isBackChannel(ctx, backChannelSecret)) return next();
         const clientId = basicClientId(ctx);
-        await Promise.all([throttle.consume(TOKEN_PER_IP, ip, message), clientId ? throttle.consume(TOKEN_PER_CLIENT, clientId, message) : undefined]);
+        await throttle.consumeAll(
+          clientId
+            ? [
+                [TOKEN_PER_IP, ip],
+                [TOKEN_PER_CLIENT, clientId],
+              ]
+            : [[TOKEN_PER_IP, ip]],
+          message,
+        );
       } else if (CODE_PATHS.test(ctx.path)) {
         await throttle.consume(CODES_PER_IP, ip, message);
       } else if (ENROL_PATHS.test(ctx.path)) {

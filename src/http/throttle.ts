@@ -36,10 +36,14 @@ export class Throttle {
 
   /** Counts and refuses in one step: the call that goes over the limit is refused. */
   async consume(rule: ThrottleRule, subject: string, message: string | Message): Promise<void> {
-    const { count, ttlMs } = await this.store.increment(this.key(rule, subject), rule.windowSeconds);
-    if (count > rule.limit) {
-      throw new AppError('rate_limited', message, { retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) });
-    }
+    await this.consumeAll([[rule, subject]], message);
+  }
+
+  /** `consume` of several buckets, counted together: every bucket counts the call, the first full one refuses it. */
+  async consumeAll(buckets: readonly (readonly [ThrottleRule, string])[], message: string | Message): Promise<void> {
+    const counted = await this.store.incrementEach(buckets.map(([rule, subject]) => ({ key: this.key(rule, subject), ttlSeconds: rule.windowSeconds })));
+    const over = counted.find(({ count }, i) => count > buckets[i]![0].limit);
+    if (over) throw new AppError('rate_limited', message, { retryAfterSeconds: Math.max(1, Math.ceil(over.ttlMs / 1000)) });
   }
 
   /**

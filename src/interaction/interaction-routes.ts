@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
 import { AppError, isAppError } from '../http/app-error.js';
 import { toAppError } from '../http/error-handler.js';
 import { readForm } from '../http/form-body.js';
@@ -74,14 +75,22 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     ctx.body = await renderPage(view, { title, ...pageLocalsOf(ctx), csrfToken: ctx.state.csrfToken, uid: ctx.params.uid, ...viewExtras?.(), ...locals });
   }
 
-  async function show(ctx: Context, step: SignInStep, status = 200): Promise<void> {
+  /**
+   * Hands the result back to oidc-provider on the interaction this request already loaded and
+   * checked (interactionResult would load it, and its session, once more).
+   */
+  async function resume(ctx: Context, d: Details, result: InteractionResults): Promise<void> {
+    d.result = result;
+    await d.save(d.exp - Math.floor(Date.now() / 1000));
+    ctx.status = 303;
+    ctx.redirect(d.returnTo);
+  }
+
+  async function show(ctx: Context, d: Details, step: SignInStep, status = 200): Promise<void> {
     if (step.kind === 'complete') {
       const language = languageOfRequest(ctx);
       if (language?.chosen) await rememberLanguage(step.login.accountId, language.tag);
-      const returnTo = await provider.interactionResult(ctx.req, ctx.res, { login: { ...step.login, remember: true } }, { mergeWithLastSubmission: false });
-      ctx.status = 303;
-      ctx.redirect(returnTo);
-      return;
+      return resume(ctx, d, { login: { ...step.login, remember: true } });
     }
     const error = 'error' in step && step.error ? step.error : undefined;
     await page(ctx, STEP_VIEWS[step.kind], titleOf(step), { step }, STEP_STATUS[step.kind] ?? (error ? 401 : status));
@@ -111,11 +120,11 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     const d = await details(ctx);
     if (d.prompt.name === 'login') {
       const step = await flow.current(d.uid, requestOrigin(ctx));
-      if (step) return show(ctx, step);
+      if (step) return show(ctx, d, step);
       const onlyStepUp = d.prompt.reasons.length > 0 && d.prompt.reasons.every((r) => r === MFA_STEP_UP);
       if (onlyStepUp && d.session?.accountId) {
         const step = await flow.stepUp(d.uid, d.session.accountId, await sessionLoginTs(d), requestOrigin(ctx), requestsPhr(d.params.acr_values));
-        if (step) return show(ctx, step);
+        if (step) return show(ctx, d, step);
       }
       return loginPage(ctx, d);
     }
@@ -135,7 +144,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     if (d.prompt.name !== 'login') return ctx.redirect(`/interaction/${d.uid}`);
     try {
       const step = await flow.submitPassword(d.uid, form.username, form.password, requestsMfa(d.params.acr_values), requestOrigin(ctx), requestsPhr(d.params.acr_values));
-      return show(ctx, step);
+      return show(ctx, d, step);
     } catch (err) {
       if (isAppError(err) && (err.code === 'invalid_credentials' || err.code === 'rate_limited')) {
         if (err.details.retryAfterSeconds) ctx.set('Retry-After', String(err.details.retryAfterSeconds));
@@ -151,52 +160,52 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     if (d.prompt.name !== 'login') return ctx.redirect(`/interaction/${d.uid}`);
     if (!isDeviceKind(ctx.params.kind)) throw new AppError('not_found', { key: 'signIn.unknownMethod' });
     const step = await flow.signInWithFactor(d.uid, ctx.params.kind, form.code, requestOrigin(ctx), requestsPhr(d.params.acr_values));
-    if (step) return show(ctx, step);
+    if (step) return show(ctx, d, step);
     return loginPage(ctx, d, { error: { key: factorOf(ctx.params.kind).invalidChallengeCode ?? 'mfa.signInNotRecognised' } }, 401);
   });
 
   router.post('/mfa', async (ctx) => {
     const { d, form } = await post(ctx);
-    return show(ctx, await flow.verifyChallenge(d.uid, form.code, requestOrigin(ctx)));
+    return show(ctx, d, await flow.verifyChallenge(d.uid, form.code, requestOrigin(ctx)));
   });
 
   router.post('/recovery', async (ctx) => {
     const { d, form } = await post(ctx);
-    return show(ctx, await flow.verifyRecoveryCode(d.uid, form.code, requestOrigin(ctx)));
+    return show(ctx, d, await flow.verifyRecoveryCode(d.uid, form.code, requestOrigin(ctx)));
   });
 
   router.post('/mfa/switch', async (ctx) => {
     const { d, form } = await post(ctx);
-    return show(ctx, await flow.switchDevice(d.uid, form.deviceId, requestOrigin(ctx)));
+    return show(ctx, d, await flow.switchDevice(d.uid, form.deviceId, requestOrigin(ctx)));
   });
 
   router.post('/mfa/resend', async (ctx) => {
     const { d } = await post(ctx);
-    return show(ctx, await flow.resendChallenge(d.uid, requestOrigin(ctx)));
+    return show(ctx, d, await flow.resendChallenge(d.uid, requestOrigin(ctx)));
   });
 
   router.post('/enrol/resend', async (ctx) => {
     const { d } = await post(ctx);
-    return show(ctx, await flow.resendEnrolmentCode(d.uid, requestOrigin(ctx)));
+    return show(ctx, d, await flow.resendEnrolmentCode(d.uid, requestOrigin(ctx)));
   });
 
   router.post('/enrol', async (ctx) => {
     const { d } = await post(ctx);
-    return show(ctx, await flow.chooseMethod(d.uid, requestOrigin(ctx)));
+    return show(ctx, d, await flow.chooseMethod(d.uid, requestOrigin(ctx)));
   });
 
   router.post('/enrol/method', async (ctx) => {
     const { d, form } = await post(ctx);
     const step = await flow.chooseMethod(d.uid, requestOrigin(ctx));
-    if (step.kind !== 'choose') return show(ctx, step);
+    if (step.kind !== 'choose') return show(ctx, d, step);
     // The sentence names every factor: adding one means adding it there, in each catalogue.
     if (!isDeviceKind(form.method) || !step.methods.includes(form.method)) throw new AppError('bad_request', { key: 'signIn.chooseFactor' });
-    return show(ctx, { kind: 'enrol-start', method: form.method });
+    return show(ctx, d, { kind: 'enrol-start', method: form.method });
   });
 
   router.post('/enrol/begin', async (ctx) => {
     const { d, form } = await post(ctx);
-    return show(ctx, await flow.beginEnrolment(d.uid, form.method, form, requestOrigin(ctx)));
+    return show(ctx, d, await flow.beginEnrolment(d.uid, form.method, form, requestOrigin(ctx)));
   });
 
   /**
@@ -213,7 +222,7 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
 
   router.post('/enrol/verify', async (ctx) => {
     const { d, form } = await post(ctx);
-    return show(ctx, await flow.confirmEnrolment(d.uid, form.code, requestOrigin(ctx)));
+    return show(ctx, d, await flow.confirmEnrolment(d.uid, form.code, requestOrigin(ctx)));
   });
 
   router.post('/consent', async (ctx) => {
@@ -223,15 +232,8 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
   });
 
   router.post('/abort', async (ctx) => {
-    await post(ctx);
-    const returnTo = await provider.interactionResult(
-      ctx.req,
-      ctx.res,
-      { error: 'access_denied', error_description: 'The user cancelled the sign-in.' },
-      { mergeWithLastSubmission: false },
-    );
-    ctx.status = 303;
-    ctx.redirect(returnTo);
+    const { d } = await post(ctx);
+    await resume(ctx, d, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
   });
 
   async function finishConsent(ctx: Context, d: Details): Promise<void> {
@@ -245,23 +247,13 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
     for (const [resource, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
       for (const scope of scopes) {
         if (!(await mayHoldResourceScope(accountId, scope))) {
-          const returnTo = await provider.interactionResult(
-            ctx.req,
-            ctx.res,
-            { error: 'access_denied', error_description: `The ${scope} scope is only for administrators.` },
-            { mergeWithLastSubmission: false },
-          );
-          ctx.status = 303;
-          ctx.redirect(returnTo);
-          return;
+          return resume(ctx, d, { error: 'access_denied', error_description: `The ${scope} scope is only for administrators.` });
         }
       }
       grant.addResourceScope(resource, scopes.join(' '));
     }
     const grantId = await grant.save();
-    const returnTo = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
-    ctx.status = 303;
-    ctx.redirect(returnTo);
+    await resume(ctx, d, { ...d.lastSubmission, consent: { grantId } });
   }
 
   return router;

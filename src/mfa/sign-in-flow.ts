@@ -81,8 +81,8 @@ export class SignInFlow {
 
   /** Username and password; then whatever the user's devices and the policy demand. */
   async submitPassword(flowId: string, username: unknown, password: unknown, mfaRequested: boolean, origin: RequestOrigin, phr = false): Promise<SignInStep> {
-    const user = await this.passwords.verify(username, password, origin);
-    return this.afterFirstFactor(flowId, user, mfaRequested, origin, phr);
+    const auth = await this.passwords.verify(username, password, origin);
+    return this.afterFirstFactor(flowId, auth.user, mfaRequested, origin, phr, auth.accountMfaRequired);
   }
 
   /**
@@ -135,7 +135,12 @@ export class SignInFlow {
       return step.kind === 'challenge' ? { ...step, error: messageOf(factorOf(device.kind).invalidChallengeCode) ?? INVALID_CODE } : step;
     }
     if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
-    return this.complete(flowId, user, factor.amrFor?.(device) ?? factor.amr, origin, auth, phishingResistant(device), true, mfaOk(user, origin, device.kind));
+    return this.complete(flowId, user, factor.amrFor?.(device) ?? factor.amr, origin, {
+      loaded: auth,
+      state,
+      phishingResistantFactor: phishingResistant(device),
+      proof: mfaOk(user, origin, device.kind),
+    });
   }
 
   /** What the login page offers besides the password: each factor that can sign in on its own, with its request. */
@@ -161,7 +166,12 @@ export class SignInFlow {
     if (!auth || auth.user.lockedAt) return { kind: 'locked' };
     if (!(await this.lockout.recordSuccess(auth.user))) return { kind: 'locked' };
     await this.states.save(flowId, { userId: auth.user.id, mfaRequired: true, stage: 'challenge', deviceId: device.id, ...(phr ? { phr } : {}) });
-    return this.complete(flowId, auth.user, factor.amrFor?.(device) ?? factor.amr, origin, auth, phishingResistant(device), false, mfaOk(auth.user, origin, device.kind));
+    return this.complete(flowId, auth.user, factor.amrFor?.(device) ?? factor.amr, origin, {
+      loaded: auth,
+      phishingResistantFactor: phishingResistant(device),
+      password: false,
+      proof: mfaOk(auth.user, origin, device.kind),
+    });
   }
 
   /** "Use a recovery code": any unused code, once; wrong codes count towards the lock. */
@@ -178,7 +188,7 @@ export class SignInFlow {
     }
     if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
     // A recovery code is a one-time password in RFC 8176's sense: amr otp (+ mfa).
-    return this.complete(flowId, user, 'otp', origin, auth, false, true, mfaOk(user, origin, 'recovery_code'));
+    return this.complete(flowId, user, 'otp', origin, { loaded: auth, state, proof: mfaOk(user, origin, 'recovery_code') });
   }
 
   /** "Use another method": challenge another verified device of the same user. */
@@ -348,7 +358,7 @@ export class SignInFlow {
     });
     // On verification, not on the unverified add: only a verified device can sign in.
     void this.notices?.deviceAdded(user, device, origin);
-    return this.complete(flowId, user, factor.amrFor?.(device) ?? factor.amr, origin, undefined, phishingResistant(device));
+    return this.complete(flowId, user, factor.amrFor?.(device) ?? factor.amr, origin, { phishingResistantFactor: phishingResistant(device) });
   }
 
   /**
@@ -361,10 +371,14 @@ export class SignInFlow {
     return this.afterFirstFactor(flowId, user, state.mfaRequired, origin, state.phr);
   }
 
-  private async afterFirstFactor(flowId: string, user: User, mfaRequested: boolean, origin: RequestOrigin, phr = false): Promise<SignInStep> {
+  /** `accountMfaRequired`: the account's policy when this request has read it already. */
+  private async afterFirstFactor(flowId: string, user: User, mfaRequested: boolean, origin: RequestOrigin, phr = false, accountMfaRequired?: boolean): Promise<SignInStep> {
     if (user.lockedAt) return { kind: 'locked' };
-    const [account, devices] = await Promise.all([this.data.accounts.findById(user.accountId), this.data.devices.listForUser(user.id)]);
-    const mfaRequired = mfaRequested || phr || Boolean(account?.mfaRequired);
+    const [accountMfa, devices] = await Promise.all([
+      accountMfaRequired ?? this.data.accounts.findById(user.accountId).then((account) => Boolean(account?.mfaRequired)),
+      this.data.devices.listForUser(user.id),
+    ]);
+    const mfaRequired = mfaRequested || phr || accountMfa;
     const verified = devices.filter((d) => d.verifiedAt);
     const usable = phr ? verified.filter(phishingResistant) : verified;
     // Asked for phr without a passkey: never passed through with a weaker factor.
@@ -393,10 +407,7 @@ export class SignInFlow {
     user: User,
     secondFactor: SecondFactorAmr | null,
     origin: RequestOrigin,
-    loaded?: UserAuthState,
-    phishingResistantFactor = false,
-    password = true,
-    proof?: AuditEntry,
+    { loaded, state: known, phishingResistantFactor = false, password = true, proof }: CompleteOptions = {},
   ): Promise<SignInStep> {
     const auth = loaded ?? (await this.data.users.findAuthState(user.id));
     const proven = proof ? [proof] : [];
@@ -404,7 +415,7 @@ export class SignInFlow {
       await this.audit.recordAll(proven);
       return { kind: 'locked' };
     }
-    const state = await this.states.get(flowId);
+    const state = known ?? (await this.states.get(flowId));
     if (!secondFactor && (auth.accountMfaRequired || state?.mfaRequired)) return this.afterFirstFactor(flowId, auth.user, true, origin, state?.phr);
     if (state?.phr && !phishingResistantFactor) {
       await this.audit.recordAll(proven);
@@ -476,6 +487,18 @@ export class SignInFlow {
 }
 
 type AuditEntry = [AuditEventType, AuditRecordInput];
+
+interface CompleteOptions {
+  /** The user's state read at the start of this request. */
+  loaded?: UserAuthState;
+  /** The sign-in's state, when this request has read it already. */
+  state?: SignInState;
+  phishingResistantFactor?: boolean;
+  /** Whether the user proved a password in this sign-in. */
+  password?: boolean;
+  /** The audit entry of the factor just passed, written with the outcome. */
+  proof?: AuditEntry;
+}
 
 /** The audit event of a second factor passed, stored with the sign-in it completes. */
 const mfaOk = (user: User, origin: RequestOrigin, method: string): AuditEntry => [

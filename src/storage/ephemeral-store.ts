@@ -18,6 +18,8 @@ export interface EphemeralStore {
    * Returns the new count and the milliseconds until the window ends.
    */
   increment(key: string, ttlSeconds: number): Promise<{ count: number; ttlMs: number }>;
+  /** `increment` of several counters, each atomic on its own, in as few round trips as the store allows. */
+  incrementEach(counters: readonly { key: string; ttlSeconds: number }[]): Promise<{ count: number; ttlMs: number }[]>;
   /** Sets a number unless the key holds a larger one (its TTL renewed either way); returns what it holds. */
   raise(key: string, value: number, ttlSeconds: number): Promise<number>;
   /** Takes one off a live counter, keeping its window; an absent key stays absent. */

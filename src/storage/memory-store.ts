@@ -77,6 +77,10 @@ export class MemoryStore implements EphemeralStore {
     return { count, ttlMs: expiresAt - Date.now() };
   }
 
+  async incrementEach(counters: readonly { key: string; ttlSeconds: number }[]): Promise<{ count: number; ttlMs: number }[]> {
+    return Promise.all(counters.map(({ key, ttlSeconds }) => this.increment(key, ttlSeconds)));
+  }
+
   async raise(key: string, value: number, ttlSeconds: number): Promise<number> {
     const held = Number(this.string(key)?.value);
     const raised = Number.isFinite(held) && held > value ? held : value;

@@ -104,6 +104,21 @@ export class RedisStore implements EphemeralStore {
     return { count: Number(count), ttlMs: Number(ttlMs) };
   }
 
+  /**
+   * One script over every key on one server; on a cluster the keys live in different slots, so
+   * each is its own command (sent together).
+   */
+  async incrementEach(counters: readonly { key: string; ttlSeconds: number }[]): Promise<{ count: number; ttlMs: number }[]> {
+    if (counters.some(({ ttlSeconds }) => !(ttlSeconds > 0))) throw new RangeError('ttlSeconds must be positive');
+    if (this.redis instanceof Cluster || counters.length < 2) return Promise.all(counters.map(({ key, ttlSeconds }) => this.increment(key, ttlSeconds)));
+    const flat = (await this.scripts.twofoldIncrementEach(
+      counters.length,
+      ...counters.map(({ key }) => this.key(key)),
+      ...counters.map(({ ttlSeconds }) => Math.round(ttlSeconds * 1000)),
+    )) as number[];
+    return counters.map((_, i) => ({ count: Number(flat[2 * i]), ttlMs: Number(flat[2 * i + 1]) }));
+  }
+
   async raise(key: string, value: number, ttlSeconds: number): Promise<number> {
     return Number(await this.scripts.twofoldRaise(this.key(key), value, Math.max(1, Math.ceil(ttlSeconds))));
   }
@@ -155,6 +170,17 @@ local count = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
 return {count, redis.call('PTTL', KEYS[1])}`;
 
+/** INCREMENT for each of KEYS, ARGV[i] the window of KEYS[i]; returns count, ttl pairs in order. */
+const INCREMENT_EACH = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  redis.call('PEXPIRE', key, ARGV[i], 'NX')
+  out[2 * i - 1] = count
+  out[2 * i] = redis.call('PTTL', key)
+end
+return out`;
+
 // DECR on an absent key would create one without expiry: only a live counter is touched.
 const DECREMENT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end
@@ -162,6 +188,7 @@ return 0`;
 
 interface Scripts {
   twofoldIncrement(key: string, windowMs: number): Promise<unknown>;
+  twofoldIncrementEach(numberOfKeys: number, ...keysThenWindowsMs: (string | number)[]): Promise<unknown>;
   twofoldDecrement(key: string): Promise<unknown>;
   twofoldRaise(key: string, value: number, ttlSeconds: number): Promise<unknown>;
 }
@@ -170,6 +197,8 @@ interface Scripts {
 function withStoreScripts(redis: RedisClient): RedisClient & Scripts {
   if (!('twofoldIncrement' in redis)) {
     redis.defineCommand('twofoldIncrement', { lua: INCREMENT, numberOfKeys: 1 });
+    // The number of keys comes with each call.
+    redis.defineCommand('twofoldIncrementEach', { lua: INCREMENT_EACH });
     redis.defineCommand('twofoldDecrement', { lua: DECREMENT, numberOfKeys: 1 });
     redis.defineCommand('twofoldRaise', { lua: RAISE, numberOfKeys: 1 });
   }

@@ -112,12 +112,22 @@ export class UsersRepository {
 
   async findAuthState(id: string): Promise<UserAuthState | undefined> {
     if (!isUuid(id)) return undefined;
+    return this.authStateWhere('u.id = $1', id);
+  }
+
+  /** The state of the user a username names (by its canonical key): a sign-in's first read. */
+  async findAuthStateByUsernameKey(key: string): Promise<UserAuthState | undefined> {
+    if (!storableText(key)) return undefined;
+    return this.authStateWhere('u.username_key = $1', key);
+  }
+
+  private async authStateWhere(where: 'u.id = $1' | 'u.username_key = $1', value: string): Promise<UserAuthState | undefined> {
     const { rows } = await this.db.query<User & { accountMfaRequired: boolean; sessionsValidAfter: Date | null; hasVerifiedDevice: boolean }>(
       `SELECT ${COLUMNS}, a.mfa_required AS "accountMfaRequired",
          GREATEST(u.sessions_valid_after, a.sessions_valid_after) AS "sessionsValidAfter",
          EXISTS (SELECT 1 FROM mfa_devices d WHERE d.user_id = u.id AND d.verified_at IS NOT NULL) AS "hasVerifiedDevice"
-       FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1`,
-      [id],
+       FROM users u JOIN accounts a ON a.id = u.account_id WHERE ${where}`,
+      [value],
     );
     const row = rows[0];
     if (!row) return undefined;

@@ -94,6 +94,31 @@ describe.each(storeFactories)('storage contract: %s', (_name, factory) => {
       expect(await store.get('k:parallel')).toBe('50');
     });
 
+    it('incrementEach counts every key in its own window, atomically under parallel calls', async () => {
+      await store.increment('k:each:a', 10);
+      const [a, b] = await store.incrementEach([
+        { key: 'k:each:a', ttlSeconds: 10 },
+        { key: 'k:each:b', ttlSeconds: 60 },
+      ]);
+      expect(a!.count).toBe(2);
+      expect(a!.ttlMs).toBeLessThanOrEqual(10_000);
+      expect(b!.count).toBe(1);
+      expect(b!.ttlMs).toBeGreaterThan(10_000);
+      expect(b!.ttlMs).toBeLessThanOrEqual(60_000);
+
+      const results = await Promise.all(
+        Array.from({ length: 30 }, () =>
+          store.incrementEach([
+            { key: 'k:each:a', ttlSeconds: 10 },
+            { key: 'k:each:b', ttlSeconds: 60 },
+          ]),
+        ),
+      );
+      expect(results.map(([x]) => x!.count).sort((p, q) => p - q)).toEqual(Array.from({ length: 30 }, (_, i) => i + 3));
+      expect(results.map(([, y]) => y!.count).sort((p, q) => p - q)).toEqual(Array.from({ length: 30 }, (_, i) => i + 2));
+      await expect(store.incrementEach([{ key: 'k:each:c', ttlSeconds: 0 }])).rejects.toThrow(RangeError);
+    });
+
     it('ping answers', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });
