@@ -64,6 +64,8 @@ const REDIS_DB_TWOFOLD = Number(process.env.BENCH_REDIS_DB_TWOFOLD || 13);
 const REDIS_DB_BARE = Number(process.env.BENCH_REDIS_DB_BARE || 14);
 const START_FRACTION = 0.6;
 const RAMP = 1.3;
+/** Steps between the highest pass and the lowest miss, each halving the gap. */
+const REFINEMENTS = 2;
 const MAX_STEPS = QUICK ? 3 : 5;
 const STEP_MS = QUICK ? { login: 4000, refresh: 3000, doc: 2500 } : { login: 7000, refresh: 4000, doc: 3000 };
 const CALIBRATE_MS = QUICK ? 2500 : 4000;
@@ -470,7 +472,7 @@ async function guardedStep(loadgen, scenario, rate, durationMs, before) {
  * a calibration step each at a low rate, whose server CPU per operation estimates one core's
  * capacity; then open-model steps from START_FRACTION of that estimate, each RAMP times the
  * last (re-estimated from the latest step's CPU per operation when that says more), until a
- * step misses the p99 budget; then one step between the last pass and the first miss.
+ * step misses the p99 budget; then REFINEMENTS steps, each between the highest pass and the lowest miss.
  */
 async function runGroup(loadgen, scenarios, stepMs, results, caps = {}, before = {}, { calibrateMs = CALIBRATE_MS, maxSteps = MAX_STEPS } = {}) {
   const state = {};
@@ -497,16 +499,20 @@ async function runGroup(loadgen, scenarios, stepMs, results, caps = {}, before =
     }
   }
   const roundRate = (x) => (x < 50 ? Math.max(1, Math.round(x * 10) / 10) : Math.round(x));
-  for (let k = 0; k < maxSteps + 2; k++) {
+  for (let k = 0; k < maxSteps + 1 + REFINEMENTS; k++) {
     const order = k % 2 === 0 ? scenarios : [...scenarios].reverse();
     for (const sc of order) {
       const st = state[sc];
       if (st.done) continue;
       let rate;
+      let refining = false;
       if (st.fail != null) {
-        // Refinement: halfway (geometrically) between the last pass and the first miss.
+        // Refinement: halfway (geometrically) between the highest pass and the lowest miss, twice,
+        // so a throughput is read to within about 7 % rather than a whole RAMP step.
         rate = st.pass != null ? Math.sqrt(st.pass * st.fail) : st.fail / RAMP;
-        st.done = true;
+        refining = true;
+        st.refined = (st.refined ?? 0) + 1;
+        if (st.refined >= REFINEMENTS || st.pass == null) st.done = true;
       } else if (st.retry != null) rate = st.retry;
       else if (st.last == null) rate = START_FRACTION * st.est;
       else rate = Math.max(st.last * RAMP, Math.min(st.last * RAMP * RAMP, st.est * (START_FRACTION * RAMP ** st.n)));
@@ -523,7 +529,10 @@ async function runGroup(loadgen, scenarios, stepMs, results, caps = {}, before =
       results.steps.push(r);
       st.n++;
       if (r.error) st.done = true;
-      else if (r.invalid) {
+      else if (refining) {
+        if (!r.invalid && r.meets) st.pass = Math.max(st.pass ?? 0, rate);
+        else if (!r.invalid) st.fail = Math.min(st.fail, rate);
+      } else if (r.invalid) {
         // Not measured: the same rate again next round (the loop is bounded by its rounds).
         if (st.fail == null) st.retry = rate;
         else st.done = false;
