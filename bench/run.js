@@ -65,7 +65,7 @@ const REDIS_DB_BARE = Number(process.env.BENCH_REDIS_DB_BARE || 14);
 const START_FRACTION = 0.6;
 const RAMP = 1.3;
 /** Steps between the highest pass and the lowest miss, each halving the gap. */
-const REFINEMENTS = 2;
+const REFINEMENTS = 3;
 const MAX_STEPS = QUICK ? 3 : 5;
 const STEP_MS = QUICK ? { login: 4000, refresh: 3000, doc: 2500 } : { login: 7000, refresh: 4000, doc: 3000 };
 const CALIBRATE_MS = QUICK ? 2500 : 4000;
@@ -507,7 +507,7 @@ async function runGroup(loadgen, scenarios, stepMs, results, caps = {}, before =
       let rate;
       let refining = false;
       if (st.fail != null) {
-        // Refinement: halfway (geometrically) between the highest pass and the lowest miss, twice,
+        // Refinement: halfway (geometrically) between the highest pass and the lowest miss, three times,
         // so a throughput is read to within about 7 % rather than a whole RAMP step.
         rate = st.pass != null ? Math.sqrt(st.pass * st.fail) : st.fail / RAMP;
         refining = true;

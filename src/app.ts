@@ -101,13 +101,7 @@ export function createApp({
   provider.use(hostCheck(config.allowedHosts));
   provider.use(entryPointLimits(throttle, config.entryRateLimitPerMinute, ownCalls));
   provider.use(redirectSizeLimits);
-  // Each router only sees its own paths: the OpenID Connect endpoints (discovery, JWKS, token)
-  // skip matching against every route of ours.
-  provider.use(under(['/healthz', '/readyz'], healthRoutes(readiness).routes()));
-  provider.use(under(['/static'], staticRoutes().routes()));
   setDefaultLanguage(provider.app.context, config.defaultLocale);
-  provider.use(under(['/language'], languageRoutes().routes()));
-  provider.use(under(['/metrics'], new Router().get('/metrics', metrics.handler(config.metricsToken)).routes()));
 
   const mayHoldResourceScope = async (userId: string, scope: string) => scope === ADMIN_SCOPE && mayAdminister(await data.users.findById(userId));
   const rememberLanguage = async (userId: string, tag: string) => void (await data.users.setLocale(userId, tag));
@@ -120,65 +114,71 @@ export function createApp({
     rememberLanguage,
     viewExtras,
   });
-  provider.use(under(['/interaction'], interactions.routes()));
-  provider.use(under(['/interaction'], interactions.allowedMethods()));
-
-  provider.use(under(['/password-reset'], passwordResetRoutes({ reset: passwordReset, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes()));
-  provider.use(under(['/admin'], adminRoutes({ issuer: config.issuer, data, admin, disableRequests, guard: adminGuard }).routes()));
+  const [routes, allowedMethods]: Middleware[] = [interactions.routes(), interactions.allowedMethods()];
   const browserSessionId = (ctx: Context) => ctx.cookies.get(provider.cookieName('session'), { signed: true });
-  provider.use(
-    under(
-      ['/account'],
-      accountRoutes({
-        config,
-        data,
-        devices,
-        admin,
-        disableRequests,
-        emails,
-        passwords: passwordChange,
-        sessions: accountSessions,
-        backChannel,
-        backChannelHeaders,
-        verifyCsrf: csrf.verify,
-        csrfMiddleware: csrf.bound(accountCsrfBinding),
-        viewExtras,
-        signedInSessions,
-        browserSessionId,
-      }).routes(),
-    ),
-  );
-  provider.use(
-    under(
-      ['/support'],
-      supportRoutes({
-        config,
-        data,
-        devices,
-        sessions: accountSessions,
-        backChannel,
-        backChannelHeaders,
-        verifyCsrf: csrf.verify,
-        csrfMiddleware: csrf.bound(supportCsrfBinding),
-        disableRequests,
-        viewExtras,
-        admin,
-        reset: supportReset,
-        signedInSessions,
-        browserSessionId,
-      }).routes(),
-    ),
-  );
-
+  const health = healthRoutes(readiness).routes();
+  // Each router only sees its own paths: the OpenID Connect endpoints (discovery, JWKS, token)
+  // pass one table look-up, not every router of ours.
+  const routers: Record<string, Middleware> = {
+    healthz: health,
+    readyz: health,
+    static: staticRoutes().routes(),
+    language: languageRoutes().routes(),
+    metrics: new Router().get('/metrics', metrics.handler(config.metricsToken)).routes(),
+    interaction: (ctx: Context, next: Next) => routes!(ctx, () => allowedMethods!(ctx, next)),
+    'password-reset': passwordResetRoutes({ reset: passwordReset, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes(),
+    admin: adminRoutes({ issuer: config.issuer, data, admin, disableRequests, guard: adminGuard }).routes(),
+    account: accountRoutes({
+      config,
+      data,
+      devices,
+      admin,
+      disableRequests,
+      emails,
+      passwords: passwordChange,
+      sessions: accountSessions,
+      backChannel,
+      backChannelHeaders,
+      verifyCsrf: csrf.verify,
+      csrfMiddleware: csrf.bound(accountCsrfBinding),
+      viewExtras,
+      signedInSessions,
+      browserSessionId,
+    }).routes(),
+    support: supportRoutes({
+      config,
+      data,
+      devices,
+      sessions: accountSessions,
+      backChannel,
+      backChannelHeaders,
+      verifyCsrf: csrf.verify,
+      csrfMiddleware: csrf.bound(supportCsrfBinding),
+      disableRequests,
+      viewExtras,
+      admin,
+      reset: supportReset,
+      signedInSessions,
+      browserSessionId,
+    }).routes(),
+  };
   if (config.demo) {
-    provider.use(under(['/demo'], demoRoutes({ issuer: config.issuer, backChannel, backChannelHeaders, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes()));
+    routers.demo = demoRoutes({ issuer: config.issuer, backChannel, backChannelHeaders, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes();
   }
+  provider.use(byFirstSegment(routers));
   return provider;
 }
 
-/** Runs `middleware` only for paths at or below one of `prefixes`. */
 // `any`: each router types its own context.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-function under(prefixes: string[], middleware: (ctx: any, next: Next) => unknown) {
-  return (ctx: Context, next: Next) => (prefixes.some((p) => ctx.path === p || ctx.path.startsWith(`${p}/`)) ? middleware(ctx, next) : next());
+type Middleware = (ctx: any, next: Next) => Promise<unknown>;
+
+/** Runs the router of a path's first segment (`/account/...` → `account`), if any; else the provider's own endpoints. */
+function byFirstSegment(routers: Record<string, Middleware>) {
+  const table = new Map(Object.entries(routers));
+  return (ctx: Context, next: Next) => {
+    const end = ctx.path.indexOf('/', 1);
+    const router = table.get(ctx.path.slice(1, end === -1 ? undefined : end));
+    return router ? router(ctx, next) : next();
+  };
 }
