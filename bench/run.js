@@ -499,13 +499,16 @@ async function runGroup(loadgen, scenarios, stepMs, results, caps = {}, before =
     }
   }
   const roundRate = (x) => (x < 50 ? Math.max(1, Math.round(x * 10) / 10) : Math.round(x));
-  for (let k = 0; k < maxSteps + 1 + REFINEMENTS; k++) {
+  for (let k = 0; k < maxSteps + 2 + REFINEMENTS; k++) {
     const order = k % 2 === 0 ? scenarios : [...scenarios].reverse();
     for (const sc of order) {
       const st = state[sc];
       if (st.done) continue;
       let rate;
       let refining = false;
+      // A step run again (after a miss or a step that could not measure) is not a new step up the
+      // ladder: it must not use up the steps that would find the miss.
+      const again = st.fail == null && st.retry != null;
       if (st.fail != null) {
         // Refinement: halfway (geometrically) between the highest pass and the lowest miss, three times,
         // so a throughput is read to within about 7 % rather than a whole RAMP step.
@@ -527,7 +530,7 @@ async function runGroup(loadgen, scenarios, stepMs, results, caps = {}, before =
       const r = await guardedStep(loadgen, sc, rate, stepMs, before[sc]);
       r.fraction = round(rate / st.est, 2);
       results.steps.push(r);
-      st.n++;
+      if (!again) st.n++;
       if (r.error) st.done = true;
       else if (refining) {
         if (!r.invalid && r.meets) st.pass = Math.max(st.pass ?? 0, rate);
