@@ -57,16 +57,16 @@ export class PasswordLogin {
     }
 
     const auth = key === null ? undefined : await this.users.findAuthStateByUsernameKey(key);
-    const user = auth?.user;
-    const ok = await verifyPassword(user?.passwordHash ?? null, password);
-    if (!auth || !user || !ok) {
+    const ok = await verifyPassword(auth?.user.passwordHash ?? null, password);
+    if (!auth || !ok) {
       await this.audit.record('login.password_failed', {
-        accountId: user?.accountId ?? null,
-        subjectUserId: user?.id ?? null,
+        accountId: auth?.user.accountId ?? null,
+        subjectUserId: auth?.user.id ?? null,
         origin,
       });
       throw new AppError('invalid_credentials', INVALID_CREDENTIALS);
     }
+    const { user } = auth;
     // Only failures count: a success clears the username's bucket (the real user is not locked
     // out by guesses made before) and gives back its own place in the IP's.
     await Promise.all([this.throttle.reset(LOGIN_FAILURES_PER_USERNAME, userKey), this.throttle.refund(LOGIN_FAILURES_PER_IP, ipKey)]);
