@@ -24,6 +24,18 @@ afterAll(async () => {
 });
 
 describe('password sign-in through openid-client (account without the MFA requirement)', () => {
+  test('"Cancel" on the sign-in page sends the relying party access_denied, and that sign-in cannot be finished afterwards', async () => {
+    const rp = await RelyingParty.create(server.url, client.clientId, client.clientSecret);
+    const { page } = await rp.start();
+    const back = new URL(callbackOf(await rp.agent.submit(page, '/abort')));
+    expect(back.searchParams.get('error')).toBe('access_denied');
+    expect(back.searchParams.get('error_description')).toBe('The user cancelled the sign-in.');
+    // The cancelled interaction is over: its password form signs nobody in.
+    const late = await rp.agent.submit(page, '/login', { username: user.username, password: user.password });
+    expect(late.status).toBe(400);
+    expect(late.html).toContain('This sign-in page has expired');
+  });
+
   test('code + PKCE, consent, signed ID token, userinfo, refresh rotation, logout', async () => {
     const rp = await RelyingParty.create(server.url, client.clientId, client.clientSecret);
     const { page, finish } = await rp.start();
