@@ -1020,6 +1020,17 @@ async function coldStart(label, env, logFile) {
 }
 
 // ---- output -----------------------------------------------------------------------------------
+/** A row formatter for columns given as [title, width, left-aligned?]. */
+function tableRow(cols) {
+  return (vals) => cols.map(([, w, left], i) => pad(vals[i], w, left)).join(' ');
+}
+
+/** The title line of such a table and its rule. */
+function tableHead(row, cols) {
+  const head = row(cols.map((c) => c[0]));
+  return [head, '-'.repeat(head.length)];
+}
+
 function pad(s, n, right = false) {
   s = s == null ? '-' : String(s);
   return right ? s.padEnd(n) : s.padStart(n);
@@ -1059,10 +1070,8 @@ function printTable(res) {
     ['B/A0 cap', 9],
     ['other', 6],
   ];
-  const row = (vals) => cols.map(([, w, left], i) => pad(vals[i], w, left)).join(' ');
-  const head = row(cols.map((c) => c[0]));
-  lines.push(head);
-  lines.push('-'.repeat(head.length));
+  const row = tableRow(cols);
+  lines.push(...tableHead(row, cols));
   lines.push(row(['A0 argon2id verify, production params', A0.perSecond, A0.serial.wallMsPerVerify, '', '', A0.cpuMsPerVerify, '', a0Cap, '', '', '', '', '', '']));
   for (const key of Object.keys(SCENARIOS)) {
     const r = s[key];
@@ -1152,10 +1161,8 @@ function scaleTable(res) {
     ['2 vs 1', 7],
     ['other', 6],
   ];
-  const row = (vals) => cols.map(([, w, left], i) => pad(vals[i], w, left)).join(' ');
-  const head = row(cols.map((c) => c[0]));
-  lines.push(head);
-  lines.push('-'.repeat(head.length));
+  const row = tableRow(cols);
+  lines.push(...tableHead(row, cols));
   for (const key of ['S1.pwd', 'S2.pwd', 'S1.refresh', 'S2.refresh']) {
     const r = res.summary[key];
     if (!r) continue;
