@@ -164,6 +164,16 @@ describe('the client address behind TRUST_PROXY', () => {
     expect(different.every((s) => s !== 429)).toBe(true);
   });
 
+  test('parallel token calls get exactly the per-IP places, and a client spread over many IPs exactly its own', async () => {
+    const basic = (clientId: string) => ({ authorization: `Basic ${Buffer.from(`${clientId}:wrong-secret`).toString('base64')}` });
+    // One IP, one client: the per-IP bucket (LIMIT) is the one that refuses.
+    const oneIp = await Promise.all(Array.from({ length: LIMIT + 5 }, () => tokenCall(hops1, { 'x-forwarded-for': '203.0.113.70', ...basic('racer-one-ip') })));
+    expect(oneIp.filter((s) => s !== 429)).toHaveLength(LIMIT);
+    // One client from as many IPs as calls: its own bucket (twice LIMIT) refuses the rest.
+    const spread = await Promise.all(Array.from({ length: 2 * LIMIT + 4 }, (_, i) => tokenCall(hops1, { 'x-forwarded-for': `203.0.113.${100 + i}`, ...basic('racer-many-ips') })));
+    expect(spread.filter((s) => s !== 429)).toHaveLength(2 * LIMIT);
+  });
+
   test('without TRUST_PROXY the header is ignored: the socket address is the client', async () => {
     const user = await accountWithUser(directDb.url, { mfaRequired: false });
     expect(await failedPasswordIp(direct, user, '1.2.3.4, 203.0.113.60')).toMatch(/^(::ffff:)?127\.0\.0\.1$/);
