@@ -9,7 +9,6 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import Provider, { errors } from 'oidc-provider';
-import { Redis } from 'ioredis';
 import { createAdapterClass } from '../dist/oidc/storage-adapter.js';
 import { RedisStore } from '../dist/storage/redis-store.js';
 
@@ -23,8 +22,8 @@ const ACCOUNT_ID = 'bench-account';
 const HOUR = 3600;
 const DAY = 24 * HOUR;
 
-// The same connection options as RedisStore.connect, with our own key prefix.
-const store = new RedisStore(new Redis(redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false }), process.env.REDIS_PREFIX || 'bare:');
+// Twofold's own connection (the same client options, command timeout included), with our own key prefix.
+const store = RedisStore.connect(redisUrl, process.env.REDIS_PREFIX || 'bare:');
 
 const client = {
   client_id: clientId,

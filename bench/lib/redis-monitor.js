@@ -1,5 +1,6 @@
-// Counts the Redis commands sent to one db index, through MONITOR on a raw RESP connection
-// (profiling mode only: MONITOR slows Redis down).
+// Counts the Redis commands run on one db index, through MONITOR on a raw RESP connection
+// (profiling mode only: MONITOR slows Redis down). `sent` counts only those a client sent (what
+// costs the server a round trip), not those a script ran.
 import net from 'node:net';
 
 export function monitorRedis(redisUrl, db) {
@@ -7,6 +8,7 @@ export function monitorRedis(redisUrl, db) {
   const socket = net.connect(Number(u.port || 6379), u.hostname);
   const byCommand = {};
   let total = 0;
+  let sent = 0;
   let buffer = '';
   const tag = `[${db} `;
   socket.on('data', (chunk) => {
@@ -21,6 +23,7 @@ export function monitorRedis(redisUrl, db) {
       const cmd = m[1].toLowerCase();
       byCommand[cmd] = (byCommand[cmd] ?? 0) + 1;
       total++;
+      if (!line.includes(`${tag}lua]`)) sent++;
     }
   });
   const ready = new Promise((resolve, reject) => {
@@ -35,8 +38,9 @@ export function monitorRedis(redisUrl, db) {
     reset() {
       for (const k of Object.keys(byCommand)) delete byCommand[k];
       total = 0;
+      sent = 0;
     },
-    snapshot: () => ({ total, byCommand: { ...byCommand } }),
+    snapshot: () => ({ total, sent, byCommand: { ...byCommand } }),
     close: () => socket.destroy(),
   };
 }
