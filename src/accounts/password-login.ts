@@ -69,8 +69,11 @@ export class PasswordLogin {
     const { user } = auth;
     // Only failures count: a success clears the username's bucket (the real user is not locked
     // out by guesses made before) and gives back its own place in the IP's.
-    await Promise.all([this.throttle.reset(LOGIN_FAILURES_PER_USERNAME, userKey), this.throttle.refund(LOGIN_FAILURES_PER_IP, ipKey)]);
-    await this.audit.record('login.password_ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin });
+    await Promise.all([
+      this.throttle.reset(LOGIN_FAILURES_PER_USERNAME, userKey),
+      this.throttle.refund(LOGIN_FAILURES_PER_IP, ipKey),
+      this.audit.record('login.password_ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin }),
+    ]);
     return auth;
   }
 }

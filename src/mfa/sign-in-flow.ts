@@ -121,10 +121,10 @@ export class SignInFlow {
   }
 
   async verifyChallenge(flowId: string, code: unknown, origin: RequestOrigin): Promise<SignInStep> {
-    const { state, user, auth } = await this.load(flowId);
+    const { state, user, auth, device: stateDevice } = await this.load(flowId, true);
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'challenge') return this.enrolmentStep(flowId, user, state, origin);
-    const device = await this.deviceOf(user, state, true);
+    const device = ofStage(stateDevice, true);
     if (!device) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin, state.phr);
     const factor = this.factors.get(device.kind);
     const ok = await factor.verify(user, device, code, this.factorContext(flowId, origin));
@@ -433,18 +433,18 @@ export class SignInFlow {
     return { kind: 'complete', login: { accountId: user.id, acr, amr, ts } };
   }
 
-  private async load(flowId: string): Promise<{ state: SignInState; user: User; auth: UserAuthState }> {
+  /** With `withDevice`, the state's device (verified or not) is read alongside the user. */
+  private async load(flowId: string, withDevice = false): Promise<{ state: SignInState; user: User; auth: UserAuthState; device?: Device }> {
     const state = await this.states.get(flowId);
-    const auth = state ? await this.data.users.findAuthState(state.userId) : undefined;
+    const [auth, device] = state
+      ? await Promise.all([this.data.users.findAuthState(state.userId), withDevice && state.deviceId ? this.data.devices.findForUser(state.userId, state.deviceId) : undefined])
+      : [];
     if (!state || !auth) throw new AppError('interaction_expired', { key: 'mfa.signInExpired' });
-    return { state, user: auth.user, auth };
+    return { state, user: auth.user, auth, device };
   }
 
   private async deviceOf(user: User, state: SignInState, verified: boolean): Promise<Device | undefined> {
-    if (!state.deviceId) return undefined;
-    const device = await this.data.devices.findForUser(user.id, state.deviceId);
-    if (!device || Boolean(device.verifiedAt) !== verified) return undefined;
-    return device;
+    return state.deviceId ? ofStage(await this.data.devices.findForUser(user.id, state.deviceId), verified) : undefined;
   }
 
   private async challengeStep(flowId: string, user: User, state: SignInState, devices?: Device[]): Promise<SignInStep> {
@@ -505,6 +505,9 @@ const mfaOk = (user: User, origin: RequestOrigin, method: string): AuditEntry =>
   'mfa.ok',
   { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { method } },
 ];
+
+/** The device if it is at the stage asked for (verified or still being enrolled). */
+const ofStage = (device: Device | undefined, verified: boolean): Device | undefined => (device && Boolean(device.verifiedAt) === verified ? device : undefined);
 
 const phishingResistant = (device: Device): boolean => Boolean(factorOf(device.kind).phishingResistant);
 
