@@ -421,10 +421,12 @@ export class SignInFlow {
       await this.audit.recordAll(proven);
       return this.afterFirstFactor(flowId, auth.user, true, origin, true);
     }
-    await this.states.clear(flowId);
     const { acr, amr } = authenticationContext(secondFactor, Boolean(state?.phr && phishingResistantFactor), password);
-    // The second factor and the sign-in it completes are stored in one write.
-    await this.audit.recordAll([...proven, ['login.succeeded', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { acr, amr } }]]);
+    await Promise.all([
+      this.states.clear(flowId),
+      // The second factor and the sign-in it completes are stored in one write.
+      this.audit.recordAll([...proven, ['login.succeeded', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin, details: { acr, amr } }]]),
+    ]);
     // auth_time is when the user last proved the password: a step-up adds the second factor
     // but no fresh password, so the session keeps its sign-in time (max_age and "recent
     // sign-in" checks must not take a code for a new password), moved only as far as a
