@@ -114,7 +114,8 @@ export function createApp({
     rememberLanguage,
     viewExtras,
   });
-  const [routes, allowedMethods]: Middleware[] = [interactions.routes(), interactions.allowedMethods()];
+  const interactionRouter: Middleware = interactions.routes();
+  const interactionMethods: Middleware = interactions.allowedMethods();
   const browserSessionId = (ctx: Context) => ctx.cookies.get(provider.cookieName('session'), { signed: true });
   const health = healthRoutes(readiness).routes();
   // Each router only sees its own paths: the OpenID Connect endpoints (discovery, JWKS, token)
@@ -125,7 +126,7 @@ export function createApp({
     static: staticRoutes().routes(),
     language: languageRoutes().routes(),
     metrics: new Router().get('/metrics', metrics.handler(config.metricsToken)).routes(),
-    interaction: (ctx: Context, next: Next) => routes!(ctx, () => allowedMethods!(ctx, next)),
+    interaction: (ctx: Context, next: Next) => interactionRouter(ctx, () => interactionMethods(ctx, next)),
     'password-reset': passwordResetRoutes({ reset: passwordReset, verifyCsrf: csrf.verify, csrfMiddleware: csrf.middleware }).routes(),
     admin: adminRoutes({ issuer: config.issuer, data, admin, disableRequests, guard: adminGuard }).routes(),
     account: accountRoutes({
