@@ -82,7 +82,7 @@ export class SignInFlow {
   /** Username and password; then whatever the user's devices and the policy demand. */
   async submitPassword(flowId: string, username: unknown, password: unknown, mfaRequested: boolean, origin: RequestOrigin, phr = false): Promise<SignInStep> {
     const auth = await this.passwords.verify(username, password, origin);
-    return this.afterFirstFactor(flowId, auth.user, mfaRequested, origin, phr, auth.accountMfaRequired);
+    return this.afterFirstFactor(flowId, auth.user, mfaRequested, origin, phr, auth);
   }
 
   /**
@@ -98,7 +98,7 @@ export class SignInFlow {
     // parallel request of this interaction can start an enrolment meanwhile.
     const recent = Date.now() / 1000 - sessionLoginTs <= this.reauthMaxAgeSeconds;
     if (!recent && !auth.hasVerifiedDevice) return undefined;
-    const step = await this.afterFirstFactor(flowId, auth.user, true, origin, phr);
+    const step = await this.afterFirstFactor(flowId, auth.user, true, origin, phr, auth);
     const state = await this.states.get(flowId);
     // The device went away since: no enrolment on the old password either.
     if (!recent && state?.stage === 'enrol') {
@@ -125,7 +125,7 @@ export class SignInFlow {
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'challenge') return this.enrolmentStep(flowId, user, state, origin);
     const device = ofStage(stateDevice, true);
-    if (!device) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin, state.phr);
+    if (!device) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin, state.phr, auth);
     const factor = this.factors.get(device.kind);
     const ok = await factor.verify(user, device, code, this.factorContext(flowId, origin));
     if (!ok) {
@@ -232,17 +232,17 @@ export class SignInFlow {
     }
   }
 
-  private async startChallenge(flowId: string, user: User, state: SignInState, device: Device, origin: RequestOrigin, notice?: Shown, devices?: Device[]): Promise<SignInStep> {
+  private async startChallenge(flowId: string, user: User, state: SignInState, device: Device, origin: RequestOrigin, notice?: Shown, known?: Known): Promise<SignInStep> {
     try {
       await this.factors.get(device.kind).beginChallenge(user, device, this.factorContext(flowId, origin));
     } catch (err) {
       const message = shownOnPage(err);
-      const step = await this.challengeStep(flowId, user, state, devices);
+      const step = await this.challengeStep(flowId, user, state, known);
       if (!message || step.kind !== 'challenge') throw err;
       // Nothing was sent: the page says why, and claims a code only if an earlier one is still valid.
       return { ...step, error: message };
     }
-    const step = await this.challengeStep(flowId, user, state, devices);
+    const step = await this.challengeStep(flowId, user, state, known);
     return step.kind === 'challenge' && notice ? { ...step, notice } : step;
   }
 
@@ -371,11 +371,11 @@ export class SignInFlow {
     return this.afterFirstFactor(flowId, user, state.mfaRequired, origin, state.phr);
   }
 
-  /** `accountMfaRequired`: the account's policy when this request has read it already. */
-  private async afterFirstFactor(flowId: string, user: User, mfaRequested: boolean, origin: RequestOrigin, phr = false, accountMfaRequired?: boolean): Promise<SignInStep> {
+  /** `auth`: the user's state when this request has read it already (the account's policy, the codes left). */
+  private async afterFirstFactor(flowId: string, user: User, mfaRequested: boolean, origin: RequestOrigin, phr = false, auth?: UserAuthState): Promise<SignInStep> {
     if (user.lockedAt) return { kind: 'locked' };
     const [accountMfa, devices] = await Promise.all([
-      accountMfaRequired ?? this.data.accounts.findById(user.accountId).then((account) => Boolean(account?.mfaRequired)),
+      auth?.accountMfaRequired ?? this.data.accounts.findById(user.accountId).then((account) => Boolean(account?.mfaRequired)),
       this.data.devices.listForUser(user.id),
     ]);
     const mfaRequired = mfaRequested || phr || accountMfa;
@@ -389,7 +389,7 @@ export class SignInFlow {
       const device = usable.find((d) => d.isDefault) ?? usable[0]!;
       const state: SignInState = { userId: user.id, mfaRequired, stage: 'challenge', deviceId: device.id, ...(phr ? { phr } : {}) };
       await this.states.save(flowId, state);
-      return this.startChallenge(flowId, user, state, device, origin, undefined, devices);
+      return this.startChallenge(flowId, user, state, device, origin, undefined, { devices, recoveryLeft: auth?.recoveryCodesLeft });
     }
     if (mfaRequired) {
       await this.states.save(flowId, { userId: user.id, mfaRequired, stage: 'enrol', ...(phr ? { phr } : {}) });
@@ -416,10 +416,10 @@ export class SignInFlow {
       return { kind: 'locked' };
     }
     const state = known ?? (await this.states.get(flowId));
-    if (!secondFactor && (auth.accountMfaRequired || state?.mfaRequired)) return this.afterFirstFactor(flowId, auth.user, true, origin, state?.phr);
+    if (!secondFactor && (auth.accountMfaRequired || state?.mfaRequired)) return this.afterFirstFactor(flowId, auth.user, true, origin, state?.phr, auth);
     if (state?.phr && !phishingResistantFactor) {
       await this.audit.recordAll(proven);
-      return this.afterFirstFactor(flowId, auth.user, true, origin, true);
+      return this.afterFirstFactor(flowId, auth.user, true, origin, true, auth);
     }
     const { acr, amr } = authenticationContext(secondFactor, Boolean(state?.phr && phishingResistantFactor), password);
     await Promise.all([
@@ -449,13 +449,13 @@ export class SignInFlow {
     return state.deviceId ? ofStage(await this.data.devices.findForUser(user.id, state.deviceId), verified) : undefined;
   }
 
-  private async challengeStep(flowId: string, user: User, state: SignInState, devices?: Device[]): Promise<SignInStep> {
-    const verified = (devices ?? (await this.data.devices.listForUser(user.id))).filter((d) => d.verifiedAt && (!state.phr || phishingResistant(d)));
+  private async challengeStep(flowId: string, user: User, state: SignInState, known: Known = {}): Promise<SignInStep> {
+    const verified = (known.devices ?? (await this.data.devices.listForUser(user.id))).filter((d) => d.verifiedAt && (!state.phr || phishingResistant(d)));
     const device = verified.find((d) => d.id === state.deviceId) ?? verified[0];
     if (!device) return { kind: 'notice' };
     const factor = this.factors.get(device.kind);
     const [recoveryLeft, codeSent, view] = await Promise.all([
-      state.phr ? 0 : this.recoveryCodes.left(user.id),
+      state.phr ? 0 : (known.recoveryLeft ?? this.recoveryCodes.left(user.id)),
       factor.challengeCodeSent?.(device, flowId) ?? false,
       factor.describeChallenge?.(user, device, flowId),
     ]);
@@ -489,6 +489,12 @@ export class SignInFlow {
 }
 
 type AuditEntry = [AuditEventType, AuditRecordInput];
+
+/** What this request has read already, so that a page built from it reads nothing twice. */
+interface Known {
+  devices?: Device[];
+  recoveryLeft?: number;
+}
 
 interface CompleteOptions {
   /** The user's state read at the start of this request. */

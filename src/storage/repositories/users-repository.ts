@@ -29,6 +29,11 @@ export interface UserAuthState {
   sessionsValidAfter: Date | null;
   /** The user has a verified MFA device (then a password-only session no longer suffices). */
   hasVerifiedDevice: boolean;
+  /**
+   * Unused recovery codes, only in a sign-in's first read (by username): the challenge page that
+   * follows needs no query of its own. Absent from reads by id, which are cached.
+   */
+  recoveryCodesLeft?: number;
 }
 
 const COLUMNS = `u.id, u.account_id AS "accountId", u.username, u.role, u.is_support AS "isSupport",
@@ -112,27 +117,28 @@ export class UsersRepository {
 
   async findAuthState(id: string): Promise<UserAuthState | undefined> {
     if (!isUuid(id)) return undefined;
-    return this.authStateWhere('u.id = $1', id);
+    return this.authStateWhere('u.id = $1', id, false);
   }
 
   /** The state of the user a username names (by its canonical key): a sign-in's first read. */
   async findAuthStateByUsernameKey(key: string): Promise<UserAuthState | undefined> {
     if (!storableText(key)) return undefined;
-    return this.authStateWhere('u.username_key = $1', key);
+    return this.authStateWhere('u.username_key = $1', key, true);
   }
 
-  private async authStateWhere(where: 'u.id = $1' | 'u.username_key = $1', value: string): Promise<UserAuthState | undefined> {
-    const { rows } = await this.db.query<User & { accountMfaRequired: boolean; sessionsValidAfter: Date | null; hasVerifiedDevice: boolean }>(
+  private async authStateWhere(where: 'u.id = $1' | 'u.username_key = $1', value: string, withRecoveryCodes: boolean): Promise<UserAuthState | undefined> {
+    const { rows } = await this.db.query<User & Omit<UserAuthState, 'user'>>(
       `SELECT ${COLUMNS}, a.mfa_required AS "accountMfaRequired",
          GREATEST(u.sessions_valid_after, a.sessions_valid_after) AS "sessionsValidAfter",
          EXISTS (SELECT 1 FROM mfa_devices d WHERE d.user_id = u.id AND d.verified_at IS NOT NULL) AS "hasVerifiedDevice"
+         ${withRecoveryCodes ? `, (SELECT count(*)::int FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS "recoveryCodesLeft"` : ''}
        FROM users u JOIN accounts a ON a.id = u.account_id WHERE ${where}`,
       [value],
     );
     const row = rows[0];
     if (!row) return undefined;
-    const { accountMfaRequired, sessionsValidAfter, hasVerifiedDevice, ...user } = row;
-    return { user, accountMfaRequired, sessionsValidAfter, hasVerifiedDevice };
+    const { accountMfaRequired, sessionsValidAfter, hasVerifiedDevice, recoveryCodesLeft, ...user } = row;
+    return { user, accountMfaRequired, sessionsValidAfter, hasVerifiedDevice, ...(recoveryCodesLeft === undefined ? {} : { recoveryCodesLeft }) };
   }
 
   /**
