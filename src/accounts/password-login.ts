@@ -45,15 +45,11 @@ export class PasswordLogin {
       [LOGIN_FAILURES_PER_USERNAME, userKey],
       [LOGIN_FAILURES_PER_IP, ipKey],
     ] as const;
-    const counted = await Promise.allSettled(buckets.map(([rule, subject]) => this.throttle.acquire(rule, subject, THROTTLED, WAIT_FOR_PLACE_MS)));
-    const refused = counted.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (refused) {
-      // Not judged: the place taken in the other bucket is given back.
-      await Promise.all(buckets.filter((_, i) => counted[i]!.status === 'fulfilled').map(([rule, subject]) => this.throttle.refund(rule, subject)));
-      if (isAppError(refused.reason) && refused.reason.code === 'rate_limited') {
-        await this.audit.record('login.throttled', { details: { ip: origin.ip }, origin });
-      }
-      throw refused.reason;
+    try {
+      await this.throttle.acquireAll(buckets, THROTTLED, WAIT_FOR_PLACE_MS);
+    } catch (err) {
+      if (isAppError(err) && err.code === 'rate_limited') await this.audit.record('login.throttled', { details: { ip: origin.ip }, origin });
+      throw err;
     }
 
     const auth = key === null ? undefined : await this.users.findAuthStateByUsernameKey(key);

@@ -48,26 +48,34 @@ export class Throttle {
 
   /**
    * For attempts whose outcome is known only after the work (a password check): takes a place
-   * in one atomic step, so parallel attempts never get more than `limit` places. A full bucket
-   * may be full of attempts still being checked, whose places the successful ones give back:
-   * a refused call returns its place and tries again with back-off for up to `waitMs`, so a
-   * burst of genuine sign-ins is delayed rather than refused. A refused call counts nothing.
+   * in every bucket in one atomic step per bucket (one round trip for all where the store can),
+   * so parallel attempts never get more than `limit` places. A full bucket may be full of
+   * attempts still being checked, whose places the successful ones give back: a refused bucket
+   * returns its place and tries again with back-off for up to `waitMs` (places held in the
+   * others are kept), so a burst of genuine sign-ins is delayed rather than refused. A call
+   * refused in the end gives back every place it took: it counts nothing.
    */
-  async acquire(rule: ThrottleRule, subject: string, message: string | Message, waitMs: number): Promise<void> {
-    const key = this.key(rule, subject);
+  async acquireAll(buckets: readonly (readonly [ThrottleRule, string])[], message: string | Message, waitMs: number): Promise<void> {
     const deadline = Date.now() + waitMs;
+    let waiting = buckets.map(([rule, subject]) => ({ rule, key: this.key(rule, subject) }));
+    const held: string[] = [];
     for (let delay = 25; ; delay = Math.min(delay * 2, 500)) {
-      const { count, ttlMs } = await this.store.increment(key, rule.windowSeconds);
-      if (count <= rule.limit) return;
-      await this.store.decrement(key);
+      const counted = await this.store.incrementEach(waiting.map(({ rule, key }) => ({ key, ttlSeconds: rule.windowSeconds })));
+      const full = waiting.filter((b, i) => counted[i]!.count > b.rule.limit);
+      for (const b of waiting) if (!full.includes(b)) held.push(b.key);
+      if (full.length === 0) return;
+      await Promise.all(full.map((b) => this.store.decrement(b.key)));
       if (Date.now() + delay > deadline) {
+        await Promise.all(held.map((key) => this.store.decrement(key)));
+        const ttlMs = Math.max(...waiting.map((b, i) => (full.includes(b) ? counted[i]!.ttlMs : 0)));
         throw new AppError('rate_limited', message, { retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) });
       }
+      waiting = full;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
 
-  /** Gives back a place taken by `acquire` or `consume` (an attempt that turned out not to count). */
+  /** Gives back a place taken by `acquireAll` or `consume` (an attempt that turned out not to count). */
   async refund(rule: ThrottleRule, subject: string): Promise<void> {
     await this.store.decrement(this.key(rule, subject));
   }
