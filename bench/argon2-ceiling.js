@@ -5,7 +5,8 @@
 // inherit the pin, so "per second" is "per core".
 // A third run starts one verification every 1/rate s (argv[3], the login calibration rate) for
 // argv[4] s: on a machine that idles between requests a verify costs more than back to back (the
-// bench's login steps are paced like this, so their argon2 budget is too).
+// bench's login steps are paced like this, so their argon2 budget is too). With argv[2] 0 only the
+// paced run is made (run.js repeats it around the login calibration).
 // Prints one JSON line: { verifications, seconds, perSecond, cpuMsPerVerify, concurrency, ... }.
 import { performance } from 'node:perf_hooks';
 import { hashPassword, verifyPassword } from '../dist/accounts/password-hasher.js';
@@ -59,10 +60,14 @@ async function runPaced(rate, ms) {
   return { rate, verifications: count, seconds: Math.round(performance.now() - t0) / 1000, cpuMsPerVerify: Math.round(((cpu.user + cpu.system) / 1000 / count) * 100) / 100 };
 }
 
+const paced = pacedRate > 0 ? await runPaced(pacedRate, pacedSeconds * 1000) : null;
+if (seconds === 0) {
+  process.stdout.write(`${JSON.stringify({ paced })}\n`);
+  process.exit(0);
+}
 // One at a time (pure cost of a verify) and two at a time (keeps the core busy between calls).
 const serial = await run(1, (seconds * 1000) / 2);
 const paired = await run(2, (seconds * 1000) / 2);
-const paced = pacedRate > 0 ? await runPaced(pacedRate, pacedSeconds * 1000) : null;
 const best = paired.perSecond > serial.perSecond ? paired : serial;
 process.stdout.write(
   `${JSON.stringify({
