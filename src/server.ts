@@ -89,6 +89,7 @@ export async function startServer(config: Config, logger: Logger, options: { han
   const passwordLogin = new PasswordLogin(data.users, throttle, audit);
   const flow = new SignInFlow(
     data,
+    lookups,
     new SignInStateRepository(store),
     passwordLogin,
     factors,

@@ -5,6 +5,7 @@ import { authenticationContext, type SecondFactorAmr } from '../oidc/authenticat
 import { loginTimestamp } from '../oidc/session-validity.js';
 import type { Device } from '../storage/repositories/devices-repository.js';
 import type { DataStore } from '../storage/repositories/index.js';
+import type { Lookups } from '../storage/cached-lookups.js';
 import type { SignInState, SignInStateRepository } from '../storage/repositories/sign-in-state-repository.js';
 import type { User, UserAuthState } from '../storage/repositories/users-repository.js';
 import type { FactorRegistry } from './factor-registry.js';
@@ -68,6 +69,8 @@ export function summarise(device: Device): DeviceSummary {
 export class SignInFlow {
   constructor(
     private readonly data: DataStore,
+    /** The user's sign-in state, always read fresh (and kept for the requests that follow). */
+    private readonly authStates: Pick<Lookups, 'readAuthState'>,
     private readonly states: SignInStateRepository,
     private readonly passwords: PasswordLogin,
     private readonly factors: FactorRegistry,
@@ -90,7 +93,7 @@ export class SignInFlow {
    * the second factor is asked. Undefined: the password must be proven again first.
    */
   async stepUp(flowId: string, userId: string, sessionLoginTs: number | undefined, origin: RequestOrigin, phr = false): Promise<SignInStep | undefined> {
-    const auth = await this.data.users.findAuthState(userId);
+    const auth = await this.authStates.readAuthState(userId);
     if (!auth) throw new AppError('interaction_expired', { key: 'mfa.signInExpired' });
     if (sessionLoginTs === undefined) return undefined;
     // Enrolling binds a new factor to the account: on an old password, whoever sits at an
@@ -162,7 +165,7 @@ export class SignInFlow {
     if (!factor.verifyFirstFactor) throw new AppError('bad_request', { key: 'mfa.methodUnavailable' });
     const device = await factor.verifyFirstFactor(code, this.factorContext(flowId, origin));
     if (!device) return undefined;
-    const auth = await this.data.users.findAuthState(device.userId);
+    const auth = await this.authStates.readAuthState(device.userId);
     if (!auth || auth.user.lockedAt) return { kind: 'locked' };
     if (!(await this.lockout.recordSuccess(auth.user))) return { kind: 'locked' };
     await this.states.save(flowId, { userId: auth.user.id, mfaRequired: true, stage: 'challenge', deviceId: device.id, ...(phr ? { phr } : {}) });
@@ -409,7 +412,7 @@ export class SignInFlow {
     origin: RequestOrigin,
     { loaded, state: known, phishingResistantFactor = false, password = true, proof }: CompleteOptions = {},
   ): Promise<SignInStep> {
-    const auth = loaded ?? (await this.data.users.findAuthState(user.id));
+    const auth = loaded ?? (await this.authStates.readAuthState(user.id));
     const proven = proof ? [proof] : [];
     if (!auth || auth.user.lockedAt) {
       await this.audit.recordAll(proven);
@@ -439,7 +442,7 @@ export class SignInFlow {
   private async load(flowId: string, withDevice = false): Promise<{ state: SignInState; user: User; auth: UserAuthState; device?: Device }> {
     const state = await this.states.get(flowId);
     const [auth, device] = state
-      ? await Promise.all([this.data.users.findAuthState(state.userId), withDevice && state.deviceId ? this.data.devices.findForUser(state.userId, state.deviceId) : undefined])
+      ? await Promise.all([this.authStates.readAuthState(state.userId), withDevice && state.deviceId ? this.data.devices.findForUser(state.userId, state.deviceId) : undefined])
       : [];
     if (!state || !auth) throw new AppError('interaction_expired', { key: 'mfa.signInExpired' });
     return { state, user: auth.user, auth, device };

@@ -6,6 +6,11 @@ import type { UserAuthState, UsersRepository } from './repositories/users-reposi
 /** The reads behind every token request and reused browser session. */
 export interface Lookups {
   findAuthState(userId: string): Promise<UserAuthState | undefined>;
+  /**
+   * Never from memory, but kept for the reads that follow: a sign-in decides on the row as it
+   * is, and its next requests (the redirect back, the token request) then read nothing.
+   */
+  readAuthState(userId: string): Promise<UserAuthState | undefined>;
   findClient(clientId: string): Promise<ClientMetadata | undefined>;
 }
 
@@ -20,7 +25,7 @@ const TTL_MS = 60_000;
  */
 export function cachedLookups(repositories: { users: UsersRepository; clients: ClientsRepository }, feed?: ChangeFeed): Lookups {
   const { users, clients } = repositories;
-  if (!feed) return { findAuthState: (id) => users.findAuthState(id), findClient: (id) => clients.find(id) };
+  if (!feed) return { findAuthState: (id) => users.findAuthState(id), readAuthState: (id) => users.findAuthState(id), findClient: (id) => clients.find(id) };
   const isLive = () => feed.live;
   const states = new ReadThroughCache<UserAuthState>(isLive, { maxEntries: 20_000, ttlMs: TTL_MS });
   const known = new ReadThroughCache<ClientMetadata>(isLive, { maxEntries: 1_000, ttlMs: TTL_MS });
@@ -35,6 +40,7 @@ export function cachedLookups(repositories: { users: UsersRepository; clients: C
   });
   return {
     findAuthState: (id) => states.get(id, () => users.findAuthState(id)),
+    readAuthState: (id) => states.refresh(id, () => users.findAuthState(id)),
     findClient: (id) => known.get(id, () => clients.find(id)),
   };
 }

@@ -17,6 +17,11 @@ export class ReadThroughCache<V> {
     if (!this.isLive()) return load();
     const hit = this.entries.get(key);
     if (hit && Date.now() - hit.at < this.options.ttlMs) return hit.value;
+    return this.refresh(key, load);
+  }
+
+  /** Always reads, and keeps what it read (under the same rule as `get`): for callers that must decide on the row as it is. */
+  async refresh(key: string, load: () => Promise<V | undefined>): Promise<V | undefined> {
     const epoch = this.epoch;
     const value = await load();
     if (value !== undefined && epoch === this.epoch && this.isLive()) this.put(key, value);

@@ -124,6 +124,25 @@ describe('in-memory sign-in states and clients, kept only while Postgres announc
     expect(queries).toBe(after);
   });
 
+  it("a sign-in's read always reaches Postgres, and keeps what it read for the requests that follow", async () => {
+    await eventually(async () => feed.live, 5000);
+    const kept = (await lookups.findAuthState(userId))!.user.failedMfaAttempts;
+    // A counter change announces nothing (no cached request depends on it): memory keeps the old row...
+    await pool.query('UPDATE users SET failed_mfa_attempts = $2 WHERE id = $1', [userId, kept + 3]);
+    expect((await lookups.findAuthState(userId))?.user.failedMfaAttempts).toBe(kept);
+    // ...but the sign-in's read sees the row as it is, with one query, each time.
+    let before = queries;
+    expect((await lookups.readAuthState(userId))?.user.failedMfaAttempts).toBe(kept + 3);
+    expect((await lookups.readAuthState(userId))?.user.failedMfaAttempts).toBe(kept + 3);
+    expect(queries).toBe(before + 2);
+    // What it read is what the next request finds in memory, without a query.
+    before = queries;
+    expect((await lookups.findAuthState(userId))?.user.failedMfaAttempts).toBe(kept + 3);
+    expect(queries).toBe(before);
+    await pool.query('UPDATE users SET failed_mfa_attempts = $2 WHERE id = $1', [userId, kept]);
+    await lookups.readAuthState(userId);
+  });
+
   it('a connection that goes silent (a network partition, no error) stops memory being used within the heartbeat', async () => {
     // A TCP relay to Postgres that can stop passing bytes while keeping both sockets open.
     let silent = false;
