@@ -7,8 +7,7 @@ export interface PendingPasskeyChallenge {
   deviceId?: string;
 }
 
-/** `signin`: a sign-in that starts from the passkey, before anyone is known. */
-export type PasskeyCeremony = 'register' | 'authenticate' | 'signin';
+export type PasskeyCeremony = 'register' | 'authenticate';
 
 /** Seconds a WebAuthn challenge may be answered in. */
 export const PASSKEY_CHALLENGE_TTL_SECONDS = 300;
@@ -30,6 +29,14 @@ export class PasskeyChallengeRepository {
 
   async put(ceremony: PasskeyCeremony, flowId: string, pending: PendingPasskeyChallenge): Promise<void> {
     await this.store.set(this.key(ceremony, flowId), JSON.stringify(pending), this.ttlSeconds);
+  }
+
+  /**
+   * For challenges that are not stored (a passkey sign-in's, which carry their own proof): true
+   * the first time `nonce` is answered, false ever after, however many answers race.
+   */
+  async markUsed(nonce: string, secondsLeft: number): Promise<boolean> {
+    return this.store.setIfAbsent(`passkey:used:${nonce}`, '1', Math.max(1, Math.ceil(secondsLeft)));
   }
 
   /** Takes the challenge once: of two parallel answers, only one gets it. */

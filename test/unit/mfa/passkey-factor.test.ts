@@ -6,10 +6,12 @@ import type { FactorContext } from '../../../src/mfa/mfa-factor.js';
 import { MemoryStore } from '../../../src/storage/memory-store.js';
 import type { AuditRepository } from '../../../src/storage/repositories/audit-repository.js';
 import type { Device, DevicesRepository, NewDevice } from '../../../src/storage/repositories/devices-repository.js';
-import { PasskeyChallengeRepository } from '../../../src/storage/repositories/passkey-challenge-repository.js';
+import { PASSKEY_CHALLENGE_TTL_SECONDS, PasskeyChallengeRepository } from '../../../src/storage/repositories/passkey-challenge-repository.js';
+import { SigninChallenges } from '../../../src/mfa/factors/passkey/signin-challenge.js';
 import type { User } from '../../../src/storage/repositories/users-repository.js';
 import { challengeOf, SoftwareAuthenticator } from '../../helpers/software-authenticator.js';
 
+const SIGNIN_KEY = Buffer.alloc(32, 7);
 const RP = { rpId: 'localhost', rpName: 'Twofold', origin: 'http://localhost:3000' };
 const origin = { ip: '127.0.0.1', userAgent: 'test' } as unknown as FactorContext['origin'];
 
@@ -55,7 +57,21 @@ class FakeDevices {
   }
 }
 
+/** Counts what is written to it. */
+class CountingStore extends MemoryStore {
+  writes = 0;
+  override async set(key: string, value: string, ttlSeconds?: number): Promise<void> {
+    this.writes++;
+    return super.set(key, value, ttlSeconds);
+  }
+  override async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    this.writes++;
+    return super.setIfAbsent(key, value, ttlSeconds);
+  }
+}
+
 function setup(ttlSeconds?: number) {
+  const store = new CountingStore();
   const devices = new FakeDevices();
   const events: { type: string; details: unknown }[] = [];
   const audit = new AuditLog(
@@ -64,12 +80,13 @@ function setup(ttlSeconds?: number) {
   );
   const factor = new PasskeyFactor({
     devices: devices as unknown as DevicesRepository,
-    challenges: new PasskeyChallengeRepository(new MemoryStore(), ttlSeconds),
+    challenges: new PasskeyChallengeRepository(store, ttlSeconds),
+    signin: new SigninChallenges(SIGNIN_KEY, ttlSeconds ?? PASSKEY_CHALLENGE_TTL_SECONDS),
     audit,
     rp: RP,
     pendingLimits: { perUser: 5, usersPerPhone: 3 },
   });
-  return { devices, factor, events };
+  return { devices, factor, events, store };
 }
 
 const userA = { id: '00000000-0000-4000-8000-00000000000a', accountId: 'acc', username: 'alice' } as User;
@@ -206,6 +223,37 @@ describe('passkey factor (WebAuthn verification)', () => {
     expect(await s.factor.verifyFirstFactor(noUv.assert(await options('login-2')), ctxOf('login-2'))).toBeUndefined();
     // As a second factor after a password, presence is enough.
     expect(await s.factor.verify(userB, pending, noUv.assert(await challenge(s, userB, pending, 'f')), ctxOf('f'))).toBe(true);
+  });
+
+  it('a sign-in challenge stores nothing, and counts only for its own flow, unaltered, unexpired, once however many answers race', async () => {
+    const s = setup();
+    const { factor } = s;
+    const { device, authenticator } = await enrol(s, userA, 'flow-1');
+    const options = async (flowId: string) => challengeOf((await factor.describeFirstFactor(flowId)).options as string);
+
+    // A thousand page views write nothing.
+    const writes = s.store.writes;
+    for (let i = 0; i < 1000; i++) await options(`view-${i}`);
+    expect(s.store.writes).toBe(writes);
+
+    // Answered in another flow than the one it was issued to: refused.
+    expect(await factor.verifyFirstFactor(authenticator.assert(await options('login-a')), ctxOf('login-b'))).toBeUndefined();
+    // Issued by a server with another key: refused.
+    const stranger = new SigninChallenges(Buffer.alloc(32, 9), 300).issue('login-c');
+    expect(await factor.verifyFirstFactor(authenticator.assert(stranger), ctxOf('login-c'))).toBeUndefined();
+    // One bit of the nonce changed: refused.
+    const issued = Buffer.from(await options('login-d'), 'base64url');
+    issued[3]! ^= 1;
+    expect(await factor.verifyFirstFactor(authenticator.assert(issued.toString('base64url')), ctxOf('login-d'))).toBeUndefined();
+    // Expired: refused.
+    const old = new SigninChallenges(SIGNIN_KEY, PASSKEY_CHALLENGE_TTL_SECONDS).issue('login-e', Date.now() - (PASSKEY_CHALLENGE_TTL_SECONDS + 1) * 1000);
+    expect(await factor.verifyFirstFactor(authenticator.assert(old), ctxOf('login-e'))).toBeUndefined();
+
+    // Ten parallel copies of one good answer: exactly one signs in.
+    const answer = authenticator.assert(await options('login-f'));
+    const results = await Promise.all(Array.from({ length: 10 }, () => factor.verifyFirstFactor(answer, ctxOf('login-f'))));
+    expect(results.filter((d) => d?.id === device.id)).toHaveLength(1);
+    expect(await factor.verifyFirstFactor(answer, ctxOf('login-f'))).toBeUndefined();
   });
 
   it('malformed and oversized responses are refused without an exception', async () => {

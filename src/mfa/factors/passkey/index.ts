@@ -1,6 +1,8 @@
-import { PasskeyChallengeRepository } from '../../../storage/repositories/passkey-challenge-repository.js';
+import crypto from 'node:crypto';
+import { PASSKEY_CHALLENGE_TTL_SECONDS, PasskeyChallengeRepository } from '../../../storage/repositories/passkey-challenge-repository.js';
 import type { FactorModule } from '../../mfa-factor.js';
 import { PasskeyFactor } from './passkey-factor.js';
+import { SigninChallenges } from './signin-challenge.js';
 
 /** Passkeys (WebAuthn): phishing resistant; amr hwk (device-bound) or swk (synced). */
 export const passkeyFactor: FactorModule<'passkey', 'hwk' | 'swk'> = {
@@ -31,6 +33,7 @@ export const passkeyFactor: FactorModule<'passkey', 'hwk' | 'swk'> = {
     new PasskeyFactor({
       devices: deps.data.devices,
       challenges: new PasskeyChallengeRepository(deps.store),
+      signin: new SigninChallenges(crypto.createHmac('sha256', deps.config.dataEncryptionKey).update('twofold passkey sign-in challenges').digest(), PASSKEY_CHALLENGE_TTL_SECONDS),
       audit: deps.audit,
       rp: deps.config.webauthn,
       pendingLimits: deps.pendingLimits,

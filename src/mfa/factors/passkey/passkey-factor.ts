@@ -14,6 +14,7 @@ import type { Device, DevicesRepository, PendingLimits } from '../../../storage/
 import type { PasskeyChallengeRepository } from '../../../storage/repositories/passkey-challenge-repository.js';
 import type { User } from '../../../storage/repositories/users-repository.js';
 import { enrolmentBindingOf, type EnrolmentView, type FactorContext, type MfaFactor } from '../../mfa-factor.js';
+import type { SigninChallenges } from './signin-challenge.js';
 
 export const PASSKEY_NAME_MAX = 64;
 /** A WebAuthn response of a few kilobytes is generous; anything bigger is not one. */
@@ -40,6 +41,16 @@ export type PasskeyEnrolmentView =
 
 export const configOf = (device: Device): PasskeyConfig | undefined => (device.config ? (device.config as unknown as PasskeyConfig) : undefined);
 
+/** The challenge the authenticator signed (from the client data), or undefined. */
+function signedChallenge(response: AuthenticationResponseJSON): string | undefined {
+  try {
+    const data = JSON.parse(Buffer.from(String(response.response.clientDataJSON), 'base64url').toString('utf8')) as { challenge?: unknown };
+    return typeof data.challenge === 'string' ? data.challenge : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The JSON a browser posted, or undefined when it is not a plausible WebAuthn response. */
 function parseResponse<T>(code: unknown): T | undefined {
   if (typeof code !== 'string' || code.length === 0 || code.length > RESPONSE_MAX_CHARS) return undefined;
@@ -56,6 +67,8 @@ function parseResponse<T>(code: unknown): T | undefined {
 export interface PasskeyFactorDeps {
   devices: DevicesRepository;
   challenges: PasskeyChallengeRepository;
+  /** The login page's sign-in challenges, which are not stored. */
+  signin: SigninChallenges;
   audit: AuditLog;
   rp: RelyingParty;
   pendingLimits: PendingLimits;
@@ -166,22 +179,26 @@ export class PasskeyFactor implements MfaFactor {
 
   /** A discoverable-credential request: no user is known yet, so no credential is named. */
   async describeFirstFactor(flowId: string): Promise<Record<string, unknown>> {
-    const options = await generateAuthenticationOptions({ rpID: this.deps.rp.rpId, allowCredentials: [], userVerification: 'required' });
-    await this.deps.challenges.put('signin', flowId, { challenge: options.challenge });
+    // As bytes: a string would be taken as text and encoded once more.
+    const challenge = Buffer.from(this.deps.signin.issue(flowId), 'base64url');
+    const options = await generateAuthenticationOptions({ rpID: this.deps.rp.rpId, allowCredentials: [], userVerification: 'required', challenge });
     return { options: JSON.stringify(options) };
   }
 
   /** Without a password the passkey is both factors: user verification is required. */
   async verifyFirstFactor(code: unknown, ctx: FactorContext): Promise<Device | undefined> {
     const response = parseResponse<AuthenticationResponseJSON>(code);
-    const pending = await this.deps.challenges.take('signin', ctx.flowId);
-    if (!response || !pending || response.id.length > 1400) return undefined;
+    const challenge = response && signedChallenge(response);
+    if (!response || !challenge || response.id.length > 1400) return undefined;
+    const issued = this.deps.signin.open(ctx.flowId, challenge);
+    // Used up before the signature is checked: of two parallel answers only one goes on.
+    if (!issued || !(await this.deps.challenges.markUsed(issued.nonce, issued.secondsLeft))) return undefined;
     const device = await this.deps.devices.findByCredentialId(response.id);
     if (!device || device.kind !== 'passkey') return undefined;
     // The user handle, when the authenticator returns one, must be the credential's owner.
     const handle = response.response.userHandle;
     if (handle && handle !== Buffer.from(device.userId).toString('base64url')) return undefined;
-    return (await this.accepts(device, response, pending.challenge, true, ctx, null)) ? device : undefined;
+    return (await this.accepts(device, response, challenge, true, ctx, null)) ? device : undefined;
   }
 
   /**
