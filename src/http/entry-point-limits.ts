@@ -35,27 +35,27 @@ export function entryPointLimits(throttle: Throttle, perIpPerMinute: number, bac
   const CODES_PER_IP: ThrottleRule = { name: 'codes-ip', limit: perIpPerMinute, windowSeconds: 60 };
   const ENROL_PER_IP: ThrottleRule = { name: 'enrol-ip', limit: Math.max(1, Math.ceil(perIpPerMinute / 20)), windowSeconds: 60 };
   const message: Message = { key: 'error.tooManyRequests' };
-  return async (ctx: Context, next: Next) => {
-    if (ctx.method === 'POST') {
-      const ip = ctx.ip || 'unknown';
-      if (ctx.path === '/token') {
-        if (backChannelSecret !== undefined && isBackChannel(ctx, backChannelSecret)) return next();
-        const clientId = basicClientId(ctx);
-        await throttle.consumeAll(
-          clientId
-            ? [
-                [TOKEN_PER_IP, ip],
-                [TOKEN_PER_CLIENT, clientId],
-              ]
-            : [[TOKEN_PER_IP, ip]],
-          message,
-        );
-      } else if (CODE_PATHS.test(ctx.path)) {
-        await throttle.consume(CODES_PER_IP, ip, message);
-      } else if (ENROL_PATHS.test(ctx.path)) {
-        await throttle.consume(ENROL_PER_IP, ip, message);
-      }
+  const limited = async (ctx: Context, next: Next) => {
+    const ip = ctx.ip || 'unknown';
+    if (ctx.path === '/token') {
+      if (backChannelSecret !== undefined && isBackChannel(ctx, backChannelSecret)) return next();
+      const clientId = basicClientId(ctx);
+      await throttle.consumeAll(
+        clientId
+          ? [
+              [TOKEN_PER_IP, ip],
+              [TOKEN_PER_CLIENT, clientId],
+            ]
+          : [[TOKEN_PER_IP, ip]],
+        message,
+      );
+    } else if (CODE_PATHS.test(ctx.path)) {
+      await throttle.consume(CODES_PER_IP, ip, message);
+    } else if (ENROL_PATHS.test(ctx.path)) {
+      await throttle.consume(ENROL_PER_IP, ip, message);
     }
-    await next();
+    return next();
   };
+  // Only POSTs are counted: every other request passes without a frame of its own.
+  return (ctx: Context, next: Next) => (ctx.method === 'POST' ? limited(ctx, next) : next());
 }

@@ -17,14 +17,14 @@ const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
 export function hostCheck(allowedHosts: readonly string[]) {
   const allowed = new Set(allowedHosts);
   const issuerHost = allowedHosts[0]!;
-  return async (ctx: Context, next: Next) => {
+  return (ctx: Context, next: Next) => {
     if (!ANY_HOST.has(ctx.path)) {
       const verdict = hostOf(ctx, allowed);
       if (!verdict) throw new AppError('bad_request', { key: 'error.unknownHost' });
       // Even the loopback name is not reflected: URLs built for such a request are ISSUER's.
       if (verdict === 'loopback') ctx.req.headers.host = issuerHost;
     }
-    await next();
+    return next();
   };
 }
 

@@ -21,7 +21,7 @@ export async function redirectSizeLimits(ctx: Context, next: Next): Promise<void
     }
   }
   await next();
-  const location = ctx.response.headers.location;
+  const location: unknown = ctx.response.get('Location');
   if (typeof location === 'string' && location.length > MAX_LOCATION_CHARS) {
     ctx.remove('Location');
     throw new AppError('bad_request', { key: 'error.answerTooLong' });

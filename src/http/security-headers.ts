@@ -7,7 +7,7 @@ import type { Context, Next } from 'koa';
  */
 const CSP = ["default-src 'self'", "img-src 'self' data:", "style-src 'self'", "script-src 'self'", "base-uri 'none'", "frame-ancestors 'none'", "object-src 'none'"].join('; ');
 
-export async function securityHeaders(ctx: Context, next: Next): Promise<void> {
+export function securityHeaders(ctx: Context, next: Next): Promise<unknown> {
   ctx.set('Content-Security-Policy', CSP);
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('X-Frame-Options', 'DENY');
@@ -15,5 +15,5 @@ export async function securityHeaders(ctx: Context, next: Next): Promise<void> {
   ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
   ctx.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
   if (ctx.secure) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
-  await next();
+  return next();
 }
