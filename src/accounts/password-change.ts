@@ -43,8 +43,8 @@ export class PasswordChange {
   async change(user: User, current: unknown, newPassword: unknown, confirmation: unknown, origin: RequestOrigin): Promise<Date> {
     const password = confirmNewPassword(newPassword, confirmation);
     try {
-      const checked = await this.login.verify(user.username, current, origin);
-      if (checked.user.id !== user.id) throw new AppError('invalid_credentials', WRONG_CURRENT_PASSWORD);
+      const { auth } = await this.login.verify(user.username, current, origin);
+      if (auth.user.id !== user.id) throw new AppError('invalid_credentials', WRONG_CURRENT_PASSWORD);
     } catch (err) {
       if (isAppError(err) && err.code === 'invalid_credentials') throw new AppError('invalid_credentials', WRONG_CURRENT_PASSWORD);
       throw err;

@@ -29,7 +29,16 @@ export class PasswordLogin {
     private readonly audit: AuditLog,
   ) {}
 
-  async verify(usernameInput: unknown, passwordInput: unknown, origin: RequestOrigin): Promise<UserAuthState> {
+  /**
+   * The user's state once the password is right, and `then` of it: what the caller reads next
+   * about that user, started together with the success's own writes (one wait, not two).
+   */
+  async verify<T = undefined>(
+    usernameInput: unknown,
+    passwordInput: unknown,
+    origin: RequestOrigin,
+    then?: (auth: UserAuthState) => Promise<T>,
+  ): Promise<{ auth: UserAuthState; next: T | undefined }> {
     const username = typeof usernameInput === 'string' ? usernameInput.trim() : '';
     const password = typeof passwordInput === 'string' ? passwordInput : '';
     if (!username || !password || username.length > 200) throw new AppError('invalid_credentials', INVALID_CREDENTIALS);
@@ -65,11 +74,12 @@ export class PasswordLogin {
     const { user } = auth;
     // Only failures count: a success clears the username's bucket (the real user is not locked
     // out by guesses made before) and gives back its own place in the IP's.
-    await Promise.all([
+    const [next] = await Promise.all([
+      then?.(auth),
       this.throttle.reset(LOGIN_FAILURES_PER_USERNAME, userKey),
       this.throttle.refund(LOGIN_FAILURES_PER_IP, ipKey),
       this.audit.record('login.password_ok', { accountId: user.accountId, subjectUserId: user.id, actorUserId: user.id, origin }),
     ]);
-    return auth;
+    return { auth, next };
   }
 }

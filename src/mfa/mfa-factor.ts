@@ -132,6 +132,15 @@ export interface MfaFactor {
   describeFirstFactor?(flowId: string): Promise<Record<string, unknown>>;
   /** The verified device that answered such a sign-in (user verification required), or undefined. */
   verifyFirstFactor?(code: unknown, ctx: FactorContext): Promise<Device | undefined>;
-  /** True when the code is right; single use (a replayed code is false). */
-  verify(user: User, device: Device, code: unknown, ctx: FactorContext): Promise<boolean>;
+  /**
+   * True when the code is right; single use (a replayed code is false). A factor whose use of
+   * the code also cleared the user's failure count (in the same write, unless the user was
+   * locked by then) says so with a `CountedUse`; on plain true the caller clears it.
+   */
+  verify(user: User, device: Device, code: unknown, ctx: FactorContext): Promise<boolean | CountedUse>;
+}
+
+/** A right code whose use cleared the failure count too: `unlocked` false when a lock came first. */
+export interface CountedUse {
+  unlocked: boolean;
 }

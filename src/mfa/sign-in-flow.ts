@@ -84,8 +84,8 @@ export class SignInFlow {
 
   /** Username and password; then whatever the user's devices and the policy demand. */
   async submitPassword(flowId: string, username: unknown, password: unknown, mfaRequested: boolean, origin: RequestOrigin, phr = false): Promise<SignInStep> {
-    const auth = await this.passwords.verify(username, password, origin);
-    return this.afterFirstFactor(flowId, auth.user, mfaRequested, origin, phr, auth);
+    const { auth, next: devices } = await this.passwords.verify(username, password, origin, ({ user }) => this.data.devices.listForUser(user.id));
+    return this.afterFirstFactor(flowId, auth.user, mfaRequested, origin, phr, auth, devices);
   }
 
   /**
@@ -130,14 +130,15 @@ export class SignInFlow {
     const device = ofStage(stateDevice, true);
     if (!device) return this.afterFirstFactor(flowId, user, state.mfaRequired, origin, state.phr, auth);
     const factor = this.factors.get(device.kind);
-    const ok = await factor.verify(user, device, code, this.factorContext(flowId, origin));
-    if (!ok) {
+    const verdict = await factor.verify(user, device, code, this.factorContext(flowId, origin));
+    if (!verdict) {
       const locked = await this.lockout.recordFailure(user, origin, device.kind);
       if (locked) return { kind: 'locked' };
       const step = await this.challengeStep(flowId, user, state);
       return step.kind === 'challenge' ? { ...step, error: messageOf(factorOf(device.kind).invalidChallengeCode) ?? INVALID_CODE } : step;
     }
-    if (!(await this.lockout.recordSuccess(user))) return { kind: 'locked' };
+    const unlocked = verdict === true ? await this.lockout.recordSuccess(user) : verdict.unlocked;
+    if (!unlocked) return { kind: 'locked' };
     return this.complete(flowId, user, factor.amrFor?.(device) ?? factor.amr, origin, {
       loaded: auth,
       state,
@@ -374,12 +375,20 @@ export class SignInFlow {
     return this.afterFirstFactor(flowId, user, state.mfaRequired, origin, state.phr);
   }
 
-  /** `auth`: the user's state when this request has read it already (the account's policy, the codes left). */
-  private async afterFirstFactor(flowId: string, user: User, mfaRequested: boolean, origin: RequestOrigin, phr = false, auth?: UserAuthState): Promise<SignInStep> {
+  /** `auth`, `knownDevices`: what this request has read already (the account's policy, the codes left, the devices). */
+  private async afterFirstFactor(
+    flowId: string,
+    user: User,
+    mfaRequested: boolean,
+    origin: RequestOrigin,
+    phr = false,
+    auth?: UserAuthState,
+    knownDevices?: Device[],
+  ): Promise<SignInStep> {
     if (user.lockedAt) return { kind: 'locked' };
     const [accountMfa, devices] = await Promise.all([
       auth?.accountMfaRequired ?? this.data.accounts.findById(user.accountId).then((account) => Boolean(account?.mfaRequired)),
-      this.data.devices.listForUser(user.id),
+      knownDevices ?? this.data.devices.listForUser(user.id),
     ]);
     const mfaRequired = mfaRequested || phr || accountMfa;
     const verified = devices.filter((d) => d.verifiedAt);

@@ -166,6 +166,25 @@ export class DevicesRepository {
   }
 
   /**
+   * A sign-in's use of a time step: the replay guard above and, when it accepts, the owner's
+   * MFA failure count cleared unless the owner is locked, in one statement. The users row is
+   * updated as by any other statement, so a lock racing with it is either seen or comes after.
+   */
+  async useTimeStep(deviceId: string, step: number): Promise<{ accepted: boolean; unlocked: boolean }> {
+    const { rows } = await this.db.query<{ accepted: boolean; unlocked: boolean }>(
+      `WITH used AS (
+         UPDATE mfa_devices SET last_time_step = $2, last_used_at = now()
+         WHERE id = $1 AND (last_time_step IS NULL OR last_time_step < $2) RETURNING user_id
+       ), cleared AS (
+         UPDATE users SET failed_mfa_attempts = 0 FROM used WHERE users.id = used.user_id AND users.locked_at IS NULL RETURNING 1
+       )
+       SELECT EXISTS (SELECT 1 FROM used) AS accepted, EXISTS (SELECT 1 FROM cleared) AS unlocked`,
+      [deviceId, step],
+    );
+    return rows[0]!;
+  }
+
+  /**
    * Stores the credential a device being enrolled proved it holds. False when the device is no
    * longer pending; a credential already registered (by anyone) is a conflict.
    */

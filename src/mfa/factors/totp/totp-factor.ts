@@ -5,7 +5,7 @@ import type { DevicesRepository, Device, PendingLimits } from '../../../storage/
 import type { User } from '../../../storage/repositories/users-repository.js';
 import { AppError } from '../../../http/app-error.js';
 import { generateTotpSecret, totpUri, verifyTotp } from '../../totp.js';
-import { enrolmentBindingOf, type EnrolmentView, type FactorContext, type MfaFactor } from '../../mfa-factor.js';
+import { enrolmentBindingOf, type CountedUse, type EnrolmentView, type FactorContext, type MfaFactor } from '../../mfa-factor.js';
 
 export const NICKNAME_MAX = 64;
 
@@ -61,17 +61,24 @@ export class TotpFactor implements MfaFactor {
     }
   }
 
-  confirmEnrolment(user: User, device: Device, code: unknown): Promise<boolean> {
-    return this.verify(user, device, code);
+  async confirmEnrolment(_user: User, device: Device, code: unknown): Promise<boolean> {
+    const step = this.timeStepOf(device, code);
+    return step !== undefined && this.devices.acceptTimeStep(device.id, step);
   }
 
   async beginChallenge(): Promise<void> {}
 
-  async verify(_user: User, device: Device, code: unknown): Promise<boolean> {
+  async verify(_user: User, device: Device, code: unknown): Promise<boolean | CountedUse> {
+    const step = this.timeStepOf(device, code);
+    if (step === undefined) return false;
+    const use = await this.devices.useTimeStep(device.id, step);
+    return use.accepted && { unlocked: use.unlocked };
+  }
+
+  /** The code's time step when it is right and newer than the last one used. */
+  private timeStepOf(device: Device, code: unknown): number | undefined {
     const result = verifyTotp({ secret: this.secretOf(device), token: code, afterTimeStep: device.lastTimeStep });
-    if (!result.valid) return false;
-    // The atomic compare-and-set is the real replay guard: of two parallel uses, one wins.
-    return this.devices.acceptTimeStep(device.id, result.timeStep);
+    return result.valid ? result.timeStep : undefined;
   }
 
   private secretOf(device: Device): string {
