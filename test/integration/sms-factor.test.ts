@@ -326,7 +326,7 @@ describe('login codes', () => {
     expect(stored).not.toBeNull();
     expect(stored).not.toContain(code);
 
-    expect(await h.factor.verify(user, device, code, c)).toBe(true);
+    expect(await h.factor.verify(user, device, code, c)).toEqual({ unlocked: true });
     expect(await h.factor.verify(user, device, code, c)).toBe(false); // replayed
     expect((await auditOf(user.id, 'sms.sent')).at(-1)!.details).toEqual({ to: `•••• ${phone.e164.slice(-4)}`, purpose: 'login' });
   });
@@ -339,7 +339,7 @@ describe('login codes', () => {
     for (const junk of [otherCode(code), '', `${code}1`, 'abcdefg', 1234567, [code]]) {
       expect(await h.factor.verify(user, device, junk, c)).toBe(false);
     }
-    expect(await h.factor.verify(user, device, code.replace(/(\d{3})/, '$1 '), c)).toBe(true);
+    expect(await h.factor.verify(user, device, code.replace(/(\d{3})/, '$1 '), c)).toEqual({ unlocked: true });
   });
 
   test('an expired code is refused', async () => {
@@ -361,7 +361,7 @@ describe('login codes', () => {
       second = lastCode(phone.e164, 7);
     }
     expect(await h.factor.verify(user, device, first, c)).toBe(false);
-    expect(await h.factor.verify(user, device, second, c)).toBe(true);
+    expect(await h.factor.verify(user, device, second, c)).toEqual({ unlocked: true });
   });
 
   test('a code works only for the interaction it was sent for (and only for its device)', async () => {
@@ -379,8 +379,8 @@ describe('login codes', () => {
     // Another device of the same user cannot use a's code.
     const other = await verifiedSmsDevice(h, user);
     expect(await h.factor.verify(user, other, codeA, a)).toBe(false);
-    expect(await h.factor.verify(user, device, codeA, a)).toBe(true);
-    expect(await h.factor.verify(user, device, codeB, b)).toBe(true);
+    expect(await h.factor.verify(user, device, codeA, a)).toEqual({ unlocked: true });
+    expect(await h.factor.verify(user, device, codeB, b)).toEqual({ unlocked: true });
   });
 
   test('parallel guesses of a login code: the right one sent last among 60 is not accepted', async () => {
@@ -652,7 +652,7 @@ describe('Vonage failures', () => {
       fake.setMode('ok');
     }
     expect((await auditOf(user.id, 'sms.send_failed')).map((e) => e.details.purpose)).toEqual(['login', 'login']);
-    expect(await h.factor.verify(user, device, code, c)).toBe(true);
+    expect(await h.factor.verify(user, device, code, c)).toEqual({ unlocked: true });
   });
 
   test("'hang' with timeoutMs 300: sms_send_failed within a bounded time, nothing stored", async () => {

@@ -39,6 +39,12 @@ export interface PendingLimits {
 
 export const PENDING_DEVICES_PER_USER = 5;
 
+/** A device's use in a sign-in: `accepted` when the use counted, `unlocked` when the owner's failure count was cleared with it. */
+export interface SignInUse {
+  accepted: boolean;
+  unlocked: boolean;
+}
+
 const COLUMNS = `id, user_id AS "userId", kind, nickname, sealed_secret AS "sealedSecret", phone_e164 AS "phoneE164",
   verified_at AS "verifiedAt", is_default AS "isDefault", last_time_step::float8 AS "lastTimeStep",
   created_at AS "createdAt", last_used_at AS "lastUsedAt", enrolment_binding AS "enrolmentBinding",
@@ -165,21 +171,31 @@ export class DevicesRepository {
     return rowCount === 1;
   }
 
-  /**
-   * A sign-in's use of a time step: the replay guard above and, when it accepts, the owner's
-   * MFA failure count cleared unless the owner is locked, in one statement. The users row is
-   * updated as by any other statement, so a lock racing with it is either seen or comes after.
-   */
-  async useTimeStep(deviceId: string, step: number): Promise<{ accepted: boolean; unlocked: boolean }> {
-    const { rows } = await this.db.query<{ accepted: boolean; unlocked: boolean }>(
-      `WITH used AS (
-         UPDATE mfa_devices SET last_time_step = $2, last_used_at = now()
-         WHERE id = $1 AND (last_time_step IS NULL OR last_time_step < $2) RETURNING user_id
-       ), cleared AS (
-         UPDATE users SET failed_mfa_attempts = 0 FROM used WHERE users.id = used.user_id AND users.locked_at IS NULL RETURNING 1
-       )
-       SELECT EXISTS (SELECT 1 FROM used) AS accepted, EXISTS (SELECT 1 FROM cleared) AS unlocked`,
+  /** A sign-in's use of a time step: the replay guard above, and the owner's count cleared as by `usedInSignIn`. */
+  useTimeStep(deviceId: string, step: number): Promise<SignInUse> {
+    return this.usedInSignIn(
+      `UPDATE mfa_devices SET last_time_step = $2, last_used_at = now()
+       WHERE id = $1 AND (last_time_step IS NULL OR last_time_step < $2) RETURNING user_id`,
       [deviceId, step],
+    );
+  }
+
+  /** A sign-in's use of a device whose code was single-use elsewhere (an SMS code). */
+  touchInSignIn(deviceId: string): Promise<SignInUse> {
+    return this.usedInSignIn('UPDATE mfa_devices SET last_used_at = now() WHERE id = $1 RETURNING user_id', [deviceId]);
+  }
+
+  /**
+   * `used` (an UPDATE of the device returning its user_id) and, when it matched, the owner's MFA
+   * failure count cleared unless the owner is locked, in one statement. The users row is updated
+   * as by any other statement, so a lock racing with it is either seen or comes after.
+   */
+  private async usedInSignIn(used: string, params: unknown[]): Promise<SignInUse> {
+    const { rows } = await this.db.query<SignInUse>(
+      `WITH used AS (${used}),
+       cleared AS (UPDATE users SET failed_mfa_attempts = 0 FROM used WHERE users.id = used.user_id AND users.locked_at IS NULL RETURNING 1)
+       SELECT EXISTS (SELECT 1 FROM used) AS accepted, EXISTS (SELECT 1 FROM cleared) AS unlocked`,
+      params,
     );
     return rows[0]!;
   }
@@ -225,10 +241,6 @@ export class DevicesRepository {
     if (!/^[A-Za-z0-9_-]{1,1400}$/.test(credentialId)) return undefined;
     const { rows } = await this.db.query<Device>(`SELECT ${COLUMNS} FROM mfa_devices WHERE credential_id = $1 AND verified_at IS NOT NULL`, [credentialId]);
     return rows[0];
-  }
-
-  async touch(deviceId: string): Promise<void> {
-    await this.db.query('UPDATE mfa_devices SET last_used_at = now() WHERE id = $1', [deviceId]);
   }
 
   /** Drops a device whose enrolment could not start (its PIN could not be sent). */

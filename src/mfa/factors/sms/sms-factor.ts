@@ -14,7 +14,7 @@ import { MFA_FAILURE_LIMIT } from '../../lockout.js';
 import type { MessageKey } from '../../../i18n/catalogues/en.js';
 import { translatorFor, type Message, type MessageValues } from '../../../i18n/translator.js';
 import { languageForUser } from '../../../i18n/user-language.js';
-import { enrolmentBindingOf, type EnrolmentView, type FactorContext, type MfaFactor } from '../../mfa-factor.js';
+import { enrolmentBindingOf, type CountedUse, type EnrolmentView, type FactorContext, type MfaFactor } from '../../mfa-factor.js';
 
 /** Wrong PINs allowed before a PIN is void (the user requests a new one). */
 export const PIN_ATTEMPTS = 5;
@@ -123,7 +123,7 @@ export class SmsFactor implements MfaFactor {
     return (await this.deps.codes.get('login', flowId))?.deviceId === device.id;
   }
 
-  async verify(_user: User, device: Device, code: unknown, ctx: FactorContext): Promise<boolean> {
+  async verify(_user: User, device: Device, code: unknown, ctx: FactorContext): Promise<boolean | CountedUse> {
     const pending = await this.deps.codes.get('login', ctx.flowId);
     if (!pending || pending.deviceId !== device.id) return false;
     // The sign-in's lockout counts a failure only after the answer; counting attempts here first
@@ -138,8 +138,8 @@ export class SmsFactor implements MfaFactor {
     if (!constantTimeEqual(pending.hash, this.hash(ctx.flowId, input))) return false;
     const taken = await this.deps.codes.take('login', ctx.flowId);
     if (!taken || taken.hash !== pending.hash) return false;
-    await this.deps.devices.touch(device.id);
-    return true;
+    const use = await this.deps.devices.touchInSignIn(device.id);
+    return use.accepted && { unlocked: use.unlocked };
   }
 
   private async sendPin(user: User, deviceId: string, e164: string, ctx: FactorContext): Promise<void> {
