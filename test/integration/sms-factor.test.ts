@@ -9,6 +9,7 @@ import type { RequestOrigin } from '../../src/audit/audit-log.js';
 import { loadConfig, type Config } from '../../src/config/load-config.js';
 import { AppError } from '../../src/http/app-error.js';
 import { PIN_ATTEMPTS, SmsFactor } from '../../src/mfa/factors/sms/sms-factor.js';
+import { MFA_FAILURE_LIMIT } from '../../src/mfa/lockout.js';
 import { TotpFactor } from '../../src/mfa/factors/totp/totp-factor.js';
 import type { FactorContext } from '../../src/mfa/mfa-factor.js';
 import { openDataServices, type DataServices } from '../../src/services.js';
@@ -340,6 +341,38 @@ describe('login codes', () => {
       expect(await h.factor.verify(user, device, junk, c)).toBe(false);
     }
     expect(await h.factor.verify(user, device, code.replace(/(\d{3})/, '$1 '), c)).toEqual({ unlocked: true });
+  });
+
+  test("a right code clears the user's failure count with its use; a locked user's right code is used up and unlocks nothing", async () => {
+    const own = await newUser();
+    const ownPhone = freshGbNumber();
+    const ownDevice = await verifiedSmsDevice(h, own, ownPhone);
+    const failures = async () => (await services.data.users.findById(own.id))!;
+    for (let i = 0; i < 3; i++) await services.data.users.recordMfaFailure(own.id, MFA_FAILURE_LIMIT, new Date());
+    const first = ctx();
+    await h.factor.beginChallenge(own, ownDevice, first);
+    expect(await h.factor.verify(own, ownDevice, lastCode(ownPhone.e164, 7), first)).toEqual({ unlocked: true });
+    expect((await failures()).failedMfaAttempts).toBe(0);
+
+    const second = ctx();
+    await h.factor.beginChallenge(own, ownDevice, second);
+    const code = lastCode(ownPhone.e164, 7);
+    for (let i = 0; i < MFA_FAILURE_LIMIT; i++) await services.data.users.recordMfaFailure(own.id, MFA_FAILURE_LIMIT, new Date());
+    expect(await h.factor.verify(own, ownDevice, code, second)).toEqual({ unlocked: false });
+    expect(await failures()).toMatchObject({ failedMfaAttempts: MFA_FAILURE_LIMIT, lockedAt: expect.any(Date) });
+    // Used up: once support unlocks, the same code is refused.
+    await services.data.users.unlock(own.id);
+    expect(await h.factor.verify(own, ownDevice, code, second)).toBe(false);
+  });
+
+  test('a code sent to a device removed meanwhile completes nothing', async () => {
+    const own = await newUser();
+    const ownPhone = freshGbNumber();
+    const ownDevice = await verifiedSmsDevice(h, own, ownPhone);
+    const c = ctx();
+    await h.factor.beginChallenge(own, ownDevice, c);
+    await services.data.transaction((tx) => tx.devices.remove(own.id, ownDevice.id));
+    expect(await h.factor.verify(own, ownDevice, lastCode(ownPhone.e164, 7), c)).toBe(false);
   });
 
   test('an expired code is refused', async () => {

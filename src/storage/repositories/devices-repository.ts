@@ -50,6 +50,10 @@ const COLUMNS = `id, user_id AS "userId", kind, nickname, sealed_secret AS "seal
   created_at AS "createdAt", last_used_at AS "lastUsedAt", enrolment_binding AS "enrolmentBinding",
   config, credential_id AS "credentialId"`;
 
+/** The replay guard's compare-and-set: of two parallel uses of one step, one wins. */
+const ACCEPT_TIME_STEP = `UPDATE mfa_devices SET last_time_step = $2, last_used_at = now()
+  WHERE id = $1 AND (last_time_step IS NULL OR last_time_step < $2)`;
+
 /** A device is alive when verified, or while its enrolment has not expired. */
 const ALIVE = `(verified_at IS NOT NULL OR created_at > now() - make_interval(secs => $PENDING_TTL))`;
 
@@ -163,21 +167,13 @@ export class DevicesRepository {
 
   /** Replay guard: accepts a TOTP time step only if it is newer than every step accepted before. */
   async acceptTimeStep(deviceId: string, step: number): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      `UPDATE mfa_devices SET last_time_step = $2, last_used_at = now()
-       WHERE id = $1 AND (last_time_step IS NULL OR last_time_step < $2)`,
-      [deviceId, step],
-    );
+    const { rowCount } = await this.db.query(ACCEPT_TIME_STEP, [deviceId, step]);
     return rowCount === 1;
   }
 
   /** A sign-in's use of a time step: the replay guard above, and the owner's count cleared as by `usedInSignIn`. */
   useTimeStep(deviceId: string, step: number): Promise<SignInUse> {
-    return this.usedInSignIn(
-      `UPDATE mfa_devices SET last_time_step = $2, last_used_at = now()
-       WHERE id = $1 AND (last_time_step IS NULL OR last_time_step < $2) RETURNING user_id`,
-      [deviceId, step],
-    );
+    return this.usedInSignIn(`${ACCEPT_TIME_STEP} RETURNING user_id`, [deviceId, step]);
   }
 
   /** A sign-in's use of a device whose code was single-use elsewhere (an SMS code). */
