@@ -30,8 +30,9 @@ export class PasswordLogin {
   ) {}
 
   /**
-   * The user's state once the password is right, and `then` of it: what the caller reads next
-   * about that user, started together with the success's own writes (one wait, not two).
+   * The user's state (a sign-in's read: with the devices and recovery codes) once the password
+   * is right, and `then` of it: the caller's next step, run together with the success's own
+   * writes (one wait, not two); a failure of either fails the call.
    */
   async verify<T = undefined>(
     usernameInput: unknown,

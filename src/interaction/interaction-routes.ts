@@ -117,9 +117,10 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
   }
 
   router.get('/', async (ctx) => {
+    const ahead = flow.readAhead(ctx.params.uid!);
     const d = await details(ctx);
     if (d.prompt.name === 'login') {
-      const step = await flow.current(d.uid, requestOrigin(ctx));
+      const step = await flow.current(d.uid, requestOrigin(ctx), ahead);
       if (step) return show(ctx, d, step);
       const onlyStepUp = d.prompt.reasons.length > 0 && d.prompt.reasons.every((r) => r === MFA_STEP_UP);
       if (onlyStepUp && d.session?.accountId) {
@@ -165,13 +166,15 @@ export function interactionRoutes({ provider, flow, verifyCsrf, csrfMiddleware, 
   });
 
   router.post('/mfa', async (ctx) => {
+    const ahead = flow.readAhead(ctx.params.uid!);
     const { d, form } = await post(ctx);
-    return show(ctx, d, await flow.verifyChallenge(d.uid, form.code, requestOrigin(ctx)));
+    return show(ctx, d, await flow.verifyChallenge(d.uid, form.code, requestOrigin(ctx), ahead));
   });
 
   router.post('/recovery', async (ctx) => {
+    const ahead = flow.readAhead(ctx.params.uid!);
     const { d, form } = await post(ctx);
-    return show(ctx, d, await flow.verifyRecoveryCode(d.uid, form.code, requestOrigin(ctx)));
+    return show(ctx, d, await flow.verifyRecoveryCode(d.uid, form.code, requestOrigin(ctx), ahead));
   });
 
   router.post('/mfa/switch', async (ctx) => {

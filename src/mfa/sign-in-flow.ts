@@ -56,6 +56,12 @@ export type SignInStep =
 
 export const INVALID_CODE: Message = { key: 'mfa.invalidCode' };
 
+/** A sign-in state's read started early (SignInFlow.readAhead). */
+export interface StateReadAhead {
+  readonly flowId: string;
+  readonly state: Promise<SignInState | undefined>;
+}
+
 export function summarise(device: Device): DeviceSummary {
   const factor = factorOf(device.kind);
   return { id: device.id, kind: device.kind, label: factor.signInLabel(device), name: factor.deviceName(device), isDefault: device.isDefault };
@@ -84,8 +90,8 @@ export class SignInFlow {
 
   /** Username and password; then whatever the user's devices and the policy demand. */
   async submitPassword(flowId: string, username: unknown, password: unknown, mfaRequested: boolean, origin: RequestOrigin, phr = false): Promise<SignInStep> {
-    const { auth, next: devices } = await this.passwords.verify(username, password, origin, ({ user }) => this.data.devices.listForUser(user.id));
-    return this.afterFirstFactor(flowId, auth.user, mfaRequested, origin, phr, auth, devices);
+    const { next } = await this.passwords.verify(username, password, origin, (auth) => this.afterFirstFactor(flowId, auth.user, mfaRequested, origin, phr, auth));
+    return next!;
   }
 
   /**
@@ -93,7 +99,7 @@ export class SignInFlow {
    * the second factor is asked. Undefined: the password must be proven again first.
    */
   async stepUp(flowId: string, userId: string, sessionLoginTs: number | undefined, origin: RequestOrigin, phr = false): Promise<SignInStep | undefined> {
-    const auth = await this.authStates.readAuthState(userId);
+    const auth = await this.authStates.readAuthState(userId, true);
     if (!auth) throw new AppError('interaction_expired', { key: 'mfa.signInExpired' });
     if (sessionLoginTs === undefined) return undefined;
     // Enrolling binds a new factor to the account: on an old password, whoever sits at an
@@ -112,9 +118,26 @@ export class SignInFlow {
     return step;
   }
 
+  /**
+   * Starts reading the sign-in's state as soon as a request names its interaction, alongside
+   * the interaction's own read (one wait, not two). Only what a request that then proved the
+   * interaction is its own passes on to the methods below.
+   */
+  readAhead(flowId: string): StateReadAhead | undefined {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(flowId)) return undefined;
+    const state = this.states.get(flowId);
+    // Until a method awaits it, a failed read belongs to no one (the interaction may be gone).
+    state.catch(() => undefined);
+    return { flowId, state };
+  }
+
+  private stateOf(flowId: string, ahead?: StateReadAhead): Promise<SignInState | undefined> {
+    return ahead?.flowId === flowId ? ahead.state : this.states.get(flowId);
+  }
+
   /** The current step, for showing the page again (refresh, back button). */
-  async current(flowId: string, origin: RequestOrigin): Promise<SignInStep | undefined> {
-    const state = await this.states.get(flowId);
+  async current(flowId: string, origin: RequestOrigin, ahead?: StateReadAhead): Promise<SignInStep | undefined> {
+    const state = await this.stateOf(flowId, ahead);
     if (!state) return undefined;
     const user = await this.data.users.findById(state.userId);
     if (!user) return undefined;
@@ -123,8 +146,8 @@ export class SignInFlow {
     return this.enrolmentStep(flowId, user, state, origin);
   }
 
-  async verifyChallenge(flowId: string, code: unknown, origin: RequestOrigin): Promise<SignInStep> {
-    const { state, user, auth, device: stateDevice } = await this.load(flowId, true);
+  async verifyChallenge(flowId: string, code: unknown, origin: RequestOrigin, ahead?: StateReadAhead): Promise<SignInStep> {
+    const { state, user, auth, device: stateDevice } = await this.load(flowId, ahead);
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'challenge') return this.enrolmentStep(flowId, user, state, origin);
     const device = ofStage(stateDevice, true);
@@ -134,7 +157,8 @@ export class SignInFlow {
     if (!verdict) {
       const locked = await this.lockout.recordFailure(user, origin, device.kind);
       if (locked) return { kind: 'locked' };
-      const step = await this.challengeStep(flowId, user, state);
+      // A wrong code changed neither the devices nor the codes left: the page needs no new read.
+      const step = await this.challengeStep(flowId, user, state, { devices: auth.devices, recoveryLeft: auth.recoveryCodesLeft });
       return step.kind === 'challenge' ? { ...step, error: messageOf(factorOf(device.kind).invalidChallengeCode) ?? INVALID_CODE } : step;
     }
     const unlocked = verdict === true ? await this.lockout.recordSuccess(user) : verdict.unlocked;
@@ -179,8 +203,8 @@ export class SignInFlow {
   }
 
   /** "Use a recovery code": any unused code, once; wrong codes count towards the lock. */
-  async verifyRecoveryCode(flowId: string, code: unknown, origin: RequestOrigin): Promise<SignInStep> {
-    const { state, user, auth } = await this.load(flowId);
+  async verifyRecoveryCode(flowId: string, code: unknown, origin: RequestOrigin, ahead?: StateReadAhead): Promise<SignInStep> {
+    const { state, user, auth } = await this.load(flowId, ahead);
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'challenge') return this.enrolmentStep(flowId, user, state, origin);
     // A recovery code is not phishing resistant: it never answers a request for phr.
@@ -375,20 +399,12 @@ export class SignInFlow {
     return this.afterFirstFactor(flowId, user, state.mfaRequired, origin, state.phr);
   }
 
-  /** `auth`, `knownDevices`: what this request has read already (the account's policy, the codes left, the devices). */
-  private async afterFirstFactor(
-    flowId: string,
-    user: User,
-    mfaRequested: boolean,
-    origin: RequestOrigin,
-    phr = false,
-    auth?: UserAuthState,
-    knownDevices?: Device[],
-  ): Promise<SignInStep> {
+  /** `auth`: what this request has read already (the account's policy; in a sign-in's read, the codes left and the devices). */
+  private async afterFirstFactor(flowId: string, user: User, mfaRequested: boolean, origin: RequestOrigin, phr = false, auth?: UserAuthState): Promise<SignInStep> {
     if (user.lockedAt) return { kind: 'locked' };
     const [accountMfa, devices] = await Promise.all([
       auth?.accountMfaRequired ?? this.data.accounts.findById(user.accountId).then((account) => Boolean(account?.mfaRequired)),
-      knownDevices ?? this.data.devices.listForUser(user.id),
+      auth?.devices ?? this.data.devices.listForUser(user.id),
     ]);
     const mfaRequired = mfaRequested || phr || accountMfa;
     const verified = devices.filter((d) => d.verifiedAt);
@@ -447,14 +463,12 @@ export class SignInFlow {
     return { kind: 'complete', login: { accountId: user.id, acr, amr, ts } };
   }
 
-  /** With `withDevice`, the state's device (verified or not) is read alongside the user. */
-  private async load(flowId: string, withDevice = false): Promise<{ state: SignInState; user: User; auth: UserAuthState; device?: Device }> {
-    const state = await this.states.get(flowId);
-    const [auth, device] = state
-      ? await Promise.all([this.authStates.readAuthState(state.userId), withDevice && state.deviceId ? this.data.devices.findForUser(state.userId, state.deviceId) : undefined])
-      : [];
+  /** The sign-in's state and its user, read with the user's devices: `device` is the state's (verified or not). */
+  private async load(flowId: string, ahead?: StateReadAhead): Promise<{ state: SignInState; user: User; auth: UserAuthState; device?: Device }> {
+    const state = await this.stateOf(flowId, ahead);
+    const auth = state ? await this.authStates.readAuthState(state.userId, true) : undefined;
     if (!state || !auth) throw new AppError('interaction_expired', { key: 'mfa.signInExpired' });
-    return { state, user: auth.user, auth, device };
+    return { state, user: auth.user, auth, device: auth.devices?.find((d) => d.id === state.deviceId) };
   }
 
   private async deviceOf(user: User, state: SignInState, verified: boolean): Promise<Device | undefined> {

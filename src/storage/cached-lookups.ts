@@ -9,8 +9,9 @@ export interface Lookups {
   /**
    * Never from memory, but kept for the reads that follow: a sign-in decides on the row as it
    * is, and its next requests (the redirect back, the token request) then read nothing.
+   * `forSignIn`: with the devices and recovery codes (which are not kept).
    */
-  readAuthState(userId: string): Promise<UserAuthState | undefined>;
+  readAuthState(userId: string, forSignIn?: boolean): Promise<UserAuthState | undefined>;
   findClient(clientId: string): Promise<ClientMetadata | undefined>;
 }
 
@@ -25,7 +26,7 @@ const TTL_MS = 60_000;
  */
 export function cachedLookups(repositories: { users: UsersRepository; clients: ClientsRepository }, feed?: ChangeFeed): Lookups {
   const { users, clients } = repositories;
-  if (!feed) return { findAuthState: (id) => users.findAuthState(id), readAuthState: (id) => users.findAuthState(id), findClient: (id) => clients.find(id) };
+  if (!feed) return { findAuthState: (id) => users.findAuthState(id), readAuthState: (id, forSignIn) => users.findAuthState(id, forSignIn), findClient: (id) => clients.find(id) };
   const isLive = () => feed.live;
   const states = new ReadThroughCache<UserAuthState>(isLive, { maxEntries: 20_000, ttlMs: TTL_MS });
   const known = new ReadThroughCache<ClientMetadata>(isLive, { maxEntries: 1_000, ttlMs: TTL_MS });
@@ -40,7 +41,17 @@ export function cachedLookups(repositories: { users: UsersRepository; clients: C
   });
   return {
     findAuthState: (id) => states.get(id, () => users.findAuthState(id)),
-    readAuthState: (id) => states.refresh(id, () => users.findAuthState(id)),
+    readAuthState: async (id, forSignIn) => {
+      let read: UserAuthState | undefined;
+      await states.refresh(id, async () => (read = await users.findAuthState(id, forSignIn)) && withoutSignInParts(read));
+      return read;
+    },
     findClient: (id) => known.get(id, () => clients.find(id)),
   };
+}
+
+/** What other reads may be given from memory: the state without a sign-in's extras. */
+function withoutSignInParts(read: UserAuthState): UserAuthState {
+  const { user, accountMfaRequired, sessionsValidAfter, hasVerifiedDevice } = read;
+  return { user, accountMfaRequired, sessionsValidAfter, hasVerifiedDevice };
 }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import crypto from 'node:crypto';
 import net from 'node:net';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -141,6 +142,46 @@ describe('in-memory sign-in states and clients, kept only while Postgres announc
     expect(queries).toBe(before);
     await pool.query('UPDATE users SET failed_mfa_attempts = $2 WHERE id = $1', [userId, kept]);
     await lookups.readAuthState(userId);
+  });
+
+  it("a sign-in's read brings the user's live devices in the same query, and memory keeps none of them", async () => {
+    await eventually(async () => feed.live, 5000);
+    const other = (await data.users.create({ accountId, username: 'grace', usernameKey: 'grace', role: 'user', isSupport: false, passwordHash: 'x' })).id;
+    const device = (kind: 'totp' | 'sms', nickname: string) => ({
+      id: crypto.randomUUID(),
+      userId: other,
+      kind,
+      nickname,
+      sealedSecret: kind === 'totp' ? 'sealed' : null,
+      phoneE164: kind === 'sms' ? '+15550100' : null,
+    });
+    const first = await data.devices.create(device('totp', 'first'));
+    const second = await data.devices.create(device('sms', 'second'));
+    await data.transaction((tx) => tx.devices.markVerified(other, second.id, true));
+    await data.devices.acceptTimeStep(first.id, 59_000_123);
+    // An enrolment older than the pending TTL is gone for every reader, this one too.
+    const expired = await data.devices.create(device('totp', 'expired'));
+    await pool.query("UPDATE mfa_devices SET created_at = now() - interval '1 hour' WHERE id = $1", [expired.id]);
+
+    let before = queries;
+    const read = (await lookups.readAuthState(other, true))!;
+    expect(queries).toBe(before + 1);
+    // The same devices, order and types as the devices' own listing.
+    expect(read.devices).toEqual(await data.devices.listForUser(other));
+    expect(read.devices!.map((d) => d.nickname)).toEqual(['second', 'first']);
+    expect(read.devices![0]!.verifiedAt).toBeInstanceOf(Date);
+    expect(read.devices![1]).toMatchObject({ verifiedAt: null, lastTimeStep: 59_000_123, lastUsedAt: expect.any(Date), createdAt: expect.any(Date) });
+    expect(read.recoveryCodesLeft).toBe(0);
+    // The next request's read comes from memory, without the sign-in's extras.
+    before = queries;
+    const kept = (await lookups.findAuthState(other))!;
+    expect(queries).toBe(before);
+    expect(kept.devices).toBeUndefined();
+    expect(kept.recoveryCodesLeft).toBeUndefined();
+    expect(kept.hasVerifiedDevice).toBe(true);
+    // The same read by username, as a password sign-in starts.
+    expect((await data.users.findAuthStateByUsernameKey('grace'))!.devices).toEqual(read.devices);
+    expect((await data.users.findAuthStateByUsernameKey('ada'))!.devices).toEqual(await data.devices.listForUser(userId));
   });
 
   it('a connection that goes silent (a network partition, no error) stops memory being used within the heartbeat', async () => {

@@ -57,6 +57,11 @@ const ACCEPT_TIME_STEP = `UPDATE mfa_devices SET last_time_step = $2, last_used_
 /** A device is alive when verified, or while its enrolment has not expired. */
 const ALIVE = `(verified_at IS NOT NULL OR created_at > now() - make_interval(secs => $PENDING_TTL))`;
 
+/** A device as a JSON column carries it: its timestamps as text. */
+export type ListedDevice = Omit<Device, 'verifiedAt' | 'createdAt' | 'lastUsedAt'> & { verifiedAt: string | null; createdAt: string; lastUsedAt: string | null };
+
+const dateOrNull = (value: string | null): Date | null => (value === null ? null : new Date(value));
+
 export interface DevicesRepositoryOptions {
   /** Seconds an unverified device stays; older ones are gone for every reader. */
   pendingTtlSeconds: number;
@@ -69,6 +74,25 @@ export class DevicesRepository {
     private readonly db: Queryable,
     private readonly options: DevicesRepositoryOptions,
   ) {}
+
+  /**
+   * The owner's live devices (in `listForUser`'s order) as one JSON column of a query that reads
+   * the owner, so that a sign-in reads the user and the devices in one round trip. `owner` is
+   * that query's expression for the user id, `ttlParam` its parameter holding `pendingTtlSeconds`.
+   */
+  listedSql(owner: string, ttlParam: string): string {
+    return `(SELECT COALESCE(json_agg(d ORDER BY d."isDefault" DESC, d."verifiedAt" IS NULL, d."createdAt", d.id), '[]'::json)
+      FROM (SELECT ${COLUMNS} FROM mfa_devices WHERE user_id = ${owner} AND ${ALIVE.replace('$PENDING_TTL', ttlParam)}) d)`;
+  }
+
+  get pendingTtlSeconds(): number {
+    return this.options.pendingTtlSeconds;
+  }
+
+  /** The devices of a `listedSql` column. */
+  static fromListed(listed: ListedDevice[]): Device[] {
+    return listed.map((d) => ({ ...d, verifiedAt: dateOrNull(d.verifiedAt), createdAt: new Date(d.createdAt), lastUsedAt: dateOrNull(d.lastUsedAt) }));
+  }
 
   /** `$PENDING_TTL` in a query becomes the parameter after `params`. */
   private query<R extends object>(sql: string, params: unknown[]) {

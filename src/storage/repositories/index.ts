@@ -37,7 +37,7 @@ function bind(db: Queryable, options: DataStoreOptions, pool?: pg.Pool): Reposit
   });
   return {
     accounts: new AccountsRepository(db),
-    users: new UsersRepository(db),
+    users: new UsersRepository(db, devices),
     devices,
     recoveryCodes: new RecoveryCodesRepository(db),
     clients: new ClientsRepository(db),

@@ -1,5 +1,6 @@
 import { storableText, type Queryable } from '../postgres.js';
 import { isUuid } from './accounts-repository.js';
+import { DevicesRepository, type Device, type ListedDevice } from './devices-repository.js';
 
 export type Role = 'user' | 'admin';
 
@@ -30,10 +31,11 @@ export interface UserAuthState {
   /** The user has a verified MFA device (then a password-only session no longer suffices). */
   hasVerifiedDevice: boolean;
   /**
-   * Unused recovery codes, only in a sign-in's first read (by username): the challenge page that
-   * follows needs no query of its own. Absent from reads by id, which are cached.
+   * Unused recovery codes and the user's live devices, only in a sign-in's reads: the step that
+   * follows needs no query of its own. Absent from the other reads, which are cached.
    */
   recoveryCodesLeft?: number;
+  devices?: Device[];
 }
 
 const COLUMNS = `u.id, u.account_id AS "accountId", u.username, u.role, u.is_support AS "isSupport",
@@ -49,7 +51,11 @@ const nextMark = (at: string) => `GREATEST(${at}, users.sessions_valid_after + i
   (SELECT a.sessions_valid_after + interval '1 second' FROM accounts a WHERE a.id = users.account_id))`;
 
 export class UsersRepository {
-  constructor(private readonly db: Queryable) {}
+  constructor(
+    private readonly db: Queryable,
+    /** For a sign-in's reads: the user's devices in the same query. */
+    private readonly devices?: Pick<DevicesRepository, 'listedSql' | 'pendingTtlSeconds'>,
+  ) {}
 
   /** `usernameKey` is the canonical form (src/accounts/username.ts); its unique index refuses look-alikes. */
   async create(input: {
@@ -115,9 +121,10 @@ export class UsersRepository {
     return (rowCount ?? 0) > 0;
   }
 
-  async findAuthState(id: string): Promise<UserAuthState | undefined> {
+  /** `forSignIn`: with the recovery codes left and the devices (see UserAuthState). */
+  async findAuthState(id: string, forSignIn = false): Promise<UserAuthState | undefined> {
     if (!isUuid(id)) return undefined;
-    return this.authStateWhere('u.id = $1', id, false);
+    return this.authStateWhere('u.id = $1', id, forSignIn);
   }
 
   /** The state of the user a username names (by its canonical key): a sign-in's first read. */
@@ -126,19 +133,28 @@ export class UsersRepository {
     return this.authStateWhere('u.username_key = $1', key, true);
   }
 
-  private async authStateWhere(where: 'u.id = $1' | 'u.username_key = $1', value: string, withRecoveryCodes: boolean): Promise<UserAuthState | undefined> {
-    const { rows } = await this.db.query<User & Omit<UserAuthState, 'user'>>(
+  private async authStateWhere(where: 'u.id = $1' | 'u.username_key = $1', value: string, forSignIn: boolean): Promise<UserAuthState | undefined> {
+    const devices = forSignIn ? this.devices : undefined;
+    const { rows } = await this.db.query<User & Omit<UserAuthState, 'user' | 'devices'> & { devices?: ListedDevice[] }>(
       `SELECT ${COLUMNS}, a.mfa_required AS "accountMfaRequired",
          GREATEST(u.sessions_valid_after, a.sessions_valid_after) AS "sessionsValidAfter",
          EXISTS (SELECT 1 FROM mfa_devices d WHERE d.user_id = u.id AND d.verified_at IS NOT NULL) AS "hasVerifiedDevice"
-         ${withRecoveryCodes ? `, (SELECT count(*)::int FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS "recoveryCodesLeft"` : ''}
+         ${forSignIn ? `, (SELECT count(*)::int FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS "recoveryCodesLeft"` : ''}
+         ${devices ? `, ${devices.listedSql('u.id', '$2')} AS devices` : ''}
        FROM users u JOIN accounts a ON a.id = u.account_id WHERE ${where}`,
-      [value],
+      devices ? [value, devices.pendingTtlSeconds] : [value],
     );
     const row = rows[0];
     if (!row) return undefined;
-    const { accountMfaRequired, sessionsValidAfter, hasVerifiedDevice, recoveryCodesLeft, ...user } = row;
-    return { user, accountMfaRequired, sessionsValidAfter, hasVerifiedDevice, ...(recoveryCodesLeft === undefined ? {} : { recoveryCodesLeft }) };
+    const { accountMfaRequired, sessionsValidAfter, hasVerifiedDevice, recoveryCodesLeft, devices: listed, ...user } = row;
+    return {
+      user,
+      accountMfaRequired,
+      sessionsValidAfter,
+      hasVerifiedDevice,
+      ...(recoveryCodesLeft === undefined ? {} : { recoveryCodesLeft }),
+      ...(listed === undefined ? {} : { devices: DevicesRepository.fromListed(listed) }),
+    };
   }
 
   /**
