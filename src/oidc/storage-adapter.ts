@@ -21,8 +21,11 @@ export type OidcAdapterClass = new (model: string) => OidcAdapter;
 export interface AdapterOptions {
   /** Clients live in Postgres; the adapter only reads them through this. */
   findClient?: (id: string) => Promise<Record<string, unknown> | undefined>;
-  /** Told of every Session once it is stored (the per-user session index). */
-  onSessionSaved?: (payload: AdapterPayload) => Promise<void>;
+  /**
+   * Told of every Session as it is stored (the per-user session index), alongside the write
+   * (one wait, not two); `saved` settles once the record is written.
+   */
+  onSessionSaved?: (payload: AdapterPayload, saved: Promise<void>) => Promise<void>;
 }
 
 /** Models that revokeByGrantId must reach (oidc-provider 9.13's own list). */
@@ -45,14 +48,14 @@ export function createAdapterClass(store: RedisStore | MemoryStore, options: Ada
       if (this.model === 'Session' && typeof payload.uid === 'string') indexKeys.push(uidKey(payload.uid));
       if (typeof payload.userCode === 'string') indexKeys.push(userCodeKey(payload.userCode));
       const grantId = GRANTABLE.has(this.model) && typeof payload.grantId === 'string' ? payload.grantId : undefined;
-      await records.saveRecord({
+      const saved = records.saveRecord({
         key: this.key(id),
         payload: JSON.stringify(payload),
         ttlSeconds: toTtl(expiresIn),
         indexKeys,
         grantKey: grantId && grantKey(grantId),
       });
-      if (this.model === 'Session') await onSessionSaved?.(payload);
+      await (this.model === 'Session' && onSessionSaved ? Promise.all([saved, onSessionSaved(payload, saved)]) : saved);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {

@@ -87,6 +87,24 @@ describe.each(storeFactories)('session index on %s', (_name, factory) => {
     await expect(sessions.signOut(userOf(userId), other.uid, { ip: null, userAgent: null })).rejects.toMatchObject({ code: 'not_found' });
   });
 
+  it('a late save is told to the index as it is written, and an ended session is ended again only once that write has landed', async () => {
+    const userId = id();
+    const other = await signedIn(userId);
+    const sessions = new SignedInSessions(index, new ProviderSessions(store), users(userId), noAudit);
+    await sessions.signOutOthers(userOf(userId), undefined, { ip: null, userAgent: null });
+    const track = sessionTracker(index, new ProviderSessions(store));
+    const Plain = createAdapterClass(store);
+    // The late request's write is slow: the index answers "ended" long before it lands.
+    let landed!: () => void;
+    const saved = new Promise<void>((resolve) => (landed = resolve));
+    const tracking = track(other.payload, saved);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await new Plain('Session').upsert(other.jti, other.payload, 3600);
+    landed();
+    await tracking;
+    expect(await new Plain('Session').find(other.jti)).toBeUndefined();
+  });
+
   it('last activity is written at most once a minute per session; a new sign-in is written at once', async () => {
     const userId = id();
     let agent = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
