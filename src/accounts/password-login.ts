@@ -50,19 +50,26 @@ export class PasswordLogin {
     const userKey = key === null ? NOT_A_USERNAME : sha256Hex(key);
     const ipKey = origin.ip ?? 'unknown';
     // Counted before the verification, one atomic increment per bucket: parallel guesses
-    // cannot all pass a check before any of them is counted.
+    // cannot all pass a check before any of them is counted. The user is read meanwhile (a
+    // read only: nothing is decided on it before the count is in), and again if the count
+    // had to wait for a place, so that the password is checked against the row as it is.
     const buckets = [
       [LOGIN_FAILURES_PER_USERNAME, userKey],
       [LOGIN_FAILURES_PER_IP, ipKey],
     ] as const;
+    const read = () => (key === null ? Promise.resolve(undefined) : this.users.findAuthStateByUsernameKey(key));
+    const early = read();
+    // A refused attempt does not wait for (nor fail on) its read.
+    early.catch(() => undefined);
+    let waited: boolean;
     try {
-      await this.throttle.acquireAll(buckets, THROTTLED, WAIT_FOR_PLACE_MS);
+      waited = await this.throttle.acquireAll(buckets, THROTTLED, WAIT_FOR_PLACE_MS);
     } catch (err) {
       if (isAppError(err) && err.code === 'rate_limited') await this.audit.record('login.throttled', { details: { ip: origin.ip }, origin });
       throw err;
     }
 
-    const auth = key === null ? undefined : await this.users.findAuthStateByUsernameKey(key);
+    const auth = await (waited ? read() : early);
     const ok = await verifyPassword(auth?.user.passwordHash ?? null, password);
     if (!auth || !ok) {
       await this.audit.record('login.password_failed', {

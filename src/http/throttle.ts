@@ -53,9 +53,9 @@ export class Throttle {
    * attempts still being checked, whose places the successful ones give back: a refused bucket
    * returns its place and tries again with back-off for up to `waitMs` (places held in the
    * others are kept), so a burst of genuine sign-ins is delayed rather than refused. A call
-   * refused in the end gives back every place it took: it counts nothing.
+   * refused in the end gives back every place it took: it counts nothing. True when it waited.
    */
-  async acquireAll(buckets: readonly (readonly [ThrottleRule, string])[], message: string | Message, waitMs: number): Promise<void> {
+  async acquireAll(buckets: readonly (readonly [ThrottleRule, string])[], message: string | Message, waitMs: number): Promise<boolean> {
     const deadline = Date.now() + waitMs;
     let waiting = buckets.map(([rule, subject]) => ({ rule, key: this.key(rule, subject) }));
     const held: string[] = [];
@@ -63,7 +63,7 @@ export class Throttle {
       const counted = await this.store.incrementEach(waiting.map(({ rule, key }) => ({ key, ttlSeconds: rule.windowSeconds })));
       const full = waiting.filter((b, i) => counted[i]!.count > b.rule.limit);
       for (const b of waiting) if (!full.includes(b)) held.push(b.key);
-      if (full.length === 0) return;
+      if (full.length === 0) return delay > 25;
       await Promise.all(full.map((b) => this.store.decrement(b.key)));
       if (Date.now() + delay > deadline) {
         await Promise.all(held.map((key) => this.store.decrement(key)));
