@@ -69,6 +69,7 @@ const REFINEMENTS = 3;
 const MAX_STEPS = QUICK ? 3 : 5;
 const STEP_MS = QUICK ? { login: 4000, refresh: 3000, doc: 2500 } : { login: 7000, refresh: 4000, doc: 3000 };
 const CALIBRATE_MS = QUICK ? 2500 : 4000;
+const CALIBRATION_PASSES = 3;
 const PAUSE_MS = 800;
 const P99_BUDGET_MS = 250;
 /** Target: a password + TOTP login costs at most this many times (argon2 verify + bare flow) in CPU. */
@@ -476,11 +477,14 @@ async function guardedStep(loadgen, scenario, rate, durationMs, before) {
  */
 async function runGroup(loadgen, scenarios, stepMs, results, caps = {}, before = {}, { calibrateMs = CALIBRATE_MS, maxSteps = MAX_STEPS, around } = {}) {
   const state = {};
-  // Calibration: the same low rate for every scenario of the group, in two interleaved passes
-  // (A, B, B' then B', B, A): CPU per operation like for like, and a first capacity estimate.
-  // `around` runs before the first pass and after the second (a baseline measured in between).
+  // Calibration: the same low rate for every scenario of the group, in interleaved passes
+  // (A, B, B', then B', B, A, then A, B, B' again): CPU per operation like for like (the median
+  // of the three, so one pass that lands on a collection or a neighbour's burst does not decide
+  // it), and a first capacity estimate. `around` runs before the first pass and after the last
+  // (a baseline measured in between).
   if (around) await around();
-  for (const order of [scenarios, [...scenarios].reverse()]) {
+  for (let pass = 0; pass < CALIBRATION_PASSES; pass++) {
+    const order = pass % 2 === 0 ? scenarios : [...scenarios].reverse();
     for (const sc of order) {
       const r = await guardedStep(loadgen, sc, SCENARIOS[sc].calibrate, calibrateMs, before[sc]);
       r.calibration = true;
