@@ -436,10 +436,16 @@ async function measuredStep(loadgen, scenario, rate, durationMs) {
     const starved = Object.entries(r.errors ?? {})
       .filter(([m]) => m.startsWith('starved'))
       .reduce((a, [, n]) => a + n, 0);
-    if (starved) out.invalid = `the load generator ran out of users or tokens for this rate (${starved} operations not started)`;
+    // Each unanswered request holds a token: tokens run out when requests pile up. If even the
+    // median operation took longer than the p99 budget, the server fell behind and the step is a
+    // miss (marked as one, so the search refines below it); otherwise the pool was too small for
+    // the rate and the step measured nothing.
+    if (starved && r.p50 != null && r.p50 >= P99_BUDGET_MS) out.behind = `the server fell behind (p50 ${Math.round(r.p50)} ms): ${starved} operations found no token`;
+    else if (starved) out.invalid = `the load generator ran out of users or tokens for this rate (${starved} operations not started)`;
   }
   if (out.invalid) out.meets = false;
-  const errs = (r.failed ? ` failed=${r.failed} ${JSON.stringify(r.errors).slice(0, 200)}` : '') + (out.invalid ? ` NOT MEASURED: ${out.invalid}` : '');
+  const errs =
+    (r.failed ? ` failed=${r.failed} ${JSON.stringify(r.errors).slice(0, 200)}` : '') + (out.invalid ? ` NOT MEASURED: ${out.invalid}` : out.behind ? ` MISS: ${out.behind}` : '');
   log(
     `${scenario.padEnd(12)} offered ${String(rate).padStart(6)}/s achieved ${String(r.achieved).padStart(7)}/s ` +
       `p50 ${fmtMs(r.p50)} p95 ${fmtMs(r.p95)} p99 ${fmtMs(r.p99)}  cpu ${out.cpuMsPerOp} ms/op [main ${out.mainThreadMsPerOp}] (server ${Math.round(out.serverUtil * 100)}%, loadgen ${Math.round(r.loadgenCpu * 100)}%)${errs}`,
