@@ -59,11 +59,12 @@ export class Throttle {
     const deadline = Date.now() + waitMs;
     let waiting = buckets.map(([rule, subject]) => ({ rule, key: this.key(rule, subject) }));
     const held: string[] = [];
+    let waited = false;
     for (let delay = 25; ; delay = Math.min(delay * 2, 500)) {
       const counted = await this.store.incrementEach(waiting.map(({ rule, key }) => ({ key, ttlSeconds: rule.windowSeconds })));
       const full = waiting.filter((b, i) => counted[i]!.count > b.rule.limit);
       for (const b of waiting) if (!full.includes(b)) held.push(b.key);
-      if (full.length === 0) return delay > 25;
+      if (full.length === 0) return waited;
       await Promise.all(full.map((b) => this.store.decrement(b.key)));
       if (Date.now() + delay > deadline) {
         await Promise.all(held.map((key) => this.store.decrement(key)));
@@ -71,6 +72,7 @@ export class Throttle {
         throw new AppError('rate_limited', message, { retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) });
       }
       waiting = full;
+      waited = true;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

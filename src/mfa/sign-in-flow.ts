@@ -2,6 +2,7 @@ import type { AuditEventType, AuditLog, AuditRecordInput, RequestOrigin } from '
 import type { PasswordLogin } from '../accounts/password-login.js';
 import { AppError } from '../http/app-error.js';
 import { authenticationContext, type SecondFactorAmr } from '../oidc/authentication-context.js';
+import { isInteractionUid } from '../oidc/interaction-uid.js';
 import { loginTimestamp } from '../oidc/session-validity.js';
 import type { Device } from '../storage/repositories/devices-repository.js';
 import type { DataStore } from '../storage/repositories/index.js';
@@ -124,7 +125,7 @@ export class SignInFlow {
    * interaction is its own passes on to the methods below.
    */
   readAhead(flowId: string): StateReadAhead | undefined {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(flowId)) return undefined;
+    if (!isInteractionUid(flowId)) return undefined;
     const state = this.states.get(flowId);
     // Until a method awaits it, a failed read belongs to no one (the interaction may be gone).
     state.catch(() => undefined);
@@ -221,10 +222,10 @@ export class SignInFlow {
 
   /** "Use another method": challenge another verified device of the same user. */
   async switchDevice(flowId: string, deviceId: unknown, origin: RequestOrigin): Promise<SignInStep> {
-    const { state, user } = await this.load(flowId);
+    const { state, user, auth } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'challenge' || typeof deviceId !== 'string') return (await this.current(flowId, origin))!;
-    const device = await this.data.devices.findForUser(user.id, deviceId);
+    const device = auth.devices?.find((d) => d.id === deviceId);
     if (!device?.verifiedAt || (state.phr && !phishingResistant(device))) throw new AppError('bad_request', { key: 'mfa.deviceUnavailable' });
     const next = { ...state, deviceId: device.id };
     await this.states.save(flowId, next);
@@ -233,19 +234,19 @@ export class SignInFlow {
 
   /** "Resend code": a new code replaces the old one (limits and cooldown apply). */
   async resendChallenge(flowId: string, origin: RequestOrigin): Promise<SignInStep> {
-    const { state, user } = await this.load(flowId);
+    const { state, user, device: stateDevice } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
-    const device = state.stage === 'challenge' ? await this.deviceOf(user, state, true) : undefined;
+    const device = state.stage === 'challenge' ? ofStage(stateDevice, true) : undefined;
     if (!device) return (await this.current(flowId, origin))!;
     return this.startChallenge(flowId, user, state, device, origin, { key: 'mfa.codeResent' });
   }
 
   /** "Request a new PIN" for a device being enrolled whose factor sends codes. */
   async resendEnrolmentCode(flowId: string, origin: RequestOrigin): Promise<SignInStep> {
-    const { state, user } = await this.load(flowId);
+    const { state, user, device: stateDevice } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'enrol') return this.challengeStep(flowId, user, state);
-    const device = await this.deviceOf(user, state, false);
+    const device = ofStage(stateDevice, false);
     const step = await this.enrolmentStep(flowId, user, state, origin);
     if (!device || step.kind !== 'enrol') return step;
     try {
@@ -351,12 +352,12 @@ export class SignInFlow {
 
   /** Verifying the new device is the second factor: the sign-in completes with MFA. */
   async confirmEnrolment(flowId: string, code: unknown, origin: RequestOrigin): Promise<SignInStep> {
-    const { state, user } = await this.load(flowId);
+    const { state, user, device: stateDevice } = await this.load(flowId);
     if (user.lockedAt) return { kind: 'locked' };
     if (state.stage !== 'enrol') return this.challengeStep(flowId, user, state);
     const challenge = await this.challengeInstead(flowId, user, state, origin);
     if (challenge) return challenge;
-    const device = await this.deviceOf(user, state, false);
+    const device = ofStage(stateDevice, false);
     if (!device) return this.enrolmentStep(flowId, user, { ...state, deviceId: undefined }, origin);
     const factor = this.factors.get(device.kind);
     let ok: boolean;

@@ -6,10 +6,11 @@ import { readForm } from '../http/form-body.js';
 import { requestOrigin } from '../http/request-origin.js';
 import { pageLocalsOf } from '../http/page-language.js';
 import { renderPage } from '../http/views.js';
+import { isInteractionUid } from '../oidc/interaction-uid.js';
 import { LINK_INVALID, RESET_ANSWER, type PasswordReset } from '../accounts/password-reset.js';
 
 /** Only an interaction id is carried back to the sign-in page (never arbitrary input in a link). */
-const backTo = (value: unknown): string | undefined => (typeof value === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(value) ? `/interaction/${value}` : undefined);
+const backTo = (value: unknown): string | undefined => (isInteractionUid(value) ? `/interaction/${value}` : undefined);
 
 /**
  * "Forgot password?" (/password-reset) and the link it mails (/password-reset/<token>). Thin

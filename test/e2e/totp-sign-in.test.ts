@@ -1,11 +1,24 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { Authenticator, beginTotpEnrolment, expectKind, expectTwofoldPage, interactionUid, type PageKind, postTo, sql, submitPassword, toCallback } from '../helpers/mfa.js';
+import {
+  Authenticator,
+  beginTotpEnrolment,
+  enrolThroughSignIn,
+  expectKind,
+  kindOf,
+  expectTwofoldPage,
+  interactionUid,
+  type PageKind,
+  postTo,
+  sql,
+  submitPassword,
+  toCallback,
+} from '../helpers/mfa.js';
 import { accountWithUser, confidentialClient } from '../helpers/provision.js';
 import { callbackOf, RelyingParty } from '../helpers/relying-party.js';
 import { base32Decode, totp } from '../helpers/rfc6238.js';
 import { clusterSecrets, REDIS_URL, startTwofold, type TwofoldProcess } from '../helpers/twofold-server.js';
-import { decodeEntities, type Page } from '../helpers/user-agent.js';
+import { csrfToken, decodeEntities, type Page } from '../helpers/user-agent.js';
 
 let db: TestDatabase;
 let server: TwofoldProcess;
@@ -223,5 +236,35 @@ describe('forced enrolment of a mobile passcode, then sign-in with it', () => {
     // The page still works: the right code signs in (and resets the counter).
     const tokens = await second.finish(callbackOf(await later.agent.submit(missing, '/mfa', { code: await app.next() })));
     expect((await later.verifyIdToken(tokens.id_token!)).acr).toBe('aal2');
+  });
+});
+
+describe("one sign-in's code step cannot be driven from another", () => {
+  test("a code posted to another sign-in's address, with the poster's own cookies and token, is refused and leaves that sign-in (and the code) as they were", async () => {
+    const victim = await newUser();
+    const attacker = await newUser();
+    const { app } = await enrolThroughSignIn(await newRp(), victim);
+    await enrolThroughSignIn(await newRp(), attacker);
+
+    // Both past their passwords, each at the code page of their own interaction.
+    const v = await newRp();
+    const { page: victimLogin, finish } = await v.start();
+    const victimChallenge = await submitPassword(v.agent, victimLogin, victim);
+    expectKind(victimChallenge, 'challenge');
+    const a = await newRp();
+    const { page: attackerLogin } = await a.start();
+    const attackerChallenge = await submitPassword(a.agent, attackerLogin, attacker);
+    expectKind(attackerChallenge, 'challenge');
+
+    // The victim's code (shoulder-surfed), sent to the victim's interaction from the attacker's browser.
+    const code = await app.next();
+    const url = new URL(`/interaction/${interactionUid(victimChallenge)}/mfa`, victimChallenge.url).toString();
+    const answer = await a.agent.request(url, { form: { _csrf: csrfToken(attackerChallenge), code } });
+    expect(answer.status).toBeGreaterThanOrEqual(400);
+    expect(kindOf(answer)).not.toBe('callback');
+
+    // Nothing of the victim's sign-in was used up: the same code completes it, as the victim.
+    const tokens = await finish(await toCallback(v.agent, await v.agent.submit(victimChallenge, '/mfa', { code })));
+    expect((await v.verifyIdToken(tokens.id_token!)).sub).toBe(victim.userId);
   });
 });

@@ -1,40 +1,27 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import crypto from 'node:crypto';
-import os from 'node:os';
-import path from 'node:path';
-import { pino } from 'pino';
-import { loadConfig } from '../../src/config/load-config.js';
 import { hashPassword } from '../../src/accounts/password-hasher.js';
 import { LOGIN_FAILURES_PER_IP, LOGIN_FAILURES_PER_USERNAME, PasswordLogin } from '../../src/accounts/password-login.js';
 import { sha256Hex } from '../../src/crypto/random-codes.js';
 import { Throttle } from '../../src/http/throttle.js';
-import { openDataServices, type DataServices } from '../../src/services.js';
+import type { DataServices } from '../../src/services.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { openTestDataServices } from '../helpers/data-services.js';
 
 /**
  * A password sign-in reads the user while its attempt is being counted: on a real Postgres, a
  * password changed while the attempt waited for a place is checked as it is now, not as read.
  */
 
-let db: TestDatabase;
+let close: () => Promise<void>;
 let services: DataServices;
 
 beforeAll(async () => {
-  db = await createTestDatabase('twofold_it_pwd');
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: db.url,
-    DATA_DIR: path.join(os.tmpdir(), 'twofold-it-pwd'),
-    COOKIE_KEYS: crypto.randomBytes(32).toString('base64url'),
-    DATA_ENCRYPTION_KEY: crypto.randomBytes(32).toString('base64'),
-  });
-  services = await openDataServices(config, pino({ level: 'silent' }));
+  ({ services, close } = await openTestDataServices('pwd'));
 });
 
 afterAll(async () => {
-  await services?.close();
-  await db?.drop();
+  await close?.();
 });
 
 const origin = { ip: '198.51.100.9', userAgent: 'jest' };

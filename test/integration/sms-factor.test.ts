@@ -1,25 +1,23 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import crypto from 'node:crypto';
-import os from 'node:os';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { RequestOrigin } from '../../src/audit/audit-log.js';
-import { loadConfig, type Config } from '../../src/config/load-config.js';
+import type { Config } from '../../src/config/load-config.js';
 import { AppError } from '../../src/http/app-error.js';
 import { PIN_ATTEMPTS, SmsFactor } from '../../src/mfa/factors/sms/sms-factor.js';
 import { MFA_FAILURE_LIMIT } from '../../src/mfa/lockout.js';
 import { TotpFactor } from '../../src/mfa/factors/totp/totp-factor.js';
 import type { FactorContext } from '../../src/mfa/mfa-factor.js';
-import { openDataServices, type DataServices } from '../../src/services.js';
+import type { DataServices } from '../../src/services.js';
 import { SmsLimits } from '../../src/sms/sms-limits.js';
 import { VonageSmsSender } from '../../src/sms/vonage-sms-sender.js';
 import { RedisStore } from '../../src/storage/redis-store.js';
 import type { Device, PendingLimits } from '../../src/storage/repositories/devices-repository.js';
 import { SmsCodeRepository } from '../../src/storage/repositories/sms-code-repository.js';
 import type { User } from '../../src/storage/repositories/users-repository.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { openTestDataServices } from '../helpers/data-services.js';
 import { startFakeVonage, type FakeVonage, type FakeVonageMessage } from '../helpers/fake-vonage.js';
 import { secretFromUri, totp } from '../helpers/rfc6238.js';
 import { REDIS_URL } from '../helpers/twofold-server.js';
@@ -33,7 +31,7 @@ const GB_INPUT = '07911 123-456';
 const GB_E164 = '+447911123456';
 const GB_DIGITS = '447911123456';
 
-let db: TestDatabase;
+let close: () => Promise<void>;
 let services: DataServices;
 let redis: Redis;
 let fake: FakeVonage;
@@ -53,30 +51,20 @@ const logger = pino(
 const numbersUsed = new Set<string>([GB_E164]);
 
 beforeAll(async () => {
-  db = await createTestDatabase('twofold_it_sms');
   fake = await startFakeVonage();
-  config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: db.url,
-    DATA_DIR: path.join(os.tmpdir(), 'twofold-it-sms'),
-    COOKIE_KEYS: crypto.randomBytes(32).toString('base64url'),
-    DATA_ENCRYPTION_KEY: crypto.randomBytes(32).toString('base64'),
-    SMS_PROVIDER: 'vonage',
-    VONAGE_API_KEY: 'key',
-    VONAGE_API_SECRET: 'secret',
-    VONAGE_FROM: 'Twofold',
-    VONAGE_REST_HOST: fake.url,
-  });
-  services = await openDataServices(config, logger);
+  ({ config, services, close } = await openTestDataServices(
+    'sms',
+    { SMS_PROVIDER: 'vonage', VONAGE_API_KEY: 'key', VONAGE_API_SECRET: 'secret', VONAGE_FROM: 'Twofold', VONAGE_REST_HOST: fake.url },
+    logger,
+  ));
   accountId = (await services.provisioning.createAccount(`SMS factor ${crypto.randomBytes(3).toString('hex')}`)).id;
   redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
 });
 
 afterAll(async () => {
   redis?.disconnect();
-  await services?.close();
+  await close?.();
   await fake?.close();
-  await db?.drop();
 });
 
 interface Harness {

@@ -1,15 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import crypto from 'node:crypto';
-import os from 'node:os';
-import path from 'node:path';
-import { pino } from 'pino';
-import { loadConfig } from '../../src/config/load-config.js';
 import { TotpFactor } from '../../src/mfa/factors/totp/totp-factor.js';
 import { MFA_FAILURE_LIMIT } from '../../src/mfa/lockout.js';
-import { openDataServices, type DataServices } from '../../src/services.js';
+import type { DataServices } from '../../src/services.js';
 import type { Device } from '../../src/storage/repositories/devices-repository.js';
 import type { User } from '../../src/storage/repositories/users-repository.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { openTestDataServices } from '../helpers/data-services.js';
 import { secretFromUri, totp } from '../helpers/rfc6238.js';
 
 /**
@@ -17,28 +13,19 @@ import { secretFromUri, totp } from '../helpers/rfc6238.js';
  * the user is locked by then: on a real Postgres, with the races a guesser would try.
  */
 
-let db: TestDatabase;
+let close: () => Promise<void>;
 let services: DataServices;
 let factor: TotpFactor;
 let accountId: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase('twofold_it_totp');
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: db.url,
-    DATA_DIR: path.join(os.tmpdir(), 'twofold-it-totp'),
-    COOKIE_KEYS: crypto.randomBytes(32).toString('base64url'),
-    DATA_ENCRYPTION_KEY: crypto.randomBytes(32).toString('base64'),
-  });
-  services = await openDataServices(config, pino({ level: 'silent' }));
+  ({ services, close } = await openTestDataServices('totp'));
   factor = new TotpFactor(services.data.devices, services.box, 'Twofold', { perUser: 5, usersPerPhone: 3 });
   accountId = (await services.provisioning.createAccount(`TOTP use ${crypto.randomBytes(3).toString('hex')}`)).id;
 });
 
 afterAll(async () => {
-  await services?.close();
-  await db?.drop();
+  await close?.();
 });
 
 let counter = 0;

@@ -54,6 +54,9 @@ const COLUMNS = `id, user_id AS "userId", kind, nickname, sealed_secret AS "seal
 const ACCEPT_TIME_STEP = `UPDATE mfa_devices SET last_time_step = $2, last_used_at = now()
   WHERE id = $1 AND (last_time_step IS NULL OR last_time_step < $2)`;
 
+/** The order of a user's devices, by COLUMNS' names: default first, then verified, then oldest. */
+const LISTING_ORDER = `"isDefault" DESC, "verifiedAt" IS NULL, "createdAt", id`;
+
 /** A device is alive when verified, or while its enrolment has not expired. */
 const ALIVE = `(verified_at IS NOT NULL OR created_at > now() - make_interval(secs => $PENDING_TTL))`;
 
@@ -81,7 +84,7 @@ export class DevicesRepository {
    * that query's expression for the user id, `ttlParam` its parameter holding `pendingTtlSeconds`.
    */
   listedSql(owner: string, ttlParam: string): string {
-    return `(SELECT COALESCE(json_agg(d ORDER BY d."isDefault" DESC, d."verifiedAt" IS NULL, d."createdAt", d.id), '[]'::json)
+    return `(SELECT COALESCE(json_agg(d ORDER BY ${LISTING_ORDER}), '[]'::json)
       FROM (SELECT ${COLUMNS} FROM mfa_devices WHERE user_id = ${owner} AND ${ALIVE.replace('$PENDING_TTL', ttlParam)}) d)`;
   }
 
@@ -138,11 +141,7 @@ export class DevicesRepository {
 
   /** The user's devices (expired enrolments left out), default first, then verified, then oldest. */
   async listForUser(userId: string): Promise<Device[]> {
-    const { rows } = await this.query<Device>(
-      `SELECT ${COLUMNS} FROM mfa_devices WHERE user_id = $1 AND ${ALIVE}
-       ORDER BY is_default DESC, verified_at IS NULL, created_at, id`,
-      [userId],
-    );
+    const { rows } = await this.query<Device>(`SELECT * FROM (SELECT ${COLUMNS} FROM mfa_devices WHERE user_id = $1 AND ${ALIVE}) d ORDER BY ${LISTING_ORDER}`, [userId]);
     return rows;
   }
 
